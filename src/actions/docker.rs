@@ -1,0 +1,1 @@
+//! Docker step kinds (placeholder until implemented).

@@ -1,0 +1,182 @@
+//! The closed set of step kinds a playbook can use, and the one `match` that dispatches them.
+//!
+//! Each system gets one file (`docker.rs`, ...) holding its step kinds: their YAML fields,
+//! their typed outputs and how they run. Actions know nothing of the store, Slack or the
+//! dispatcher: they get a client context and a [`StepEnv`] to render their fields, and return a
+//! [`StepOutput`] (or an [`ActionError`]) that the engine records.
+
+pub mod docker;
+
+use async_trait::async_trait;
+use minijinja::Value;
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::template::{TemplateError, Templates, Tmpl};
+
+/// One step's action, exactly as written in `responders/*.yaml` (`action: docker_restart`, ...).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Container state, restart count, OOMKilled.
+    DockerInspect(docker::Inspect),
+    /// Live memory use as `docker stats` computes it.
+    DockerStats(docker::Stats),
+    /// The container's recent log lines, optionally filtered.
+    DockerLogs(docker::Logs),
+    /// A command (argv, never a shell string) inside the container.
+    DockerExec(docker::Exec),
+    /// Restart the container (destructive).
+    DockerRestart(docker::Restart),
+    /// Start a stopped container (destructive).
+    DockerStart(docker::Start),
+}
+
+impl Action {
+    /// The kind behind this action. The only `match` over action kinds in the crate.
+    pub fn kind(&self) -> &dyn StepKind {
+        match self {
+            Action::DockerInspect(a) => a,
+            Action::DockerStats(a) => a,
+            Action::DockerLogs(a) => a,
+            Action::DockerExec(a) => a,
+            Action::DockerRestart(a) => a,
+            Action::DockerStart(a) => a,
+        }
+    }
+
+    /// Mutable access to the kind, so the catalog can compile its templates in place.
+    pub fn kind_mut(&mut self) -> &mut dyn StepKind {
+        match self {
+            Action::DockerInspect(a) => a,
+            Action::DockerStats(a) => a,
+            Action::DockerLogs(a) => a,
+            Action::DockerExec(a) => a,
+            Action::DockerRestart(a) => a,
+            Action::DockerStart(a) => a,
+        }
+    }
+}
+
+/// What every step kind provides: its name, its outputs, and how to plan and run it.
+#[async_trait]
+pub trait StepKind: Send + Sync + std::fmt::Debug {
+    /// The YAML name, e.g. `docker_restart`.
+    fn name(&self) -> &'static str;
+
+    /// The output fields a successful run sets, checked against templates at load.
+    fn outputs(&self) -> &'static [&'static str];
+
+    /// Whether it changes the system: destructive steps need budget and do nothing in dry-run.
+    fn destructive(&self) -> bool {
+        false
+    }
+
+    /// Every templated field, with its YAML name, for the catalog to compile.
+    fn templates_mut(&mut self) -> Vec<(&'static str, &mut Tmpl)>;
+
+    /// A one-line plan such as `restart container k2-x`, used for dry-run and messages.
+    fn plan(&self, env: &StepEnv<'_>) -> Result<String, ActionError>;
+
+    /// Performs the step. The engine applies the step timeout around this future.
+    async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError>;
+}
+
+/// Clients the actions use, built once by the app.
+#[derive(Debug, Clone)]
+pub struct ActionCtx {
+    /// The Docker engine (local socket or `DOCKER_HOST`).
+    pub docker: bollard::Docker,
+}
+
+/// Anchored patterns a container name must match before any step may touch it.
+#[derive(Debug, Clone)]
+pub struct AllowList {
+    patterns: Vec<Regex>,
+}
+
+impl AllowList {
+    /// Compiles patterns such as `k2-.*`, anchored at both ends like Alertmanager's `=~`.
+    pub fn new(patterns: &[String]) -> Result<Self, regex::Error> {
+        let patterns = patterns
+            .iter()
+            .map(|p| Regex::new(&format!("^(?:{p})$")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { patterns })
+    }
+
+    /// Whether `name` matches one of the patterns.
+    pub fn permits(&self, name: &str) -> bool {
+        self.patterns.iter().any(|p| p.is_match(name))
+    }
+}
+
+/// What a step sees while it runs: the compiled templates, the run's variables, the allow-list.
+#[derive(Debug)]
+pub struct StepEnv<'a> {
+    /// The catalog's compiled templates.
+    pub templates: &'a Templates,
+    /// `alert`, `target`, `steps`, ...: the context templates render against.
+    pub vars: &'a Value,
+    /// The responder's allowed targets.
+    pub allow: &'a AllowList,
+}
+
+impl StepEnv<'_> {
+    /// Renders a templated field.
+    pub fn render(&self, tmpl: &Tmpl) -> Result<String, ActionError> {
+        Ok(self.templates.render(tmpl, self.vars)?)
+    }
+
+    /// Renders a container field and checks it against the allow-list.
+    pub fn container(&self, tmpl: &Tmpl) -> Result<String, ActionError> {
+        let name = self.render(tmpl)?;
+        if self.allow.permits(&name) {
+            Ok(name)
+        } else {
+            Err(ActionError::NotAllowed(name))
+        }
+    }
+}
+
+/// A successful step's typed outputs (as a JSON object) and a one-line summary for people.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutput {
+    /// Output fields, readable by later steps as `steps.<id>.<field>`.
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// E.g. `memory 93.8% (60.0 MiB of 64.0 MiB)`.
+    pub summary: String,
+}
+
+impl StepOutput {
+    /// Builds an output from a typed struct; its field names must match [`StepKind::outputs`].
+    pub fn from_typed<T: serde::Serialize>(typed: &T, summary: String) -> Self {
+        let fields = match serde_json::to_value(typed) {
+            Ok(serde_json::Value::Object(map)) => map,
+            // Output types are plain structs of numbers, strings and lists, so this is unreachable;
+            // an empty map keeps the run going and the summary still says what happened.
+            _ => serde_json::Map::new(),
+        };
+        Self { fields, summary }
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The rendered container is outside the responder's allow-list; nothing was touched.
+    #[error("container {0:?} is not in the responder's allow-list; not touched")]
+    NotAllowed(String),
+    /// A field's template failed to render (e.g. a label the alert does not carry).
+    #[error("template: {0}")]
+    Template(#[from] TemplateError),
+    /// The container does not exist.
+    #[error("container {0:?} not found")]
+    NotFound(String),
+    /// The Docker engine refused or failed the call.
+    #[error("docker: {0}")]
+    Docker(String),
+    /// The step ran but could not produce its result.
+    #[error("{0}")]
+    Failed(String),
+}

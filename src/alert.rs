@@ -1,0 +1,94 @@
+//! The canonical alert model every source produces and everything downstream consumes.
+//!
+//! A source turns its wire format into [`Alert`]s; from then on nothing in the service knows
+//! whether an alert came from Alertmanager, PagerDuty or Docker.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Label or annotation names to values, sorted so rendering and hashing are stable.
+pub type Labels = BTreeMap<String, String>;
+
+/// Whether an alert is firing or has resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The condition holds: responders may act.
+    Firing,
+    /// The condition cleared: report and cancel, never act.
+    Resolved,
+}
+
+impl Status {
+    /// The lowercase wire name (`firing` / `resolved`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Firing => "firing",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+/// Where an alert came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Prometheus Alertmanager webhook (payload version 4).
+    Alertmanager,
+}
+
+impl Source {
+    /// The snake_case name used in the store and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Alertmanager => "alertmanager",
+        }
+    }
+}
+
+/// One alert instance, as every source reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The source that reported it.
+    pub source: Source,
+    /// Stable identity of the alert across notifications (Alertmanager's fingerprint).
+    pub fingerprint: String,
+    /// Firing or resolved.
+    pub status: Status,
+    /// Identifying labels (`alertname`, `container`, `severity`, ...).
+    pub labels: Labels,
+    /// Descriptive annotations (`summary`, `description`, `runbook_url`, ...).
+    pub annotations: Labels,
+    /// When the alert started firing.
+    #[serde(with = "time::serde::rfc3339")]
+    pub starts_at: OffsetDateTime,
+    /// When it resolved; `None` while firing (Alertmanager sends Go's zero time then).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ends_at: Option<OffsetDateTime>,
+    /// Link back to the expression that produced it, when the source has one.
+    pub generator_url: Option<String>,
+}
+
+impl Alert {
+    /// The `alertname` label, or `"unnamed"` when a source sent none.
+    pub fn name(&self) -> &str {
+        self.labels
+            .get("alertname")
+            .map(String::as_str)
+            .unwrap_or("unnamed")
+    }
+
+    /// The key that makes redeliveries of this alert instance no-ops: the same fingerprint,
+    /// start and status means the same notification, whichever HA peer or retry sent it.
+    pub fn dedup_key(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.source.as_str(),
+            self.fingerprint,
+            self.starts_at.unix_timestamp_nanos(),
+            self.status.as_str()
+        )
+    }
+}

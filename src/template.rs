@@ -1,0 +1,197 @@
+//! Templates and `when`/`expect` expressions: one engine (minijinja), compiled once at load.
+//!
+//! Playbook fields like `container: "{{ target }}"` are [`Tmpl`]s and conditions like
+//! `when: "steps.mem.memory_percent >= 90"` are [`Expr`]s. The catalog registers every one
+//! of them in a shared [`Templates`] environment when it loads, checking syntax and the
+//! variables each uses; at run time they are only looked up and rendered, never parsed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::{Deserialize, Deserializer};
+
+/// A templated string field of a playbook step, e.g. `"{{ alert.labels.container }}"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tmpl {
+    /// The text as written in the playbook.
+    pub source: String,
+    /// The name it is registered under once compiled (empty before the catalog compiles it).
+    pub key: String,
+}
+
+impl Tmpl {
+    /// A template not yet registered; the catalog assigns its key when it compiles it.
+    pub fn new(source: impl Into<String>) -> Self {
+        Self {
+            source: source.into(),
+            key: String::new(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Tmpl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Tmpl::new)
+    }
+}
+
+/// A boolean expression (`when:` / `expect:`), e.g. `steps.mem.memory_percent >= 90`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    /// The expression as written in the playbook.
+    pub source: String,
+    /// The name of the template that evaluates it once compiled.
+    pub key: String,
+}
+
+impl<'de> Deserialize<'de> for Expr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|source| Expr {
+            source,
+            key: String::new(),
+        })
+    }
+}
+
+/// Why a template or expression could not be compiled or rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+impl From<minijinja::Error> for TemplateError {
+    fn from(err: minijinja::Error) -> Self {
+        // minijinja's Display includes the kind and detail; the chain adds nothing for users.
+        TemplateError(err.to_string())
+    }
+}
+
+/// The shared, compiled set of every template and expression in the catalog.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+/// Builds a [`Templates`] while the catalog loads.
+#[derive(Debug)]
+pub struct TemplatesBuilder {
+    env: Environment<'static>,
+}
+
+impl Default for TemplatesBuilder {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        // A missing label must be an error the run reports, not an empty container name.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Output is plain text for Docker and Slack, never HTML.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        Self { env }
+    }
+}
+
+impl TemplatesBuilder {
+    /// Compiles `tmpl` under `key`; returns the variables it reads (dotted, e.g. `steps.mem.x`).
+    pub fn add_template(
+        &mut self,
+        key: &str,
+        tmpl: &mut Tmpl,
+    ) -> Result<BTreeSet<String>, TemplateError> {
+        self.env
+            .add_template_owned(key.to_owned(), tmpl.source.clone())?;
+        tmpl.key = key.to_owned();
+        self.variables_of(key)
+    }
+
+    /// Compiles the boolean expression `expr` under `key`; returns the variables it reads.
+    pub fn add_expression(
+        &mut self,
+        key: &str,
+        expr: &mut Expr,
+    ) -> Result<BTreeSet<String>, TemplateError> {
+        // Check it as an expression first so a syntax error reads like one.
+        self.env.compile_expression(&expr.source)?;
+        let wrapped = format!("{{% if {} %}}true{{% else %}}false{{% endif %}}", expr.source);
+        self.env.add_template_owned(key.to_owned(), wrapped)?;
+        expr.key = key.to_owned();
+        self.variables_of(key)
+    }
+
+    fn variables_of(&self, key: &str) -> Result<BTreeSet<String>, TemplateError> {
+        let template = self.env.get_template(key)?;
+        Ok(template.undeclared_variables(true).into_iter().collect())
+    }
+
+    /// Freezes the environment for sharing across runs.
+    pub fn build(self) -> Templates {
+        Templates {
+            env: Arc::new(self.env),
+        }
+    }
+}
+
+impl Templates {
+    /// Renders a compiled template against `ctx`.
+    pub fn render(&self, tmpl: &Tmpl, ctx: &Value) -> Result<String, TemplateError> {
+        let template = self.env.get_template(&tmpl.key).map_err(|_| {
+            TemplateError(format!("template {:?} was not compiled", tmpl.source))
+        })?;
+        Ok(template.render(ctx)?)
+    }
+
+    /// Evaluates a compiled boolean expression against `ctx`.
+    pub fn eval(&self, expr: &Expr, ctx: &Value) -> Result<bool, TemplateError> {
+        let template = self.env.get_template(&expr.key).map_err(|_| {
+            TemplateError(format!("expression {:?} was not compiled", expr.source))
+        })?;
+        Ok(template.render(ctx)? == "true")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minijinja::context;
+
+    #[test]
+    fn templates_and_expressions_render_and_report_their_variables() {
+        let mut b = TemplatesBuilder::default();
+        let mut t = Tmpl::new("{{ alert.labels.container }}");
+        let vars = b.add_template("t", &mut t).unwrap();
+        assert_eq!(vars, BTreeSet::from(["alert.labels.container".to_owned()]));
+        let mut e = Expr {
+            source: "steps.mem.memory_percent >= 90".into(),
+            key: String::new(),
+        };
+        let vars = b.add_expression("e", &mut e).unwrap();
+        assert_eq!(vars, BTreeSet::from(["steps.mem.memory_percent".to_owned()]));
+        let templates = b.build();
+        let ctx = context! { alert => context!{ labels => context!{ container => "k2-x" } },
+                             steps => context!{ mem => context!{ memory_percent => 93.5 } } };
+        assert_eq!(templates.render(&t, &ctx).unwrap(), "k2-x");
+        assert!(templates.eval(&e, &ctx).unwrap());
+        let low = context! { steps => context!{ mem => context!{ memory_percent => 12.0 } } };
+        assert!(!templates.eval(&e, &low).unwrap());
+    }
+
+    #[test]
+    fn a_missing_label_is_an_error_not_an_empty_string() {
+        let mut b = TemplatesBuilder::default();
+        let mut t = Tmpl::new("{{ alert.labels.container }}");
+        b.add_template("t", &mut t).unwrap();
+        let templates = b.build();
+        let ctx = context! { alert => context!{ labels => context!{} } };
+        assert!(templates.render(&t, &ctx).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let mut b = TemplatesBuilder::default();
+        let mut e = Expr {
+            source: "steps.mem >=".into(),
+            key: String::new(),
+        };
+        assert!(b.add_expression("e", &mut e).is_err());
+        let mut t = Tmpl::new("{{ target ");
+        assert!(b.add_template("t", &mut t).is_err());
+    }
+}
