@@ -5,4 +5,5 @@
 
 pub mod actions;
 pub mod alert;
+pub mod notify;
 pub mod template;

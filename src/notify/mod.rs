@@ -1,0 +1,3 @@
+//! Delivery of reports to people: Slack (and later PagerDuty), through the persisted outbox.
+
+pub mod slack;

@@ -1,0 +1,7 @@
+//! The one integration-test binary: every module below runs against real parts
+//! (Docker engine, Alertmanager) or protocol-faithful fakes (Slack).
+
+mod support;
+
+mod docker_actions;
+mod slack_client;

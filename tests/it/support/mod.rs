@@ -1,0 +1,5 @@
+//! Shared test fixtures: real containers, a fake Slack, the app on port 0.
+#![allow(dead_code)] // each test module uses a different subset of the fixtures
+
+pub mod docker;
+pub mod fake_slack;
