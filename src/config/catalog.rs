@@ -1,0 +1,298 @@
+//! The catalog: `routes/` and `responders/` YAML compiled into validated types, with every
+//! cross-reference and template variable checked at load and ALL problems reported at once.
+//!
+//! YAML is parsed with serde_yaml_ng, the maintained fork of serde_yaml: same data model and
+//! `Value`/`from_value` split, which lets a step's common keys (`id`, `when`, ...) be taken out
+//! before the rest is read strictly as its action, so a typo is an error, not a silent default.
+
+mod steps;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::actions::AllowList;
+use crate::limits::Budget;
+use crate::responders::{Mode, Responder};
+use crate::routing::{Matcher, Route, Routes};
+use crate::template::{Templates, TemplatesBuilder, Tmpl};
+
+/// One problem in a catalog file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// File, relative to where it was loaded from.
+    pub file: String,
+    /// Path inside the document, e.g. `steps[3].when`.
+    pub path: String,
+    /// What is wrong, and how to fix it when that is not obvious.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}: {}", self.file, self.reason)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.path, self.reason)
+        }
+    }
+}
+
+/// Every problem found while loading, so operators fix them in one pass.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the catalog:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct CatalogError(pub Vec<Problem>);
+
+/// Compiled routes, responders and their templates.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Routes in evaluation order.
+    pub routes: Routes,
+    /// Responders by name.
+    pub responders: BTreeMap<String, Arc<Responder>>,
+    /// Every template and expression, compiled.
+    pub templates: Templates,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteFile {
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    matchers: Vec<String>,
+    responder: String,
+    #[serde(default, rename = "continue")]
+    continue_matching: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResponder {
+    name: String,
+    #[serde(default)]
+    description: String,
+    target: String,
+    #[serde(default = "default_allow")]
+    allow_targets: Vec<String>,
+    #[serde(default)]
+    budget: Option<RawBudget>,
+    #[serde(default)]
+    mode: Option<Mode>,
+    #[serde(default)]
+    timeout: Option<String>,
+    steps: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    cooldown: String,
+    max: u32,
+    per: String,
+}
+
+fn default_allow() -> Vec<String> {
+    vec!["k2-.*".to_owned()]
+}
+
+/// Collects problems for one file.
+pub(crate) struct Problems<'a> {
+    file: &'a str,
+    found: &'a mut Vec<Problem>,
+}
+
+impl Problems<'_> {
+    pub(crate) fn add(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.found.push(Problem {
+            file: self.file.to_owned(),
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Parses a duration such as `15m`, `10s`, `6h`.
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 10s, 15m or 6h: {e}"))
+}
+
+impl Catalog {
+    /// Loads and compiles `routes_dir/*.yaml` and `responders_dir/*.yaml`.
+    ///
+    /// # Errors
+    /// [`CatalogError`] listing every problem found, each with file, path and reason.
+    pub fn load(routes_dir: &Path, responders_dir: &Path) -> Result<Self, CatalogError> {
+        let mut found = Vec::new();
+        let mut templates = TemplatesBuilder::default();
+        let mut responders = BTreeMap::new();
+        for (file, text) in read_dir(responders_dir, &mut found) {
+            let mut problems = Problems { file: &file, found: &mut found };
+            if let Some(r) = compile_responder(&file, &text, &mut templates, &mut problems) {
+                if responders.contains_key(&r.name) {
+                    problems.add("name", format!("responder {:?} is defined twice", r.name));
+                } else {
+                    responders.insert(r.name.clone(), Arc::new(r));
+                }
+            }
+        }
+        let mut routes = Vec::new();
+        for (file, text) in read_dir(routes_dir, &mut found) {
+            let mut problems = Problems { file: &file, found: &mut found };
+            compile_routes(&file, &text, &responders, &mut routes, &mut problems);
+        }
+        if routes.is_empty() && found.is_empty() {
+            found.push(Problem {
+                file: routes_dir.display().to_string(),
+                path: String::new(),
+                reason: "no routes: nothing would ever be answered".to_owned(),
+            });
+        }
+        if found.is_empty() {
+            Ok(Self { routes: Routes { routes }, responders, templates: templates.build() })
+        } else {
+            Err(CatalogError(found))
+        }
+    }
+}
+
+fn read_dir(dir: &Path, found: &mut Vec<Problem>) -> Vec<(String, String)> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            found.push(Problem {
+                file: dir.display().to_string(),
+                path: String::new(),
+                reason: format!("cannot read directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let file = path.display().to_string();
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some((file, text)),
+                Err(e) => {
+                    found.push(Problem { file, path: String::new(), reason: format!("cannot read: {e}") });
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn compile_routes(
+    file: &str,
+    text: &str,
+    responders: &BTreeMap<String, Arc<Responder>>,
+    routes: &mut Vec<Route>,
+    problems: &mut Problems<'_>,
+) {
+    let parsed: RouteFile = match serde_yaml_ng::from_str(text) {
+        Ok(parsed) => parsed,
+        Err(e) => return problems.add("", e.to_string()),
+    };
+    for (i, raw) in parsed.routes.into_iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let mut matchers = Vec::new();
+        for (j, text) in raw.matchers.iter().enumerate() {
+            match Matcher::parse(text) {
+                Ok(m) => matchers.push(m),
+                Err(e) => problems.add(format!("{path}.matchers[{j}]"), e),
+            }
+        }
+        if raw.matchers.is_empty() {
+            problems.add(format!("{path}.matchers"), "a route needs at least one matcher; use alertname=~\".+\" to match everything");
+        }
+        if !responders.contains_key(&raw.responder) {
+            let known: Vec<_> = responders.keys().map(String::as_str).collect();
+            problems.add(
+                format!("{path}.responder"),
+                format!("unknown responder {:?}; defined: {}", raw.responder, known.join(", ")),
+            );
+        }
+        routes.push(Route {
+            matchers,
+            responder: raw.responder,
+            continue_matching: raw.continue_matching,
+            origin: format!("{file}: {path}"),
+        });
+    }
+}
+
+fn compile_responder(
+    file: &str,
+    text: &str,
+    templates: &mut TemplatesBuilder,
+    problems: &mut Problems<'_>,
+) -> Option<Responder> {
+    let raw: RawResponder = match serde_yaml_ng::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.add("", e.to_string());
+            return None;
+        }
+    };
+    let name = raw.name.clone();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems.add("name", format!("{name:?}: use letters, digits, '-' and '_'"));
+    }
+    let allow = AllowList::new(&raw.allow_targets)
+        .map_err(|e| problems.add("allow_targets", format!("invalid regex: {e}")))
+        .ok();
+    let budget = raw.budget.as_ref().and_then(|b| {
+        let cooldown = duration(&b.cooldown).map_err(|e| problems.add("budget.cooldown", e)).ok();
+        let per = duration(&b.per).map_err(|e| problems.add("budget.per", e)).ok();
+        if b.max == 0 {
+            problems.add("budget.max", "must be at least 1 (use mode: dry-run to never act)");
+        }
+        Some(Budget { cooldown: cooldown?, max: b.max, per: per? })
+    });
+    let timeout = match raw.timeout.as_deref().map(duration).transpose() {
+        Ok(t) => t.unwrap_or(Duration::from_secs(300)),
+        Err(e) => {
+            problems.add("timeout", e);
+            Duration::from_secs(300)
+        }
+    };
+    let mut target = Tmpl::new(raw.target);
+    match templates.add_template(&format!("{name}:target"), &mut target) {
+        Ok(vars) => steps::check_variables(&vars, &BTreeMap::new(), None, "target", problems),
+        Err(e) => problems.add("target", e.to_string()),
+    }
+    let steps = steps::compile_steps(&name, raw.steps, templates, problems);
+    if steps.is_empty() {
+        problems.add("steps", "a responder needs at least one step");
+    }
+    let destructive: BTreeSet<_> = steps.iter().filter(|s| s.action.kind().destructive()).map(|s| s.id.clone()).collect();
+    if !destructive.is_empty() && raw.budget.is_none() {
+        tracing::debug!(responder = %name, "No budget given; the default (1 per 15m, 3 per 6h) applies.");
+    }
+    Some(Responder {
+        name,
+        description: raw.description,
+        file: file.to_owned(),
+        target,
+        allow: allow?,
+        allow_patterns: raw.allow_targets,
+        budget: budget.unwrap_or_default(),
+        mode: raw.mode,
+        timeout,
+        steps,
+    })
+}

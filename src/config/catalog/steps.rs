@@ -1,0 +1,205 @@
+//! Compiling a playbook's steps: common keys, the action, templates and the variables they use.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use super::{duration, Problems};
+use crate::actions::Action;
+use crate::responders::{OnFailure, Step};
+use crate::template::{Expr, TemplatesBuilder};
+
+/// Keys every step may have besides its action's own fields.
+const COMMON_KEYS: &[&str] = &["id", "when", "expect", "after", "timeout", "on_failure"];
+
+/// Fields of `alert` that templates may read.
+const ALERT_FIELDS: &[&str] = &[
+    "labels", "annotations", "name", "status", "fingerprint", "starts_at", "ends_at", "source", "generator_url",
+];
+
+/// Top-level variables every template may read.
+const ROOTS: &[&str] = &["alert", "target", "responder", "mode", "steps"];
+
+/// minijinja's global functions, which show up as undeclared variables when called.
+const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "lipsum", "cycler", "joiner"];
+
+/// Default bound on one step.
+const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub(super) fn compile_steps(
+    responder: &str,
+    raw_steps: Vec<Value>,
+    templates: &mut TemplatesBuilder,
+    problems: &mut Problems<'_>,
+) -> Vec<Step> {
+    // Output fields of the steps defined so far: what later steps may read.
+    let mut outputs: BTreeMap<String, (&'static str, &'static [&'static str])> = BTreeMap::new();
+    let mut steps = Vec::new();
+    for (i, raw) in raw_steps.into_iter().enumerate() {
+        let path = format!("steps[{i}]");
+        let Some(step) = compile_step(responder, &path, raw, templates, &outputs, problems) else {
+            continue;
+        };
+        if outputs.contains_key(&step.id) {
+            problems.add(format!("{path}.id"), format!("step id {:?} is used twice", step.id));
+            continue;
+        }
+        let kind = step.action.kind();
+        outputs.insert(step.id.clone(), (kind.name(), kind.outputs()));
+        steps.push(step);
+    }
+    steps
+}
+
+fn compile_step(
+    responder: &str,
+    path: &str,
+    raw: Value,
+    templates: &mut TemplatesBuilder,
+    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    problems: &mut Problems<'_>,
+) -> Option<Step> {
+    let Value::Mapping(mut map) = raw else {
+        problems.add(path, "a step is a mapping with at least `id` and `action`");
+        return None;
+    };
+    let mut take = |key: &str| map.remove(key);
+    let id = match take("id") {
+        Some(Value::String(id)) if is_identifier(&id) => id,
+        Some(other) => {
+            problems.add(format!("{path}.id"), format!("{other:?}: use letters, digits and '_', starting with a letter"));
+            return None;
+        }
+        None => {
+            problems.add(format!("{path}.id"), "missing: every step needs an id later steps can refer to");
+            return None;
+        }
+    };
+    let when = string_field(take("when"), &format!("{path}.when"), problems);
+    let expect = string_field(take("expect"), &format!("{path}.expect"), problems);
+    let after = string_field(take("after"), &format!("{path}.after"), problems)
+        .and_then(|t| duration(&t).map_err(|e| problems.add(format!("{path}.after"), e)).ok());
+    let timeout = string_field(take("timeout"), &format!("{path}.timeout"), problems)
+        .and_then(|t| duration(&t).map_err(|e| problems.add(format!("{path}.timeout"), e)).ok())
+        .unwrap_or(DEFAULT_STEP_TIMEOUT);
+    let on_failure = match take("on_failure") {
+        None => OnFailure::Stop,
+        Some(v) => serde_yaml_ng::from_value(v)
+            .map_err(|_| problems.add(format!("{path}.on_failure"), "must be `stop` or `continue`"))
+            .unwrap_or_default(),
+    };
+    let mut action = parse_action(path, map, problems)?;
+    let kind_name = action.kind().name();
+    let key = |field: &str| format!("{responder}:{id}.{field}");
+    for (field, tmpl) in action.kind_mut().templates_mut() {
+        match templates.add_template(&key(field), tmpl) {
+            Ok(vars) => check_variables(&vars, earlier, None, &format!("{path}.{field}"), problems),
+            Err(e) => problems.add(format!("{path}.{field}"), e.to_string()),
+        }
+    }
+    let outputs = action.kind().outputs();
+    let mut compile_expr = |field: &str, source: Option<String>, own: Option<&[&str]>| {
+        let source = source?;
+        let mut expr = Expr { source, key: String::new() };
+        match templates.add_expression(&key(field), &mut expr) {
+            Ok(vars) => check_variables(&vars, earlier, own, &format!("{path}.{field}"), problems),
+            Err(e) => problems.add(format!("{path}.{field}"), e.to_string()),
+        }
+        Some(expr)
+    };
+    let when = compile_expr("when", when, None);
+    let expect = compile_expr("expect", expect, Some(outputs));
+    tracing::trace!(step = %id, kind = kind_name, "Compiled step.");
+    Some(Step { id, action, when, expect, after, timeout, on_failure })
+}
+
+fn parse_action(path: &str, map: Mapping, problems: &mut Problems<'_>) -> Option<Action> {
+    if !map.contains_key("action") {
+        problems.add(format!("{path}.action"), "missing: which action this step runs, e.g. docker_inspect");
+        return None;
+    }
+    match serde_yaml_ng::from_value::<Action>(Value::Mapping(map)) {
+        Ok(action) => Some(action),
+        Err(e) => {
+            let mut reason = e.to_string();
+            if reason.contains("unknown field") {
+                reason.push_str(&format!(" (every step may also have: {})", COMMON_KEYS.join(", ")));
+            }
+            problems.add(path, reason);
+            None
+        }
+    }
+}
+
+fn string_field(value: Option<Value>, path: &str, problems: &mut Problems<'_>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => {
+            problems.add(path, format!("expected a string, got {other:?}"));
+            None
+        }
+    }
+}
+
+fn is_identifier(id: &str) -> bool {
+    id.starts_with(|c: char| c.is_ascii_alphabetic()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Checks that every variable a template reads exists: known roots, `alert` fields, earlier
+/// steps and their declared outputs, and (in `expect`) the step's own `output`.
+pub(super) fn check_variables(
+    vars: &BTreeSet<String>,
+    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    own_outputs: Option<&[&str]>,
+    path: &str,
+    problems: &mut Problems<'_>,
+) {
+    for var in vars {
+        if let Err(reason) = check_variable(var, earlier, own_outputs) {
+            problems.add(path, reason);
+        }
+    }
+}
+
+fn check_variable(
+    var: &str,
+    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    own_outputs: Option<&[&str]>,
+) -> Result<(), String> {
+    let parts: Vec<&str> = var.split('.').collect();
+    match parts.as_slice() {
+        ["alert", field, ..] if !ALERT_FIELDS.contains(field) => Err(format!(
+            "`{var}`: alert has no field {field:?}; it has {}",
+            ALERT_FIELDS.join(", ")
+        )),
+        ["steps", id, rest @ ..] => {
+            let Some((kind, outputs)) = earlier.get(*id) else {
+                let known: Vec<_> = earlier.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "`{var}`: no step {id:?} runs before this one (earlier steps: {})",
+                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                ));
+            };
+            match rest.first() {
+                Some(field) if !outputs.contains(field) => Err(format!(
+                    "`{var}`: step {id:?} ({kind}) has no output {field:?}; its outputs are {}",
+                    outputs.join(", ")
+                )),
+                _ => Ok(()),
+            }
+        }
+        ["output", rest @ ..] => match (own_outputs, rest.first()) {
+            (None, _) => Err(format!("`{var}`: `output` is only available in `expect`")),
+            (Some(outputs), Some(field)) if !outputs.contains(field) => Err(format!(
+                "`{var}`: this step has no output {field:?}; its outputs are {}",
+                outputs.join(", ")
+            )),
+            _ => Ok(()),
+        },
+        [root, ..] if ROOTS.contains(root) || GLOBALS.contains(root) => Ok(()),
+        _ => Err(format!("`{var}`: unknown variable; available: {}", ROOTS.join(", "))),
+    }
+}

@@ -1,0 +1,7 @@
+//! Configuration: the service's settings and the catalog of routes and responders.
+
+pub mod catalog;
+mod settings;
+
+pub use catalog::{Catalog, CatalogError, Problem};
+pub use settings::{ConfigError, Settings, SettingsArgs};

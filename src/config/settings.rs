@@ -1,0 +1,269 @@
+//! The service's settings: each from a flag, the environment, or a `--config` YAML file, in
+//! that order of precedence, with defaults that run on a fresh machine.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::responders::Mode;
+
+/// Why the settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A setting has a value that cannot be used.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The environment variable name.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The config file could not be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Listening beyond loopback without a webhook token would expose remediation.
+    #[error("refusing to listen on {0} without RESPONDER_WEBHOOK_TOKEN: anyone who can reach this address could trigger remediation. Set RESPONDER_WEBHOOK_TOKEN (and the same bearer token in Alertmanager's http_config), or listen on 127.0.0.1")]
+    UnauthenticatedListen(SocketAddr),
+}
+
+/// Settings as given on the command line or in the environment (all optional).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SettingsArgs {
+    /// YAML file with any of the settings below (keys in lowercase, e.g. `listen:`).
+    #[arg(long, global = true, env = "RESPONDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9095].
+    #[arg(long, env = "RESPONDER_LISTEN")]
+    pub listen: Option<String>,
+    /// Database URL [default: sqlite://data/alert-responder.db].
+    #[arg(long, env = "RESPONDER_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Bearer token webhooks must present; required when listening beyond loopback.
+    #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
+    pub webhook_token: Option<String>,
+    /// `live` acts; `dry-run` plans destructive steps and runs only read-only ones [default: live].
+    #[arg(long, env = "RESPONDER_MODE")]
+    pub mode: Option<String>,
+    /// Slack bot token (xoxb-...); without it Slack delivery is off and messages are only stored.
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    pub slack_bot_token: Option<String>,
+    /// Channel for incident threads [default: #incidents].
+    #[arg(long, env = "SLACK_CHANNEL")]
+    pub slack_channel: Option<String>,
+    /// Slack Web API base URL [default: https://slack.com/api].
+    #[arg(long, env = "SLACK_API_URL")]
+    pub slack_api_url: Option<String>,
+    /// Who to mention on escalation: a user group ID (S0123ABC) or a raw mention (<!here>).
+    #[arg(long, env = "SLACK_ONCALL_GROUP")]
+    pub slack_oncall_group: Option<String>,
+    /// Directory of routing rules [default: routes].
+    #[arg(long, env = "RESPONDER_ROUTES_DIR", global = true)]
+    pub routes_dir: Option<PathBuf>,
+    /// Directory of responder playbooks [default: responders].
+    #[arg(long, env = "RESPONDER_RESPONDERS_DIR", global = true)]
+    pub responders_dir: Option<PathBuf>,
+    /// Runs at once across all targets [default: 8].
+    #[arg(long, env = "RESPONDER_MAX_RUNS")]
+    pub max_runs: Option<usize>,
+    /// Destructive actions per minute across all targets, a brake for alert storms [default: 10].
+    #[arg(long, env = "RESPONDER_ACTIONS_PER_MINUTE")]
+    pub actions_per_minute: Option<u32>,
+    /// Largest accepted webhook body in bytes [default: 4194304].
+    #[arg(long, env = "RESPONDER_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    webhook_token: Option<String>,
+    mode: Option<String>,
+    slack_bot_token: Option<String>,
+    slack_channel: Option<String>,
+    slack_api_url: Option<String>,
+    slack_oncall_group: Option<String>,
+    routes_dir: Option<PathBuf>,
+    responders_dir: Option<PathBuf>,
+    max_runs: Option<usize>,
+    actions_per_minute: Option<u32>,
+    body_limit: Option<usize>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Webhook bearer token.
+    pub webhook_token: Option<SecretString>,
+    /// Global mode.
+    pub mode: Mode,
+    /// Slack bot token; `None` turns Slack delivery off.
+    pub slack_bot_token: Option<SecretString>,
+    /// Slack channel.
+    pub slack_channel: String,
+    /// Slack API base URL.
+    pub slack_api_url: String,
+    /// The mention text for escalations, e.g. `<!subteam^S0123>`.
+    pub oncall_mention: Option<String>,
+    /// Routes directory.
+    pub routes_dir: PathBuf,
+    /// Responders directory.
+    pub responders_dir: PathBuf,
+    /// Max concurrent runs.
+    pub max_runs: usize,
+    /// Global destructive actions per minute.
+    pub actions_per_minute: NonZeroU32,
+    /// Webhook body limit in bytes.
+    pub body_limit: usize,
+}
+
+impl Settings {
+    /// Merges flags/env over the `--config` file over defaults, and validates the result.
+    pub fn load(args: &SettingsArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f).filter(|s| !s.is_empty());
+        let listen_text = pick(&args.listen, file.listen).unwrap_or_else(|| "127.0.0.1:9095".to_owned());
+        let listen = listen_text.parse().map_err(|e| ConfigError::Invalid {
+            key: "RESPONDER_LISTEN",
+            reason: format!("{listen_text:?} is not an address like 127.0.0.1:9095: {e}"),
+        })?;
+        let mode_text = pick(&args.mode, file.mode).unwrap_or_else(|| "live".to_owned());
+        let mode = Mode::parse(&mode_text).ok_or_else(|| ConfigError::Invalid {
+            key: "RESPONDER_MODE",
+            reason: format!("{mode_text:?}: use live or dry-run"),
+        })?;
+        let actions = args.actions_per_minute.or(file.actions_per_minute).unwrap_or(10);
+        let actions_per_minute = NonZeroU32::new(actions).ok_or_else(|| ConfigError::Invalid {
+            key: "RESPONDER_ACTIONS_PER_MINUTE",
+            reason: "must be at least 1 (use RESPONDER_MODE=dry-run to never act)".to_owned(),
+        })?;
+        let max_runs = args.max_runs.or(file.max_runs).unwrap_or(8);
+        if max_runs == 0 {
+            return Err(ConfigError::Invalid { key: "RESPONDER_MAX_RUNS", reason: "must be at least 1".to_owned() });
+        }
+        let oncall_mention = pick(&args.slack_oncall_group, file.slack_oncall_group).map(|g| {
+            if g.starts_with('<') { g } else { format!("<!subteam^{g}>") }
+        });
+        Ok(Self {
+            listen,
+            database_url: pick(&args.database_url, file.database_url)
+                .unwrap_or_else(|| "sqlite://data/alert-responder.db".to_owned()),
+            webhook_token: pick(&args.webhook_token, file.webhook_token).map(SecretString::from),
+            mode,
+            slack_bot_token: pick(&args.slack_bot_token, file.slack_bot_token).map(SecretString::from),
+            slack_channel: pick(&args.slack_channel, file.slack_channel).unwrap_or_else(|| "#incidents".to_owned()),
+            slack_api_url: pick(&args.slack_api_url, file.slack_api_url)
+                .unwrap_or_else(|| "https://slack.com/api".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            oncall_mention,
+            routes_dir: args.routes_dir.clone().or(file.routes_dir).unwrap_or_else(|| "routes".into()),
+            responders_dir: args.responders_dir.clone().or(file.responders_dir).unwrap_or_else(|| "responders".into()),
+            max_runs,
+            actions_per_minute,
+            body_limit: args.body_limit.or(file.body_limit).unwrap_or(4 * 1024 * 1024),
+        })
+    }
+
+    /// Refuses settings that would expose remediation without authentication.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && self.webhook_token.is_none() {
+            return Err(ConfigError::UnauthenticatedListen(self.listen));
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_on_a_fresh_machine() {
+        let s = Settings::load(&SettingsArgs::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9095");
+        assert_eq!(s.database_url, "sqlite://data/alert-responder.db");
+        assert_eq!(s.mode, Mode::Live);
+        assert_eq!(s.slack_channel, "#incidents");
+        assert_eq!(s.slack_api_url, "https://slack.com/api");
+        assert!(s.slack_bot_token.is_none());
+        assert!(s.check_exposure().is_ok());
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\n").unwrap();
+        let args = SettingsArgs { config: Some(path), listen: Some("127.0.0.1:7001".into()), ..Default::default() };
+        let s = Settings::load(&args).unwrap();
+        assert_eq!(s.listen.port(), 7001);
+        assert_eq!(s.mode, Mode::DryRun);
+        assert_eq!(s.slack_channel, "#ops");
+        assert_eq!(s.oncall_mention.as_deref(), Some("<!subteam^S0ONCALL>"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            (SettingsArgs { listen: Some("nowhere".into()), ..Default::default() }, "RESPONDER_LISTEN"),
+            (SettingsArgs { mode: Some("yolo".into()), ..Default::default() }, "RESPONDER_MODE"),
+            (SettingsArgs { max_runs: Some(0), ..Default::default() }, "RESPONDER_MAX_RUNS"),
+        ];
+        for (args, key) in cases {
+            let err = Settings::load(&args).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "listn: 127.0.0.1:7000\n").unwrap();
+        let err = Settings::load(&SettingsArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("unknown field `listn`"), "{err}");
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_a_token() {
+        let open = Settings::load(&SettingsArgs { listen: Some("0.0.0.0:9095".into()), ..Default::default() }).unwrap();
+        let err = open.check_exposure().unwrap_err().to_string();
+        assert!(err.contains("RESPONDER_WEBHOOK_TOKEN"), "{err}");
+        let guarded = Settings::load(&SettingsArgs {
+            listen: Some("0.0.0.0:9095".into()),
+            webhook_token: Some("t0k3n".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(guarded.check_exposure().is_ok());
+    }
+}

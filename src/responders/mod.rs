@@ -1,0 +1,111 @@
+//! Responders: YAML playbooks of typed steps, compiled at load, run by the [`engine`].
+
+pub mod engine;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::{Action, AllowList};
+use crate::limits::Budget;
+use crate::template::{Expr, Tmpl};
+
+/// Whether destructive steps really happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Act.
+    #[serde(rename = "live")]
+    Live,
+    /// Plan and report destructive steps; run only read-only ones.
+    #[serde(rename = "dry-run")]
+    DryRun,
+}
+
+impl Mode {
+    /// `live` or `dry-run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Live => "live",
+            Mode::DryRun => "dry-run",
+        }
+    }
+
+    /// Parses `live` / `dry-run` (also `dry_run`, `dryrun`).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "live" => Some(Mode::Live),
+            "dry-run" | "dry_run" | "dryrun" => Some(Mode::DryRun),
+            _ => None,
+        }
+    }
+
+    /// The stricter of two modes: a global dry-run wins over a responder's live.
+    pub fn strictest(self, other: Mode) -> Mode {
+        if self == Mode::DryRun || other == Mode::DryRun {
+            Mode::DryRun
+        } else {
+            Mode::Live
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A compiled playbook.
+#[derive(Debug, Clone)]
+pub struct Responder {
+    /// Unique name routes refer to.
+    pub name: String,
+    /// What it does, in the runbook's words.
+    pub description: String,
+    /// The file it came from.
+    pub file: String,
+    /// What budgets, locks and the allow-list key on, e.g. `{{ alert.labels.container }}`.
+    pub target: Tmpl,
+    /// Targets it may touch.
+    pub allow: AllowList,
+    /// The allow-list as written, for messages.
+    pub allow_patterns: Vec<String>,
+    /// Budget for its destructive steps, per target.
+    pub budget: Budget,
+    /// Its own mode; the global mode can only make it stricter.
+    pub mode: Option<Mode>,
+    /// Bound on the whole run.
+    pub timeout: Duration,
+    /// Steps in order.
+    pub steps: Vec<Step>,
+}
+
+/// What happens after a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailure {
+    /// Stop the run and escalate (default).
+    #[default]
+    Stop,
+    /// Record the failure and go on (diagnostics that are nice to have).
+    Continue,
+}
+
+/// One compiled step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Unique within the playbook; later steps read `steps.<id>.<output>`.
+    pub id: String,
+    /// What it does.
+    pub action: Action,
+    /// Runs only when this holds.
+    pub when: Option<Expr>,
+    /// Must hold after it ran (with `output` bound to its outputs), else it failed.
+    pub expect: Option<Expr>,
+    /// Wait this long before starting (e.g. let a restarted container settle).
+    pub after: Option<Duration>,
+    /// Bound on the step.
+    pub timeout: Duration,
+    /// Stop or continue when it fails.
+    pub on_failure: OnFailure,
+}

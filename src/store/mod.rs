@@ -1,0 +1,148 @@
+//! The durable record: intake journal, incidents, runs, steps, decisions, budgets, outbox.
+//!
+//! Everything the service knows lives behind the [`Store`] trait so a second backend
+//! (Postgres, for replicas) can stand in for the embedded SQLite one. Writes that must happen
+//! together (a journal entry, its incident and its run) happen in one call and one transaction.
+
+mod intake;
+mod model;
+mod sqlite;
+
+pub use intake::Intake;
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::alert::Alert;
+use crate::limits::{Admission, Budget};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or is unreachable; callers answer 503 and retry later.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema failed at startup.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored JSON document could not be read back.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The intake writer could not commit (the database failed underneath it).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The intake writer has stopped (the service is shutting down).
+    #[error("intake closed")]
+    IntakeClosed,
+}
+
+/// Durable storage for everything the responder sees and does.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Cheap liveness check of the database, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Appends alerts to the journal in one transaction; a known dedup key is a no-op.
+    /// Returns, per alert, whether it was new.
+    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError>;
+
+    /// The oldest unprocessed journal entries.
+    async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError>;
+
+    /// Records a journal entry's alert against its incident and, in the same transaction,
+    /// marks the entry processed and creates the planned run (firing) or resolves the
+    /// incident (resolved).
+    async fn record_alert(
+        &self,
+        entry: &JournalEntry,
+        plan: &AlertPlan,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Marks a pending run as running.
+    async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Records a step that began and returns its row id.
+    async fn step_started(&self, step: &NewStep, now: OffsetDateTime) -> Result<i64, StoreError>;
+
+    /// Records how a started step ended.
+    async fn step_finished(
+        &self,
+        step_row: i64,
+        end: &StepEnd,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Records a step that never ran (skipped, refused, cancelled, planned in dry-run).
+    async fn step_not_run(
+        &self,
+        step: &NewStep,
+        end: &StepEnd,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Closes a run with its outcome and one-line summary.
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        outcome: RunOutcome,
+        summary: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Records a decision (no route, refused target, budget exhausted, ...).
+    async fn record_decision(&self, decision: &NewDecision, now: OffsetDateTime)
+        -> Result<(), StoreError>;
+
+    /// Atomically checks the budget of (responder, target) against its stored history and,
+    /// when admitted, records the use, so two replicas cannot both spend the last unit.
+    async fn consume_budget(
+        &self,
+        responder: &str,
+        target: &str,
+        budget: &Budget,
+        run_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Admission, StoreError>;
+
+    /// At startup: marks runs a crash left running as interrupted (their started steps as
+    /// `unknown`) and returns them so they can be reported; returns runs never started too.
+    async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError>;
+
+    /// Queues a message for delivery, in order, in the incident's thread.
+    async fn enqueue_message(&self, message: &NewMessage, now: OffsetDateTime)
+        -> Result<i64, StoreError>;
+
+    /// The next deliverable message of each incident (the oldest pending one, if due).
+    async fn due_messages(&self, now: OffsetDateTime, limit: u32)
+        -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Marks a message delivered; a parent's channel and ts become the incident's thread.
+    async fn message_sent(
+        &self,
+        id: i64,
+        channel: &str,
+        ts: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Records a failed attempt: retried at `retry_at`, or given up when `None`.
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+
+    /// Incidents, newest first.
+    async fn list_incidents(&self, open_only: bool, limit: u32)
+        -> Result<Vec<IncidentRow>, StoreError>;
+
+    /// One incident with its alerts, runs, steps, decisions and messages.
+    async fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>, StoreError>;
+
+    /// The incident's header and its latest run with steps, for rendering messages.
+    async fn incident_view(&self, id: i64) -> Result<Option<IncidentView>, StoreError>;
+}

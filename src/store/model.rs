@@ -1,0 +1,442 @@
+//! Plain records going into and coming out of the store.
+
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::responders::Mode;
+
+/// An accepted alert waiting in the journal.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    /// Journal row id (processing order).
+    pub id: i64,
+    /// The alert as accepted.
+    pub alert: Alert,
+}
+
+/// What dispatch decided to do with a journal entry, recorded atomically with it.
+#[derive(Debug, Clone)]
+pub enum AlertPlan {
+    /// Firing: open or join the incident, create the planned runs, record the declines.
+    Firing {
+        /// Runs to create, one per matching route whose target passed.
+        runs: Vec<RunPlan>,
+        /// Why a route was not acted on (or that none matched).
+        declines: Vec<(DecisionKind, String)>,
+        /// The incident's target: the first rendered one.
+        target: Option<String>,
+    },
+    /// Resolved: close the open incident, if any.
+    Resolve,
+}
+
+/// A run to create.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Responder name.
+    pub responder: String,
+    /// Rendered, allow-listed target.
+    pub target: String,
+    /// Live or dry-run.
+    pub mode: Mode,
+}
+
+/// What recording an alert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The incident the alert belongs to (`None`: a resolve for no open incident).
+    pub incident_id: Option<i64>,
+    /// Whether this alert opened the incident.
+    pub opened: bool,
+    /// The runs created for it, in plan order.
+    pub run_ids: Vec<i64>,
+    /// Whether this alert resolved an open incident.
+    pub resolved: bool,
+    /// Runs of the incident not yet finished (to cancel on resolve).
+    pub active_runs: Vec<i64>,
+}
+
+/// Kinds of decisions, stored as snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// No route matched the alert.
+    NoRoute,
+    /// The target is outside the responder's allow-list.
+    TargetRefused,
+    /// The target template could not be rendered from the alert.
+    TargetUnresolved,
+    /// A destructive step was refused by the budget.
+    BudgetExhausted,
+    /// A destructive step was refused by the global action rate limit.
+    RateLimited,
+    /// The run was escalated to a human.
+    Escalated,
+    /// A resolve cancelled work not yet started.
+    Cancelled,
+    /// A crash interrupted the run.
+    Interrupted,
+    /// A resolved notification arrived for no open incident.
+    ResolvedWithoutIncident,
+}
+
+impl DecisionKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::NoRoute => "no_route",
+            DecisionKind::TargetRefused => "target_refused",
+            DecisionKind::TargetUnresolved => "target_unresolved",
+            DecisionKind::BudgetExhausted => "budget_exhausted",
+            DecisionKind::RateLimited => "rate_limited",
+            DecisionKind::Escalated => "escalated",
+            DecisionKind::Cancelled => "cancelled",
+            DecisionKind::Interrupted => "interrupted",
+            DecisionKind::ResolvedWithoutIncident => "resolved_without_incident",
+        }
+    }
+}
+
+/// A decision to record.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    /// Incident it belongs to.
+    pub incident_id: Option<i64>,
+    /// Run it belongs to.
+    pub run_id: Option<i64>,
+    /// What was decided.
+    pub kind: DecisionKind,
+    /// Why, for people.
+    pub detail: String,
+}
+
+/// A step row to create.
+#[derive(Debug, Clone)]
+pub struct NewStep {
+    /// The run.
+    pub run_id: i64,
+    /// The playbook's step id.
+    pub step_id: String,
+    /// The action kind (`docker_restart`, ...).
+    pub action: String,
+}
+
+/// How a step ended (or why it never ran).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Running now, or a crash left it so.
+    Started,
+    /// Ran and met its expectation.
+    Succeeded,
+    /// Errored, timed out, or its expectation failed.
+    Failed,
+    /// Its `when` condition was false.
+    Skipped,
+    /// A budget, rate limit or allow-list refused it.
+    Refused,
+    /// A resolve (or shutdown) stopped it before it started.
+    Cancelled,
+    /// Dry-run: what it would have done.
+    Planned,
+    /// A crash interrupted it: it may or may not have happened.
+    Unknown,
+}
+
+impl StepState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Started => "started",
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Refused => "refused",
+            StepState::Cancelled => "cancelled",
+            StepState::Planned => "planned",
+            StepState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A step's end state with what it produced.
+#[derive(Debug, Clone)]
+pub struct StepEnd {
+    /// How it ended.
+    pub state: StepState,
+    /// One line for people.
+    pub summary: String,
+    /// Typed outputs, when it ran.
+    pub outputs: Option<serde_json::Value>,
+    /// The error, when it failed.
+    pub error: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every step that ran succeeded.
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// A budget or limit stopped a destructive step; a human was called.
+    Escalated,
+    /// A resolve stopped it.
+    Cancelled,
+    /// A crash stopped it.
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Failed => "failed",
+            RunOutcome::Escalated => "escalated",
+            RunOutcome::Cancelled => "cancelled",
+            RunOutcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Runs found at startup.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Runs a crash left running, now marked interrupted.
+    pub interrupted: Vec<InterruptedRun>,
+    /// Runs created but never started: safe to start now.
+    pub pending: Vec<PendingRun>,
+}
+
+/// A run a crash interrupted.
+#[derive(Debug, Clone)]
+pub struct InterruptedRun {
+    /// The run.
+    pub run_id: i64,
+    /// Its incident.
+    pub incident_id: i64,
+    /// Responder name.
+    pub responder: String,
+    /// Target.
+    pub target: String,
+    /// The last step that started and may or may not have completed.
+    pub last_step: Option<String>,
+}
+
+/// A run that was created but never started.
+#[derive(Debug, Clone)]
+pub struct PendingRun {
+    /// The run.
+    pub run_id: i64,
+    /// Its incident.
+    pub incident_id: i64,
+    /// Responder name.
+    pub responder: String,
+    /// Target.
+    pub target: String,
+    /// Live or dry-run.
+    pub mode: Mode,
+    /// The alert that created it.
+    pub alert: Alert,
+}
+
+/// Where in the incident's thread a message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// The incident's parent message.
+    Parent,
+    /// A reply in the thread.
+    Reply,
+    /// An edit of the parent message.
+    Update,
+}
+
+impl MessageKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Parent => "parent",
+            MessageKind::Reply => "reply",
+            MessageKind::Update => "update",
+        }
+    }
+}
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Incident (thread) it belongs to.
+    pub incident_id: i64,
+    /// Parent, reply or update.
+    pub kind: MessageKind,
+    /// mrkdwn text.
+    pub text: String,
+    /// False when Slack delivery is off: stored for the record, never sent.
+    pub deliver: bool,
+}
+
+/// A queued message ready for delivery.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    /// Outbox row id.
+    pub id: i64,
+    /// Incident (thread).
+    pub incident_id: i64,
+    /// Parent, reply or update.
+    pub kind: MessageKind,
+    /// mrkdwn text.
+    pub text: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The incident's thread (channel id, parent ts) once the parent was posted.
+    pub thread: Option<(String, String)>,
+}
+
+/// An incident as listed by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRow {
+    /// Incident id.
+    pub id: i64,
+    /// Alert fingerprint (the incident key).
+    pub fingerprint: String,
+    /// Alert name.
+    pub alertname: String,
+    /// `severity` label.
+    pub severity: Option<String>,
+    /// What the responder acts on.
+    pub target: Option<String>,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// The latest run's summary.
+    pub summary: Option<String>,
+    /// RFC 3339.
+    pub opened_at: String,
+    /// RFC 3339.
+    pub resolved_at: Option<String>,
+}
+
+/// An alert notification as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRow {
+    /// Row id.
+    pub id: i64,
+    /// firing / resolved.
+    pub status: String,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339.
+    pub ends_at: Option<String>,
+    /// RFC 3339.
+    pub received_at: String,
+    /// Labels.
+    pub labels: serde_json::Value,
+    /// Annotations.
+    pub annotations: serde_json::Value,
+}
+
+/// A run with its steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// Run id.
+    pub id: i64,
+    /// Responder name.
+    pub responder: String,
+    /// Target.
+    pub target: String,
+    /// live / dry-run.
+    pub mode: String,
+    /// pending / running / finished / interrupted.
+    pub state: String,
+    /// See [`RunOutcome`].
+    pub outcome: Option<String>,
+    /// One line.
+    pub summary: Option<String>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// Steps in order.
+    pub steps: Vec<StepRow>,
+}
+
+/// A recorded step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    /// Playbook step id.
+    pub step_id: String,
+    /// Action kind.
+    pub action: String,
+    /// See [`StepState`].
+    pub state: String,
+    /// One line.
+    pub summary: Option<String>,
+    /// Typed outputs.
+    pub outputs: Option<serde_json::Value>,
+    /// Error text.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    /// See [`DecisionKind`].
+    pub kind: String,
+    /// Why.
+    pub detail: String,
+    /// Run it concerns.
+    pub run_id: Option<i64>,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// A message and its delivery state.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    /// parent / reply / update.
+    pub kind: String,
+    /// pending / sent / failed / disabled.
+    pub state: String,
+    /// Text.
+    pub text: String,
+    /// Attempts.
+    pub attempts: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Slack ts once sent.
+    pub ts: Option<String>,
+}
+
+/// Everything about one incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentDetail {
+    /// The incident.
+    pub incident: IncidentRow,
+    /// Its labels when it opened.
+    pub labels: serde_json::Value,
+    /// Every notification received.
+    pub alerts: Vec<AlertRow>,
+    /// Runs with steps.
+    pub runs: Vec<RunRow>,
+    /// Decisions.
+    pub decisions: Vec<DecisionRow>,
+    /// Messages.
+    pub messages: Vec<MessageRow>,
+}
+
+/// An incident's header and latest run, for rendering its Slack parent message.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    /// The incident.
+    pub incident: IncidentRow,
+    /// Its latest run.
+    pub run: Option<RunRow>,
+    /// Its decisions.
+    pub decisions: Vec<DecisionRow>,
+}

@@ -1,0 +1,308 @@
+//! The embedded SQLite store (WAL): the default, needing nothing but a file.
+//!
+//! All writes go through a single-connection pool, so the service's own writers queue in
+//! the pool instead of failing with SQLITE_BUSY; reads use a separate pool and, thanks to WAL,
+//! never wait for writes. Every commit is fsynced (synchronous=FULL): an acknowledged alert
+//! survives power loss, and group commit in [`super::Intake`] keeps that affordable.
+
+mod queries;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use time::OffsetDateTime;
+
+use super::*;
+use crate::limits::admit;
+
+/// SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and applies the schema.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+/// RFC 3339 text, the one timestamp format in the database.
+pub(crate) fn ts(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+        let now = ts(OffsetDateTime::now_utc());
+        let mut tx = self.writer.begin().await?;
+        let mut fresh = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let done = sqlx::query(
+                "INSERT INTO journal (dedup_key, source, alert, received_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (dedup_key) DO NOTHING",
+            )
+            .bind(alert.dedup_key())
+            .bind(alert.source.as_str())
+            .bind(to_json(alert)?)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+            fresh.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(fresh)
+    }
+
+    async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows = sqlx::query("SELECT id, alert FROM journal WHERE processed = 0 ORDER BY id LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let alert: String = row.try_get("alert")?;
+                Ok(JournalEntry {
+                    id: row.try_get("id")?,
+                    alert: serde_json::from_str(&alert)
+                        .map_err(|e| StoreError::Corrupt(format!("journal alert: {e}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_alert(
+        &self,
+        entry: &JournalEntry,
+        plan: &AlertPlan,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let recorded = queries::record_alert(&mut tx, entry, plan, &ts(now)).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET state = 'running', started_at = ? WHERE id = ?")
+            .bind(ts(now))
+            .bind(run_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn step_started(&self, step: &NewStep, now: OffsetDateTime) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO steps (run_id, step_id, action, state, started_at) VALUES (?, ?, ?, 'started', ?)",
+        )
+        .bind(step.run_id)
+        .bind(&step.step_id)
+        .bind(&step.action)
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn step_finished(&self, row: i64, end: &StepEnd, now: OffsetDateTime) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE steps SET state = ?, summary = ?, outputs = ?, error = ?, finished_at = ? WHERE id = ?",
+        )
+        .bind(end.state.as_str())
+        .bind(&end.summary)
+        .bind(end.outputs.as_ref().map(to_json).transpose()?)
+        .bind(&end.error)
+        .bind(ts(now))
+        .bind(row)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn step_not_run(&self, step: &NewStep, end: &StepEnd, now: OffsetDateTime) -> Result<(), StoreError> {
+        let at = ts(now);
+        sqlx::query(
+            "INSERT INTO steps (run_id, step_id, action, state, summary, outputs, error, started_at, finished_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(step.run_id)
+        .bind(&step.step_id)
+        .bind(&step.action)
+        .bind(end.state.as_str())
+        .bind(&end.summary)
+        .bind(end.outputs.as_ref().map(to_json).transpose()?)
+        .bind(&end.error)
+        .bind(&at)
+        .bind(&at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_run(&self, run_id: i64, outcome: RunOutcome, summary: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ? WHERE id = ?")
+            .bind(outcome.as_str())
+            .bind(summary)
+            .bind(ts(now))
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE incidents SET summary = ? WHERE id = (SELECT incident_id FROM runs WHERE id = ?)")
+            .bind(summary)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_decision(&self, d: &NewDecision, now: OffsetDateTime) -> Result<(), StoreError> {
+        queries::insert_decision(&self.writer, d, &ts(now)).await
+    }
+
+    async fn consume_budget(
+        &self,
+        responder: &str,
+        target: &str,
+        budget: &Budget,
+        run_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Admission, StoreError> {
+        let now_unix = now.unix_timestamp();
+        let horizon = budget.per.max(budget.cooldown).as_secs();
+        let since = now_unix - i64::try_from(horizon).unwrap_or(i64::MAX / 2);
+        // The single writer connection makes this read-check-write atomic for this process;
+        // the transaction keeps it atomic for other processes sharing the file.
+        let mut tx = self.writer.begin().await?;
+        let uses: Vec<i64> = sqlx::query_scalar(
+            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND at_unix > ?",
+        )
+        .bind(responder)
+        .bind(target)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let admission = admit(budget, &uses, now_unix);
+        if admission == Admission::Allowed {
+            sqlx::query("INSERT INTO budget_uses (responder, target, at_unix, run_id) VALUES (?, ?, ?, ?)")
+                .bind(responder)
+                .bind(target)
+                .bind(now_unix)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(admission)
+    }
+
+    async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let recovery = queries::recover_runs(&mut tx, &ts(now)).await?;
+        tx.commit().await?;
+        Ok(recovery)
+    }
+
+    async fn enqueue_message(&self, m: &NewMessage, now: OffsetDateTime) -> Result<i64, StoreError> {
+        let done = sqlx::query("INSERT INTO outbox (incident_id, kind, text, state, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(m.incident_id)
+            .bind(m.kind.as_str())
+            .bind(&m.text)
+            .bind(if m.deliver { "pending" } else { "disabled" })
+            .bind(ts(now))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+        queries::due_messages(&self.writer, now.unix_timestamp(), limit).await
+    }
+
+    async fn message_sent(&self, id: i64, channel: &str, ts_: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'sent', channel = ?, ts = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
+        )
+        .bind(channel)
+        .bind(ts_)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE incidents SET slack_channel = ?, slack_ts = ?
+             WHERE id = (SELECT incident_id FROM outbox WHERE id = ? AND kind = 'parent')",
+        )
+        .bind(channel)
+        .bind(ts_)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn message_failed(&self, id: i64, error: &str, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
+        let (state, next) = match retry_at {
+            Some(at) => ("pending", at.unix_timestamp()),
+            None => ("failed", 0),
+        };
+        sqlx::query(
+            "UPDATE outbox SET state = ?, next_attempt_unix = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
+        )
+        .bind(state)
+        .bind(next)
+        .bind(error)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_incidents(&self, open_only: bool, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
+        queries::list_incidents(&self.reader, open_only, limit).await
+    }
+
+    async fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>, StoreError> {
+        queries::incident_detail(&self.reader, id).await
+    }
+
+    async fn incident_view(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
+        queries::incident_view(&self.writer, id).await
+    }
+}

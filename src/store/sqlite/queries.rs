@@ -1,0 +1,411 @@
+//! The multi-statement queries of the SQLite store, kept apart so `sqlite.rs` reads as a map.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+
+use super::{to_json, StoreError};
+use crate::alert::Alert;
+use crate::responders::Mode;
+use crate::store::*;
+
+type Tx<'a> = Transaction<'a, Sqlite>;
+
+pub(super) async fn record_alert(
+    tx: &mut Tx<'_>,
+    entry: &JournalEntry,
+    plan: &AlertPlan,
+    now: &str,
+) -> Result<Recorded, StoreError> {
+    let alert = &entry.alert;
+    sqlx::query("UPDATE journal SET processed = 1 WHERE id = ?")
+        .bind(entry.id)
+        .execute(&mut **tx)
+        .await?;
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE fingerprint = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(&alert.fingerprint)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let mut recorded = Recorded {
+        incident_id: open,
+        opened: false,
+        run_ids: Vec::new(),
+        resolved: false,
+        active_runs: Vec::new(),
+    };
+    match plan {
+        AlertPlan::Resolve => {
+            let Some(incident) = open else {
+                let d = NewDecision {
+                    incident_id: None,
+                    run_id: None,
+                    kind: DecisionKind::ResolvedWithoutIncident,
+                    detail: format!("{} resolved; no open incident for it", alert.name()),
+                };
+                insert_decision(&mut **tx, &d, now).await?;
+                return Ok(recorded);
+            };
+            insert_alert(tx, incident, entry, now).await?;
+            sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(incident)
+                .execute(&mut **tx)
+                .await?;
+            recorded.resolved = true;
+            recorded.active_runs = sqlx::query_scalar(
+                "SELECT id FROM runs WHERE incident_id = ? AND state IN ('pending', 'running') ORDER BY id",
+            )
+            .bind(incident)
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        AlertPlan::Firing { runs, declines, target } => {
+            let incident = match open {
+                Some(id) => id,
+                None => {
+                    recorded.opened = true;
+                    insert_incident(tx, alert, target.as_deref(), now).await?
+                }
+            };
+            recorded.incident_id = Some(incident);
+            let alert_id = insert_alert(tx, incident, entry, now).await?;
+            for run in runs {
+                let done = sqlx::query(
+                    "INSERT INTO runs (incident_id, alert_id, responder, target, mode, state, created_at)
+                     VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                )
+                .bind(incident)
+                .bind(alert_id)
+                .bind(&run.responder)
+                .bind(&run.target)
+                .bind(run.mode.as_str())
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                recorded.run_ids.push(done.last_insert_rowid());
+            }
+            for (kind, detail) in declines {
+                let d = NewDecision {
+                    incident_id: Some(incident),
+                    run_id: None,
+                    kind: *kind,
+                    detail: detail.clone(),
+                };
+                insert_decision(&mut **tx, &d, now).await?;
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+async fn insert_incident(
+    tx: &mut Tx<'_>,
+    alert: &Alert,
+    target: Option<&str>,
+    now: &str,
+) -> Result<i64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO incidents (fingerprint, alertname, severity, target, status, labels, opened_at)
+         VALUES (?, ?, ?, ?, 'open', ?, ?)",
+    )
+    .bind(&alert.fingerprint)
+    .bind(alert.name())
+    .bind(alert.labels.get("severity"))
+    .bind(target)
+    .bind(to_json(&alert.labels)?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.last_insert_rowid())
+}
+
+async fn insert_alert(
+    tx: &mut Tx<'_>,
+    incident: i64,
+    entry: &JournalEntry,
+    now: &str,
+) -> Result<i64, StoreError> {
+    let alert = &entry.alert;
+    let done = sqlx::query(
+        "INSERT INTO alerts (incident_id, journal_id, status, starts_at, ends_at, alert, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(incident)
+    .bind(entry.id)
+    .bind(alert.status.as_str())
+    .bind(super::ts(alert.starts_at))
+    .bind(alert.ends_at.map(super::ts))
+    .bind(to_json(alert)?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.last_insert_rowid())
+}
+
+pub(super) async fn insert_decision<'e, E>(exec: E, d: &NewDecision, now: &str) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    sqlx::query("INSERT INTO decisions (incident_id, run_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)")
+        .bind(d.incident_id)
+        .bind(d.run_id)
+        .bind(d.kind.as_str())
+        .bind(&d.detail)
+        .bind(now)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery, StoreError> {
+    let mut recovery = Recovery::default();
+    let running = sqlx::query("SELECT id, incident_id, responder, target FROM runs WHERE state = 'running'")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in running {
+        let run_id: i64 = row.try_get("id")?;
+        let last_step: Option<String> = sqlx::query_scalar(
+            "SELECT step_id FROM steps WHERE run_id = ? AND state = 'started' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE steps SET state = 'unknown', finished_at = ?, error = 'interrupted by a restart: may or may not have happened' WHERE run_id = ? AND state = 'started'")
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
+        let summary = match &last_step {
+            Some(step) => format!("interrupted by a restart of the responder during step {step}, which may or may not have happened; not re-run"),
+            None => "interrupted by a restart of the responder between steps; not re-run".to_owned(),
+        };
+        sqlx::query("UPDATE runs SET state = 'interrupted', outcome = 'interrupted', summary = ?, finished_at = ? WHERE id = ?")
+            .bind(&summary)
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
+        let incident_id: i64 = row.try_get("incident_id")?;
+        let d = NewDecision {
+            incident_id: Some(incident_id),
+            run_id: Some(run_id),
+            kind: DecisionKind::Interrupted,
+            detail: summary,
+        };
+        insert_decision(&mut **tx, &d, now).await?;
+        recovery.interrupted.push(InterruptedRun {
+            run_id,
+            incident_id,
+            responder: row.try_get("responder")?,
+            target: row.try_get("target")?,
+            last_step,
+        });
+    }
+    let pending = sqlx::query(
+        "SELECT r.id, r.incident_id, r.responder, r.target, r.mode, a.alert
+         FROM runs r JOIN alerts a ON a.id = r.alert_id WHERE r.state = 'pending' ORDER BY r.id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in pending {
+        let alert: String = row.try_get("alert")?;
+        let mode: String = row.try_get("mode")?;
+        recovery.pending.push(PendingRun {
+            run_id: row.try_get("id")?,
+            incident_id: row.try_get("incident_id")?,
+            responder: row.try_get("responder")?,
+            target: row.try_get("target")?,
+            mode: Mode::parse(&mode).unwrap_or(Mode::DryRun),
+            alert: serde_json::from_str(&alert).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        });
+    }
+    Ok(recovery)
+}
+
+pub(super) async fn due_messages(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+    // Only the oldest pending message of each incident is deliverable: a reply waits for its
+    // parent and an edit for the replies before it, so the thread reads in order.
+    let rows = sqlx::query(
+        "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts
+         FROM outbox o JOIN incidents i ON i.id = o.incident_id
+         WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY incident_id)
+           AND o.next_attempt_unix <= ?
+         ORDER BY o.id LIMIT ?",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            let channel: Option<String> = row.try_get("slack_channel")?;
+            let ts: Option<String> = row.try_get("slack_ts")?;
+            Ok(OutboxMessage {
+                id: row.try_get("id")?,
+                incident_id: row.try_get("incident_id")?,
+                kind: match kind.as_str() {
+                    "parent" => MessageKind::Parent,
+                    "update" => MessageKind::Update,
+                    _ => MessageKind::Reply,
+                },
+                text: row.try_get("text")?,
+                attempts: row.try_get("attempts")?,
+                thread: channel.zip(ts),
+            })
+        })
+        .collect()
+}
+
+const INCIDENT_COLUMNS: &str =
+    "id, fingerprint, alertname, severity, target, status, summary, opened_at, resolved_at";
+
+fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
+    Ok(IncidentRow {
+        id: row.try_get("id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        alertname: row.try_get("alertname")?,
+        severity: row.try_get("severity")?,
+        target: row.try_get("target")?,
+        status: row.try_get("status")?,
+        summary: row.try_get("summary")?,
+        opened_at: row.try_get("opened_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+    })
+}
+
+pub(super) async fn list_incidents(pool: &SqlitePool, open_only: bool, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
+    let filter = if open_only { "WHERE status = 'open'" } else { "" };
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents {filter} ORDER BY id DESC LIMIT ?");
+    let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(incident_row).collect()
+}
+
+fn json_column(row: &SqliteRow, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    let text: Option<String> = row.try_get(name)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+async fn runs_of(conn: &mut SqliteConnection, incident: i64, latest_only: bool) -> Result<Vec<RunRow>, StoreError> {
+    let sql = if latest_only {
+        "SELECT * FROM runs WHERE incident_id = ? ORDER BY id DESC LIMIT 1"
+    } else {
+        "SELECT * FROM runs WHERE incident_id = ? ORDER BY id"
+    };
+    let rows = sqlx::query(sql).bind(incident).fetch_all(&mut *conn).await?;
+    let mut runs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let steps = sqlx::query("SELECT * FROM steps WHERE run_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|s| {
+                Ok(StepRow {
+                    step_id: s.try_get("step_id")?,
+                    action: s.try_get("action")?,
+                    state: s.try_get("state")?,
+                    summary: s.try_get("summary")?,
+                    outputs: json_column(s, "outputs")?,
+                    error: s.try_get("error")?,
+                    started_at: s.try_get("started_at")?,
+                    finished_at: s.try_get("finished_at")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        runs.push(RunRow {
+            id,
+            responder: row.try_get("responder")?,
+            target: row.try_get("target")?,
+            mode: row.try_get("mode")?,
+            state: row.try_get("state")?,
+            outcome: row.try_get("outcome")?,
+            summary: row.try_get("summary")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            steps,
+        });
+    }
+    Ok(runs)
+}
+
+async fn decisions_of(conn: &mut SqliteConnection, incident: i64) -> Result<Vec<DecisionRow>, StoreError> {
+    sqlx::query("SELECT kind, detail, run_id, at FROM decisions WHERE incident_id = ? ORDER BY id")
+        .bind(incident)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DecisionRow {
+                kind: r.try_get("kind")?,
+                detail: r.try_get("detail")?,
+                run_id: r.try_get("run_id")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn incident_detail(pool: &SqlitePool, id: i64) -> Result<Option<IncidentDetail>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let sql = format!("SELECT {INCIDENT_COLUMNS}, labels FROM incidents WHERE id = ?");
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let incident = incident_row(&row)?;
+    let labels = json_column(&row, "labels")?.unwrap_or_default();
+    let alerts = sqlx::query("SELECT id, status, starts_at, ends_at, received_at, alert FROM alerts WHERE incident_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let alert: Alert = serde_json::from_str(&r.try_get::<String, _>("alert")?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(AlertRow {
+                id: r.try_get("id")?,
+                status: r.try_get("status")?,
+                starts_at: r.try_get("starts_at")?,
+                ends_at: r.try_get("ends_at")?,
+                received_at: r.try_get("received_at")?,
+                labels: serde_json::to_value(&alert.labels).unwrap_or_default(),
+                annotations: serde_json::to_value(&alert.annotations).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let runs = runs_of(&mut conn, id, false).await?;
+    let decisions = decisions_of(&mut conn, id).await?;
+    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts FROM outbox WHERE incident_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(MessageRow {
+                kind: r.try_get("kind")?,
+                state: r.try_get("state")?,
+                text: r.try_get("text")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                ts: r.try_get("ts")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Some(IncidentDetail { incident, labels, alerts, runs, decisions, messages }))
+}
+
+pub(super) async fn incident_view(pool: &SqlitePool, id: i64) -> Result<Option<IncidentView>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let incident = incident_row(&row)?;
+    let run = runs_of(&mut conn, id, true).await?.pop();
+    let decisions = decisions_of(&mut conn, id).await?;
+    Ok(Some(IncidentView { incident, run, decisions }))
+}
+
