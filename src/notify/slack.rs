@@ -12,8 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-/// Upper bound on one Web API call, connection included; beyond it the call counts as unavailable.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default upper bound on one Web API call, connection included; beyond it the call counts as unavailable.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `ok:false` codes Slack documents as transient: trying again later can succeed.
 const TRANSIENT_CODES: &[&str] = &[
@@ -83,6 +83,7 @@ pub struct SlackWebApi {
     client: SlackHyperClient,
     api_url: String,
     token: SecretString,
+    timeout: Duration,
 }
 
 impl fmt::Debug for SlackWebApi {
@@ -91,6 +92,7 @@ impl fmt::Debug for SlackWebApi {
         f.debug_struct("SlackWebApi")
             .field("api_url", &self.api_url)
             .field("token", &"[redacted]")
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -105,8 +107,9 @@ impl SlackWebApi {
                 one_line(api_url)
             )));
         }
-        // With both ring and aws-lc-rs compiled in (reqwest pulls the latter), rustls cannot pick a
-        // provider and the connector panics; installing ring first is harmless if one is already set.
+        // When more than one rustls provider is compiled in (ring, plus aws-lc-rs via another
+        // dependency), rustls cannot pick one and the connector panics; installing ring first is
+        // harmless if a provider is already set.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
@@ -129,7 +132,14 @@ impl SlackWebApi {
             client: SlackClient::new(connector),
             api_url: api_url.to_owned(),
             token,
+            timeout: CALL_TIMEOUT,
         })
+    }
+
+    /// Replaces the per-call timeout (default [`CALL_TIMEOUT`]), e.g. to keep tests short.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// A slack-morphism token for one call; built per call so the raw value is held in one place.
@@ -137,12 +147,12 @@ impl SlackWebApi {
         SlackApiToken::new(SlackApiTokenValue(self.token.expose_secret().to_owned()))
     }
 
-    /// Classifies a slack-morphism result, bounded by [`CALL_TIMEOUT`], with the token scrubbed.
+    /// Classifies a slack-morphism result, bounded by the call timeout, with the token scrubbed.
     async fn call<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, SlackClientError>>,
     ) -> Result<T, SlackError> {
-        match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        match tokio::time::timeout(self.timeout, fut).await {
             Err(_elapsed) => Err(SlackError::Unavailable("timed out".to_owned())),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(self.redact(classify(&err))),

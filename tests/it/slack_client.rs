@@ -222,3 +222,62 @@ async fn token_never_in_debug() {
     let dyn_api: &dyn ChatApi = &api;
     assert!(!format!("{dyn_api:?}").contains(TOKEN));
 }
+
+#[tokio::test]
+async fn stalled_call_times_out_as_unavailable() {
+    let slack = FakeSlack::start(TOKEN).await;
+    let api = client(&slack.api_url(), TOKEN).with_timeout(Duration::from_millis(300));
+    slack.stall_next(1);
+
+    let err = api
+        .post_message("#incidents", "hello", None)
+        .await
+        .expect_err("timed out");
+    assert_eq!(err, SlackError::Unavailable("timed out".to_owned()));
+    assert!(slack.calls().is_empty());
+
+    // The client is still usable after a timeout.
+    api.post_message("#incidents", "hello", None)
+        .await
+        .expect("next call goes through");
+    assert_eq!(slack.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn fake_accepts_form_bodies_and_token_in_body_like_slack() {
+    let slack = FakeSlack::start(TOKEN).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/chat.postMessage", slack.api_url());
+    let form = |body: String| {
+        http.post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+
+    let ok: serde_json::Value = form(format!(
+        "token={TOKEN}&channel=%23incidents&text=memory+94%25+on+%60k2-x%60"
+    ))
+    .send()
+    .await
+    .expect("send")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["channel"], INCIDENTS_ID);
+    assert_eq!(slack.messages()[0].text, "memory 94% on `k2-x`");
+
+    let no_auth: serde_json::Value = form("channel=incidents&text=hi".to_owned())
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        no_auth,
+        serde_json::json!({"ok": false, "error": "not_authed"})
+    );
+    assert_eq!(slack.messages().len(), 1);
+    assert_eq!(slack.requests_seen(), 2);
+}

@@ -55,6 +55,7 @@ struct FakeSlackState {
     rate_limit_next: usize,
     retry_after_secs: u64,
     fail_next: usize,
+    stall_next: usize,
     down: bool,
 }
 
@@ -150,6 +151,11 @@ impl FakeSlack {
         FakeSlackState::lock(&self.state).fail_next = n;
     }
 
+    /// The next `n` requests never get an answer (the connection stays open), to exercise timeouts.
+    pub fn stall_next(&self, n: usize) {
+        FakeSlackState::lock(&self.state).stall_next = n;
+    }
+
     /// While down, every request gets HTTP 503.
     pub fn set_down(&self, down: bool) {
         FakeSlackState::lock(&self.state).down = down;
@@ -223,8 +229,18 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let stall = {
+        let mut st = FakeSlackState::lock(&state);
+        st.requests_seen += 1;
+        let stall = st.stall_next > 0;
+        st.stall_next = st.stall_next.saturating_sub(1);
+        stall
+    };
+    if stall {
+        // Hang until the client gives up; hyper drops this future when the connection closes.
+        std::future::pending::<()>().await;
+    }
     let mut st = FakeSlackState::lock(&state);
-    st.requests_seen += 1;
 
     // Faults first: a real outage or throttle answers before looking at the request.
     if st.down {
