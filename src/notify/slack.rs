@@ -1,1 +1,445 @@
-//! Slack Web API client (to be written).
+//! The Slack Web API client: the two calls the outbox makes (`chat.postMessage`, `chat.update`),
+//! and the mapping of every Slack failure into retryable or permanent [`SlackError`]s.
+//!
+//! It owns no retry or rate control: the persisted outbox decides when to try again, so a 429
+//! surfaces as [`SlackError::RateLimited`] with Slack's `Retry-After` instead of being slept on here.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+/// Default upper bound on one Web API call, connection included; beyond it the call counts as unavailable.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `ok:false` codes Slack documents as transient: trying again later can succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+];
+
+/// The two Slack Web API calls the outbox needs; a trait so tests and other chat backends can stand in.
+#[async_trait]
+pub trait ChatApi: Send + Sync + fmt::Debug {
+    /// Posts `text` (mrkdwn) to `channel`, as a reply in the thread `thread_ts` when given.
+    async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackError>;
+
+    /// Replaces the text of the message `ts` in `channel` (a channel ID, as [`Posted::channel`]).
+    async fn update_message(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError>;
+}
+
+/// Where a posted message landed: what a later reply or update needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The channel ID Slack answered (e.g. `C0123`): `chat.update` needs the ID, not `#incidents`.
+    pub channel: String,
+    /// The message timestamp, Slack's message ID and the `thread_ts` of replies.
+    pub ts: String,
+}
+
+/// Why a Slack call failed, classified by whether trying again later can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackError {
+    /// Slack asked us to slow down (HTTP 429 or `ok:false` `ratelimited`); wait `retry_after` if given.
+    #[error("slack rate limited{}", match .retry_after {
+        Some(d) => format!(" (retry after {}s)", d.as_secs()),
+        None => String::new(),
+    })]
+    RateLimited {
+        /// Slack's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Slack could not be reached or failed transiently (network, timeout, 5xx, transient codes).
+    #[error("slack unavailable: {0}")]
+    Unavailable(String),
+    /// Slack refused the call for good (e.g. `invalid_auth`, `channel_not_found`); carries Slack's code.
+    #[error("slack rejected the call: {0}")]
+    Rejected(String),
+}
+
+impl SlackError {
+    /// Whether the same call may succeed later (rate limits and outages), as opposed to a refusal.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SlackError::RateLimited { .. } | SlackError::Unavailable(_)
+        )
+    }
+}
+
+/// [`ChatApi`] over Slack's Web API, through slack-morphism's hyper client.
+pub struct SlackWebApi {
+    // HTTPS for real Slack; plain HTTP is allowed too, for a local fake.
+    client: SlackHyperClient,
+    api_url: String,
+    token: SecretString,
+    timeout: Duration,
+}
+
+impl fmt::Debug for SlackWebApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand so the bot token can never reach logs.
+        f.debug_struct("SlackWebApi")
+            .field("api_url", &self.api_url)
+            .field("token", &"[redacted]")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlackWebApi {
+    /// A client for the Web API at `api_url` (`https://slack.com/api`, or a fake's `http://…/api`).
+    pub fn new(api_url: &str, token: SecretString) -> Result<Self, SlackError> {
+        let api_url = api_url.trim_end_matches('/');
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            return Err(SlackError::Rejected(format!(
+                "invalid api url {:?}: must start with https:// or http://",
+                one_line(api_url)
+            )));
+        }
+        // When more than one rustls provider is compiled in (ring, plus aws-lc-rs via another
+        // dependency), rustls cannot pick one and the connector panics; installing ring first is
+        // harmless if a provider is already set.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| {
+                // Missing CA roots are a host setup problem that no retry fixes.
+                SlackError::Rejected(format!(
+                    "no TLS root certificates: {}",
+                    one_line(&e.to_string())
+                ))
+            })?
+            // `https_or_http` (not slack-morphism's `new()`, which is https-only) so tests can
+            // point the client at a plain-HTTP fake Slack.
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // Deliberately no `with_rate_control`: retries and pacing belong to the persisted outbox.
+        let connector =
+            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        Ok(Self {
+            client: SlackClient::new(connector),
+            api_url: api_url.to_owned(),
+            token,
+            timeout: CALL_TIMEOUT,
+        })
+    }
+
+    /// Replaces the per-call timeout (default [`CALL_TIMEOUT`]), e.g. to keep tests short.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A slack-morphism token for one call; built per call so the raw value is held in one place.
+    fn api_token(&self) -> SlackApiToken {
+        SlackApiToken::new(SlackApiTokenValue(self.token.expose_secret().to_owned()))
+    }
+
+    /// Classifies a slack-morphism result, bounded by the call timeout, with the token scrubbed.
+    async fn call<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, SlackClientError>>,
+    ) -> Result<T, SlackError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_elapsed) => Err(SlackError::Unavailable("timed out".to_owned())),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(self.redact(classify(&err))),
+        }
+    }
+
+    /// Removes the token from an error text, in case a lower layer ever echoes it.
+    fn redact(&self, err: SlackError) -> SlackError {
+        let secret = self.token.expose_secret();
+        if secret.is_empty() {
+            return err;
+        }
+        let scrub = |s: String| s.replace(secret, "[redacted]");
+        match err {
+            SlackError::Unavailable(s) => SlackError::Unavailable(scrub(s)),
+            SlackError::Rejected(s) => SlackError::Rejected(scrub(s)),
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl ChatApi for SlackWebApi {
+    async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackError> {
+        // `text` is rendered as mrkdwn by default (chat.postMessage `mrkdwn` defaults to true).
+        let req = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        )
+        .opt_thread_ts(thread_ts.map(|ts| SlackTs(ts.to_owned())))
+        // Incident reports carry dashboard and runbook links; previews would bury the text.
+        .with_unfurl_links(false);
+        let token = self.api_token();
+        let session = self.client.open_session(&token);
+        let resp = self.call(session.chat_post_message(&req)).await?;
+        Ok(Posted {
+            channel: resp.channel.0,
+            ts: resp.ts.0,
+        })
+    }
+
+    async fn update_message(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
+        let req = SlackApiChatUpdateRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+            SlackTs(ts.to_owned()),
+        );
+        let token = self.api_token();
+        let session = self.client.open_session(&token);
+        self.call(session.chat_update(&req)).await?;
+        Ok(())
+    }
+}
+
+/// Maps a slack-morphism error to retryable or permanent, keeping Slack's code and one line of detail.
+fn classify(err: &SlackClientError) -> SlackError {
+    match err {
+        SlackClientError::RateLimitError(e) => SlackError::RateLimited {
+            retry_after: e.retry_after,
+        },
+        SlackClientError::ApiError(e) => classify_code(&e.code),
+        SlackClientError::HttpError(e) => {
+            let status = e.status_code;
+            // 408 is the one 4xx that means "try again"; other 4xx will fail the same way again.
+            if status.is_server_error() || status.as_u16() == 408 {
+                SlackError::Unavailable(format!("HTTP {}", status.as_u16()))
+            } else {
+                SlackError::Rejected(format!("HTTP {}", status.as_u16()))
+            }
+        }
+        SlackClientError::HttpProtocolError(e) => SlackError::Unavailable(match &e.cause {
+            Some(cause) => error_chain(cause.as_ref()),
+            None => "http protocol error".to_owned(),
+        }),
+        SlackClientError::SystemError(e) => {
+            let mut parts = Vec::new();
+            if let Some(m) = &e.message {
+                parts.push(m.clone());
+            }
+            if let Some(cause) = &e.cause {
+                parts.push(error_chain(cause.as_ref()));
+            }
+            if parts.is_empty() {
+                parts.push("system error".to_owned());
+            }
+            SlackError::Unavailable(one_line(&parts.join(": ")))
+        }
+        // A body we cannot decode is most often a proxy or outage page, not a refusal.
+        SlackClientError::ProtocolError(e) => {
+            SlackError::Unavailable(one_line(&format!("unexpected response: {}", e.json_error)))
+        }
+        SlackClientError::EndOfStream(_) => SlackError::Unavailable("connection closed".to_owned()),
+        SlackClientError::SocketModeProtocolError(e) => {
+            SlackError::Unavailable(one_line(&e.message))
+        }
+    }
+}
+
+/// Maps an `ok:false` error code: `ratelimited`, the transient codes, or a permanent refusal.
+fn classify_code(code: &str) -> SlackError {
+    let code = one_line(code);
+    if code == "ratelimited" || code == "rate_limited" {
+        SlackError::RateLimited { retry_after: None }
+    } else if TRANSIENT_CODES.contains(&code.as_str()) {
+        SlackError::Unavailable(code)
+    } else {
+        SlackError::Rejected(code)
+    }
+}
+
+/// An error and its sources as one line, e.g. `client error (Connect): tcp connect error: refused`.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // hyper repeats the inner message in some wrappers; skip exact repeats.
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    one_line(&parts.join(": "))
+}
+
+/// Collapses line breaks so every error text stays on one log line.
+fn one_line(s: &str) -> String {
+    s.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slack_morphism::errors::{
+        SlackClientApiError, SlackClientEndOfStreamError, SlackClientHttpError,
+        SlackClientHttpProtocolError, SlackClientSystemError, SlackRateLimitError,
+    };
+
+    fn api(code: &str) -> SlackClientError {
+        SlackClientError::ApiError(
+            SlackClientApiError::new(code.to_owned())
+                .with_http_response_body(format!("{{\"ok\":false,\"error\":\"{code}\"}}")),
+        )
+    }
+
+    fn http(status: u16) -> SlackClientError {
+        SlackClientError::HttpError(SlackClientHttpError::new(
+            axum::http::StatusCode::from_u16(status).expect("valid status"),
+        ))
+    }
+
+    #[test]
+    fn rate_limit_error_keeps_retry_after() {
+        let err = SlackClientError::RateLimitError(
+            SlackRateLimitError::new().with_retry_after(Duration::from_secs(7)),
+        );
+        assert_eq!(
+            classify(&err),
+            SlackError::RateLimited {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        let err = SlackClientError::RateLimitError(SlackRateLimitError::new());
+        assert_eq!(
+            classify(&err),
+            SlackError::RateLimited { retry_after: None }
+        );
+    }
+
+    #[test]
+    fn ok_false_ratelimited_is_rate_limited() {
+        assert_eq!(
+            classify(&api("ratelimited")),
+            SlackError::RateLimited { retry_after: None }
+        );
+    }
+
+    #[test]
+    fn transient_codes_are_unavailable() {
+        for code in TRANSIENT_CODES {
+            let e = classify(&api(code));
+            assert_eq!(e, SlackError::Unavailable((*code).to_owned()));
+            assert!(e.is_retryable());
+        }
+    }
+
+    #[test]
+    fn permanent_codes_are_rejected_with_the_code() {
+        for code in [
+            "invalid_auth",
+            "not_authed",
+            "channel_not_found",
+            "msg_too_long",
+            "is_archived",
+            "some_future_code",
+        ] {
+            let e = classify(&api(code));
+            assert_eq!(e, SlackError::Rejected(code.to_owned()));
+            assert!(!e.is_retryable());
+        }
+    }
+
+    #[test]
+    fn http_status_classification() {
+        assert!(matches!(classify(&http(500)), SlackError::Unavailable(s) if s == "HTTP 500"));
+        assert!(matches!(classify(&http(502)), SlackError::Unavailable(_)));
+        assert!(matches!(classify(&http(503)), SlackError::Unavailable(_)));
+        assert!(matches!(classify(&http(408)), SlackError::Unavailable(_)));
+        assert!(matches!(classify(&http(404)), SlackError::Rejected(s) if s == "HTTP 404"));
+        assert!(matches!(classify(&http(403)), SlackError::Rejected(_)));
+    }
+
+    #[test]
+    fn transport_errors_are_unavailable_and_one_line() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused\nsecond line",
+        );
+        let err = SlackClientError::HttpProtocolError(
+            SlackClientHttpProtocolError::new().with_cause(Box::new(io)),
+        );
+        match classify(&err) {
+            SlackError::Unavailable(s) => {
+                assert!(s.contains("refused"), "{s}");
+                assert!(!s.contains('\n'), "{s}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        let err = SlackClientError::SystemError(
+            SlackClientSystemError::new().with_message("boom".to_owned()),
+        );
+        assert_eq!(classify(&err), SlackError::Unavailable("boom".to_owned()));
+        let err = SlackClientError::EndOfStream(SlackClientEndOfStreamError::new());
+        assert!(classify(&err).is_retryable());
+    }
+
+    #[test]
+    fn protocol_error_is_unavailable() {
+        let json_error = serde_json::from_str::<serde_json::Value>("<html>").expect_err("invalid");
+        let err = SlackClientError::ProtocolError(
+            slack_morphism::errors::SlackClientProtocolError::new(json_error),
+        );
+        assert!(
+            matches!(classify(&err), SlackError::Unavailable(s) if s.starts_with("unexpected response"))
+        );
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let e = SlackError::RateLimited {
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(e.to_string(), "slack rate limited (retry after 2s)");
+        assert_eq!(
+            SlackError::Rejected("invalid_auth".into()).to_string(),
+            "slack rejected the call: invalid_auth"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_token_and_new_rejects_bad_urls() {
+        let client = SlackWebApi::new(
+            "http://127.0.0.1:1/api/",
+            SecretString::from("xoxb-very-secret"),
+        )
+        .expect("client");
+        let dbg = format!("{client:?}");
+        assert!(!dbg.contains("xoxb-very-secret"), "{dbg}");
+        assert!(dbg.contains("http://127.0.0.1:1/api\""), "{dbg}");
+        let err = SlackWebApi::new("ftp://x", SecretString::from("t")).expect_err("bad url");
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn redact_scrubs_the_token() {
+        let client = SlackWebApi::new("https://slack.com/api", SecretString::from("xoxb-s3cr3t"))
+            .expect("client");
+        let e = client.redact(SlackError::Unavailable("saw xoxb-s3cr3t here".into()));
+        assert_eq!(e, SlackError::Unavailable("saw [redacted] here".into()));
+    }
+}
