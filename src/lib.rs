@@ -1,9 +1,21 @@
 //! alert-responder: an automated first responder for on-call teams.
 //!
-//! Flow, downstream only: `sources` (verify, parse, persist, ack) → `dispatch` (claim, route,
-//! admit, run) → `responders` (playbooks) → `actions` (Docker, ...) → `store` and `notify`.
+//! Flow, downstream only: [`sources`] verify, parse and persist alerts, then ack;
+//! [`dispatch`] claims them, routes them ([`routing`]), plans runs and runs [`responders`]
+//! whose steps are [`actions`] (Docker, ...) within [`limits`]; everything is recorded in the
+//! [`store`] and reported through [`notify`] (one Slack thread per incident). [`app`] wires it.
 
 pub mod actions;
 pub mod alert;
+pub mod app;
+pub mod config;
+pub mod dispatch;
+pub mod http;
+pub mod limits;
 pub mod notify;
+pub mod responders;
+pub mod routing;
+pub mod sources;
+pub mod store;
+pub mod telemetry;
 pub mod template;

@@ -8,7 +8,7 @@ mod intake;
 mod model;
 mod sqlite;
 
-pub use intake::Intake;
+pub use intake::{Intake, Receipt};
 pub use model::*;
 pub use sqlite::SqliteStore;
 
@@ -17,6 +17,12 @@ use time::OffsetDateTime;
 
 use crate::alert::Alert;
 use crate::limits::{Admission, Budget};
+
+/// RFC 3339 text, the one timestamp format the store and the API use.
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
 
 /// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]

@@ -48,11 +48,7 @@ impl SqliteStore {
     }
 }
 
-/// RFC 3339 text, the one timestamp format in the database.
-pub(crate) fn ts(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
+use super::format_time as ts;
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))

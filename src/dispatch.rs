@@ -1,0 +1,254 @@
+//! The worker: claims journal entries, routes them, records the plan, and runs responders.
+//!
+//! Each journal entry is planned (route, target, allow-list) by pure code, then recorded with
+//! its incident and runs in one store transaction, so a crash either leaves the entry to be
+//! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
+
+mod observer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Map;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::actions::ActionCtx;
+use crate::alert::{Alert, Status};
+use crate::config::Catalog;
+use crate::limits::Guards;
+use crate::notify::Reporter;
+use crate::responders::engine::{self, RunInput};
+use crate::responders::Mode;
+use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunPlan, Store};
+use observer::StoreObserver;
+
+/// The dispatcher's parts, shared by its loop and the runs it spawns.
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    /// Durable record.
+    pub store: Arc<dyn Store>,
+    /// Routes, responders, templates.
+    pub catalog: Arc<Catalog>,
+    /// Global mode.
+    pub mode: Mode,
+    /// Clients for actions.
+    pub actions: ActionCtx,
+    /// Concurrency, per-target locks, global action rate.
+    pub guards: Guards,
+    /// Slack thread writer.
+    pub reporter: Reporter,
+    /// Notified when the journal has new entries.
+    pub wake: Arc<Notify>,
+    /// Cancellation handles of runs not yet finished, by run id.
+    pub active: Arc<Mutex<HashMap<i64, CancellationToken>>>,
+    /// Tracks spawned runs so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl Dispatcher {
+    /// Recovers what a crash left, then processes the journal until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) {
+        self.recover().await;
+        loop {
+            self.drain_journal().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                // A periodic look also retries entries a database error left pending.
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.tracker.close();
+        // Give runs in flight a moment; anything still running is reported as interrupted
+        // at the next start rather than blindly re-run.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+    }
+
+    async fn drain_journal(&self) {
+        loop {
+            let entries = match self.store.pending_journal(64).await {
+                Ok(entries) if entries.is_empty() => return,
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::error!(error.message = %e, "Could not read the journal; will retry.");
+                    return;
+                }
+            };
+            for entry in entries {
+                if let Err(e) = self.handle(&entry).await {
+                    tracing::error!(journal = entry.id, error.message = %e, "Could not record an alert; will retry.");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, entry: &JournalEntry) -> Result<(), crate::store::StoreError> {
+        let alert = &entry.alert;
+        let plan = self.plan(alert);
+        let recorded = self.store.record_alert(entry, &plan, OffsetDateTime::now_utc()).await?;
+        let Some(incident) = recorded.incident_id else {
+            tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, "Resolved alert had no open incident.");
+            return Ok(());
+        };
+        if recorded.opened {
+            self.reporter.opened(incident).await;
+        }
+        if let AlertPlan::Firing { runs, declines, .. } = &plan {
+            for (kind, detail) in declines {
+                tracing::info!(incident, kind = kind.as_str(), detail, "Alert not acted on.");
+                if !recorded.opened {
+                    self.reporter.note(incident, detail).await;
+                }
+            }
+            for (run, id) in runs.iter().zip(&recorded.run_ids) {
+                self.spawn_run(PendingRun {
+                    run_id: *id,
+                    incident_id: incident,
+                    responder: run.responder.clone(),
+                    target: run.target.clone(),
+                    mode: run.mode,
+                    alert: alert.clone(),
+                });
+            }
+        }
+        if recorded.resolved {
+            self.resolve(incident, &recorded.active_runs).await;
+        }
+        Ok(())
+    }
+
+    /// Decides what to do with an alert. Pure apart from reading the catalog.
+    pub fn plan(&self, alert: &Alert) -> AlertPlan {
+        if alert.status == Status::Resolved {
+            return AlertPlan::Resolve;
+        }
+        let mut runs = Vec::new();
+        let mut declines = Vec::new();
+        let mut first_target = None;
+        let routes = self.catalog.routes.matching(&alert.labels);
+        if routes.is_empty() {
+            declines.push((DecisionKind::NoRoute, format!("no route matches {} {:?}", alert.name(), alert.labels)));
+        }
+        for route in routes {
+            let responder = &self.catalog.responders[&route.responder];
+            let vars = engine::context(alert, "", &responder.name, self.mode, &Map::new());
+            let target = match self.catalog.templates.render(&responder.target, &vars) {
+                Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+                Ok(_) => {
+                    declines.push((DecisionKind::TargetUnresolved, format!("{}: target `{}` rendered empty", responder.name, responder.target.source)));
+                    continue;
+                }
+                Err(e) => {
+                    declines.push((DecisionKind::TargetUnresolved, format!("{}: target `{}` could not be rendered: {e}", responder.name, responder.target.source)));
+                    continue;
+                }
+            };
+            first_target.get_or_insert_with(|| target.clone());
+            if !responder.allow.permits(&target) {
+                declines.push((
+                    DecisionKind::TargetRefused,
+                    format!("target `{target}` is outside {}'s allow-list ({}); not touched", responder.name, responder.allow_patterns.join(", ")),
+                ));
+                continue;
+            }
+            let mode = responder.mode.unwrap_or(Mode::Live).strictest(self.mode);
+            runs.push(RunPlan { responder: responder.name.clone(), target, mode });
+        }
+        AlertPlan::Firing { runs, declines, target: first_target }
+    }
+
+    async fn resolve(&self, incident: i64, active_runs: &[i64]) {
+        let cancelled = {
+            let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            active_runs.iter().filter_map(|id| active.get(id)).map(|t| t.cancel()).count()
+        };
+        tracing::info!(incident, cancelled, "Alert resolved; incident closed.");
+        if cancelled > 0 {
+            self.reporter.note(incident, "Alert resolved: steps not yet started are cancelled.").await;
+        }
+        self.reporter.refresh(incident).await;
+    }
+
+    async fn recover(&self) {
+        let recovery = match self.store.recover_runs(OffsetDateTime::now_utc()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error.message = %e, "Could not recover runs left by a previous process.");
+                return;
+            }
+        };
+        for run in recovery.interrupted {
+            tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, "Run was interrupted by a restart; not re-running it.");
+            let text = match &run.last_step {
+                Some(step) => format!("Run of {} on `{}` was interrupted by a restart of the responder during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
+                None => format!("Run of {} on `{}` was interrupted by a restart of the responder between steps. Not re-run: please check.", run.responder, run.target),
+            };
+            self.reporter.escalate(run.incident_id, &text).await;
+            self.reporter.refresh(run.incident_id).await;
+        }
+        for run in recovery.pending {
+            tracing::info!(run = run.run_id, "Starting a run created before a restart.");
+            self.spawn_run(run);
+        }
+    }
+
+    fn spawn_run(&self, run: PendingRun) {
+        let token = CancellationToken::new();
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).insert(run.run_id, token.clone());
+        let span = tracing::info_span!("run", run_id = run.run_id, incident_id = run.incident_id, responder = %run.responder, target = %run.target);
+        let this = self.clone();
+        self.tracker.spawn(
+            async move {
+                this.execute(&run, &token).await;
+                this.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
+            }
+            .instrument(span),
+        );
+    }
+
+    async fn execute(&self, run: &PendingRun, cancel: &CancellationToken) {
+        let Some(responder) = self.catalog.responders.get(&run.responder).cloned() else {
+            tracing::error!("Responder no longer in the catalog; run dropped.");
+            return;
+        };
+        let _permit = tokio::select! {
+            permit = self.guards.acquire(&run.target) => permit,
+            _ = cancel.cancelled() => {
+                let _ = self.store.finish_run(run.run_id, crate::store::RunOutcome::Cancelled, "cancelled: the alert resolved before the run started", OffsetDateTime::now_utc()).await;
+                return;
+            }
+        };
+        if let Err(e) = self.store.start_run(run.run_id, OffsetDateTime::now_utc()).await {
+            tracing::error!(error.message = %e, "Could not mark the run started; not running it.");
+            return;
+        }
+        tracing::info!("Run started.");
+        let observer = StoreObserver::new(self, run, responder.clone());
+        let input = RunInput {
+            responder: &responder,
+            alert: &run.alert,
+            target: &run.target,
+            mode: run.mode,
+            templates: &self.catalog.templates,
+            actions: &self.actions,
+            cancel,
+        };
+        let result = engine::run(input, &observer).await;
+        tracing::info!(outcome = result.outcome.as_str(), summary = %result.summary, "Run finished.");
+        let now = OffsetDateTime::now_utc();
+        if let Err(e) = self.store.finish_run(run.run_id, result.outcome, &result.summary, now).await {
+            tracing::error!(error.message = %e, "Could not record the run's outcome.");
+        }
+        if let Some(reason) = &result.escalation {
+            observer.escalated(reason).await;
+            self.reporter.escalate(run.incident_id, reason).await;
+        }
+        self.reporter.refresh(run.incident_id).await;
+    }
+}

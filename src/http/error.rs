@@ -1,0 +1,69 @@
+//! The one error response of the HTTP API: a status code and a one-line JSON reason.
+//!
+//! Client errors say what was wrong; server errors never carry internals (they are logged).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::sources::IngestError;
+use crate::store::StoreError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// 400 with a one-line reason.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 503: the store cannot take or serve data right now; Alertmanager retries 5xx.
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreError),
+}
+
+impl From<IngestError> for ApiError {
+    fn from(err: IngestError) -> Self {
+        match err {
+            IngestError::Unauthorized => ApiError::Unauthorized,
+            IngestError::Malformed(reason) => ApiError::BadRequest(reason),
+            e @ IngestError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            IngestError::Store(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        ApiError::Unavailable(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if let ApiError::Unavailable(cause) = &self {
+            tracing::error!(error.message = %cause, "Answering 503: the store is unavailable.");
+        }
+        let mut response = (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

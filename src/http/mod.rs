@@ -1,0 +1,60 @@
+//! The HTTP server: routes, layers (trace, body limit, timeout), health and the incident API.
+//!
+//! Endpoints:
+//! - `POST /webhook/alertmanager`: Alertmanager v4 webhooks (see [`crate::sources`]).
+//! - `GET /healthz`: the process is up.
+//! - `GET /readyz`: the store answers; 503 otherwise.
+//! - `GET /api/incidents[?open=true&limit=N]`: incidents, newest first.
+//! - `GET /api/incidents/{id}`: one incident with alerts, runs, steps, decisions, messages.
+//!
+//! With a webhook token configured, `/api/*` requires the same bearer token.
+
+mod api;
+mod error;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use secrecy::SecretString;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::sources::{self, SourceState};
+use crate::store::Store;
+
+/// What the non-source handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Bearer token for `/api/*`, when configured.
+    pub token: Option<Arc<SecretString>>,
+}
+
+/// Builds the full router.
+pub fn router(sources: SourceState, api: ApiState) -> Router {
+    let body_limit = sources.body_limit;
+    Router::new()
+        .merge(sources::routes(sources))
+        .merge(api::routes(api.clone()))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz).with_state(api))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.store.ping().await?;
+    Ok(Json(serde_json::json!({ "status": "ready" })))
+}

@@ -1,0 +1,72 @@
+//! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
+
+use crate::store::{IncidentView, StepEnd, StepRow, StepState};
+
+/// The parent message: alert, target, severity, status, then what was found and done.
+pub fn parent(view: &IncidentView) -> String {
+    let i = &view.incident;
+    let resolved = i.status == "resolved";
+    let icon = if resolved { ":white_check_mark:" } else { ":rotating_light:" };
+    let state = if resolved { "RESOLVED" } else { "FIRING" };
+    let mut lines = vec![format!(
+        "{icon} *{}* {state} · target `{}` · severity *{}*",
+        i.alertname,
+        i.target.as_deref().unwrap_or("-"),
+        i.severity.as_deref().unwrap_or("none"),
+    )];
+    match &view.run {
+        None => {
+            let why = view.decisions.last().map(|d| d.detail.as_str()).unwrap_or("no responder ran");
+            lines.push(format!("Not acted on: {why}"));
+        }
+        Some(run) => {
+            let progress = match (run.state.as_str(), run.outcome.as_deref()) {
+                (_, Some(outcome)) => format!("*{outcome}*: {}", run.summary.as_deref().unwrap_or("")),
+                ("pending", _) => "waiting for its turn".to_owned(),
+                _ => "running…".to_owned(),
+            };
+            lines.push(format!("Responder *{}* ({}): {progress}", run.responder, run.mode));
+            let found = summaries(&run.steps, |s| s.state == "succeeded" && !is_destructive_row(s));
+            if !found.is_empty() {
+                lines.push(format!("Found: {found}"));
+            }
+            let done = summaries(&run.steps, |s| is_destructive_row(s) && s.state != "skipped");
+            if !done.is_empty() {
+                lines.push(format!("Done: {done}"));
+            }
+        }
+    }
+    if let Some(at) = &i.resolved_at {
+        lines.push(format!("Resolved at {at}"));
+    }
+    lines.join("\n")
+}
+
+fn is_destructive_row(step: &StepRow) -> bool {
+    // Planned (dry-run) and refused rows only exist for destructive steps.
+    matches!(step.action.as_str(), "docker_restart" | "docker_start") || matches!(step.state.as_str(), "planned" | "refused")
+}
+
+fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
+    steps
+        .iter()
+        .filter(|s| keep(s))
+        .map(|s| format!("{}: {}", s.step_id, s.summary.as_deref().unwrap_or(&s.state)))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// One thread reply per step.
+pub fn step_reply(step_id: &str, action: &str, mode: &str, end: &StepEnd) -> String {
+    let icon = match end.state {
+        StepState::Succeeded => ":white_check_mark:",
+        StepState::Failed => ":x:",
+        StepState::Skipped => ":fast_forward:",
+        StepState::Refused => ":no_entry:",
+        StepState::Cancelled => ":heavy_minus_sign:",
+        StepState::Planned => ":memo:",
+        StepState::Started | StepState::Unknown => ":grey_question:",
+    };
+    let tag = if mode == "dry-run" { " [dry-run]" } else { "" };
+    format!("{icon} *{step_id}* (`{action}`){tag}: {}", end.summary)
+}

@@ -1,0 +1,231 @@
+//! Runs one responder for one alert: steps in order, each gated by its `when`, bounded by its
+//! timeout, checked by its `expect`, and destructive ones admitted by budget or planned in
+//! dry-run. Progress is reported to a [`RunObserver`]; the engine itself stores nothing.
+//!
+//! Cancellation (a resolve) is honoured between steps and during `after:` waits: a step that
+//! has started is allowed to finish, so a container is never left half-restarted.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use minijinja::Value;
+use serde_json::{Map, Value as Json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Mode, OnFailure, Responder, Step};
+use crate::actions::{ActionCtx, StepEnv};
+use crate::alert::Alert;
+use crate::limits::Admission;
+use crate::store::{RunOutcome, StepEnd, StepState};
+use crate::template::Templates;
+
+/// Receives a run's progress; dispatch implements it with the store and the outbox.
+#[async_trait]
+pub trait RunObserver: Send + Sync {
+    /// A step is about to run; returns a handle passed back to [`RunObserver::finished`].
+    async fn started(&self, step: &Step) -> i64;
+    /// A started step ended.
+    async fn finished(&self, step: &Step, handle: i64, end: &StepEnd);
+    /// A step did not run (skipped, refused, cancelled, planned in dry-run).
+    async fn not_run(&self, step: &Step, end: &StepEnd);
+    /// May this destructive step act now? (budget, global rate limit)
+    async fn admit(&self, step: &Step) -> Admission;
+}
+
+/// Everything one run needs.
+#[derive(Debug)]
+pub struct RunInput<'a> {
+    /// The playbook.
+    pub responder: &'a Responder,
+    /// The alert that triggered it.
+    pub alert: &'a Alert,
+    /// The rendered, allow-listed target.
+    pub target: &'a str,
+    /// Live or dry-run (already the strictest of global and responder).
+    pub mode: Mode,
+    /// Compiled templates.
+    pub templates: &'a Templates,
+    /// Clients.
+    pub actions: &'a ActionCtx,
+    /// Fired by a resolve or shutdown.
+    pub cancel: &'a CancellationToken,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// Outcome.
+    pub outcome: RunOutcome,
+    /// One line for people.
+    pub summary: String,
+    /// Why a human must look, when one must.
+    pub escalation: Option<String>,
+}
+
+/// The variables templates see: `alert`, `target`, `responder`, `mode`, `steps`.
+pub fn context(alert: &Alert, target: &str, responder: &str, mode: Mode, steps: &Map<String, Json>) -> Value {
+    context_with(alert, target, responder, mode, steps, None)
+}
+
+fn context_with(
+    alert: &Alert,
+    target: &str,
+    responder: &str,
+    mode: Mode,
+    steps: &Map<String, Json>,
+    output: Option<&Map<String, Json>>,
+) -> Value {
+    let alert_json = serde_json::json!({
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "name": alert.name(),
+        "status": alert.status.as_str(),
+        "fingerprint": alert.fingerprint,
+        "starts_at": crate::store::format_time(alert.starts_at),
+        "ends_at": alert.ends_at.map(crate::store::format_time),
+        "source": alert.source.as_str(),
+        "generator_url": alert.generator_url,
+    });
+    Value::from_serialize(serde_json::json!({
+        "alert": alert_json,
+        "target": target,
+        "responder": responder,
+        "mode": mode.as_str(),
+        "steps": steps,
+        "output": output,
+    }))
+}
+
+/// Runs the responder to completion, cancellation or the run timeout.
+pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
+    let deadline = Instant::now() + input.responder.timeout;
+    let mut outputs: Map<String, Json> = Map::new();
+    let mut done: Vec<String> = Vec::new();
+    let steps = &input.responder.steps;
+    for (index, step) in steps.iter().enumerate() {
+        let stop = |reason: &str| not_reached(&steps[index..], reason, observer);
+        if input.cancel.is_cancelled() {
+            stop("cancelled: the alert resolved before this step started").await;
+            return cancelled(&done);
+        }
+        let vars = context(input.alert, input.target, &input.responder.name, input.mode, &outputs);
+        if let Some(when) = &step.when {
+            match input.templates.eval(when, &vars) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let end = end(StepState::Skipped, format!("skipped: `{}` is false", when.source), None, None);
+                    observer.not_run(step, &end).await;
+                    continue;
+                }
+                Err(e) => {
+                    let failure = format!("step {}: condition `{}` failed: {e}", step.id, when.source);
+                    observer.not_run(step, &end(StepState::Failed, failure.clone(), None, Some(e.to_string()))).await;
+                    not_reached(&steps[index + 1..], "not reached: the run stopped", observer).await;
+                    return failed(failure, &done);
+                }
+            }
+        }
+        if let Some(after) = step.after {
+            tokio::select! {
+                _ = tokio::time::sleep(after) => {}
+                _ = input.cancel.cancelled() => {
+                    stop("cancelled: the alert resolved before this step started").await;
+                    return cancelled(&done);
+                }
+            }
+        }
+        let env = StepEnv { templates: input.templates, vars: &vars, allow: &input.responder.allow };
+        let kind = step.action.kind();
+        if kind.destructive() {
+            let plan = kind.plan(&env).unwrap_or_else(|e| format!("{} ({e})", kind.name()));
+            if input.mode == Mode::DryRun {
+                observer.not_run(step, &end(StepState::Planned, format!("dry-run: would {plan}"), None, None)).await;
+                done.push(format!("would {plan}"));
+                continue;
+            }
+            if let Admission::Refused { reason } = observer.admit(step).await {
+                // "docker_restart" reads as "restart budget exhausted" to people.
+                let noun = kind.name().rsplit('_').next().unwrap_or("action");
+                let why = format!("{noun} budget exhausted for {} ({reason})", input.target);
+                observer.not_run(step, &end(StepState::Refused, format!("refused: {why}"), None, None)).await;
+                not_reached(&steps[index + 1..], "not reached: the run was escalated", observer).await;
+                return RunResult {
+                    outcome: RunOutcome::Escalated,
+                    summary: format!("{why}: escalating to a human"),
+                    escalation: Some(why),
+                };
+            }
+        }
+        let handle = observer.started(step).await;
+        let limit = step.timeout.min(deadline.saturating_duration_since(Instant::now()));
+        let result = match tokio::time::timeout(limit, kind.run(input.actions, &env)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("timed out after {}", humantime::format_duration(round(limit)))),
+        };
+        let step_end = match result {
+            Ok(out) => {
+                let fields = Json::Object(out.fields.clone());
+                outputs.insert(step.id.clone(), fields.clone());
+                match check_expectation(step, &input, &outputs, &out.fields) {
+                    Ok(()) => end(StepState::Succeeded, out.summary, Some(fields), None),
+                    Err(e) => end(StepState::Failed, format!("{}; {e}", out.summary), Some(fields), Some(e)),
+                }
+            }
+            Err(e) => end(StepState::Failed, format!("{} failed: {e}", kind.name()), None, Some(e)),
+        };
+        observer.finished(step, handle, &step_end).await;
+        if step_end.state == StepState::Failed && step.on_failure == OnFailure::Stop {
+            not_reached(&steps[index + 1..], "not reached: the run stopped", observer).await;
+            return failed(format!("step {} failed: {}", step.id, step_end.error.unwrap_or_default()), &done);
+        }
+        if kind.destructive() && step_end.state == StepState::Succeeded {
+            done.push(step_end.summary);
+        }
+    }
+    RunResult {
+        outcome: RunOutcome::Succeeded,
+        summary: if done.is_empty() { "no change needed".to_owned() } else { done.join("; ") },
+        escalation: None,
+    }
+}
+
+fn check_expectation(step: &Step, input: &RunInput<'_>, outputs: &Map<String, Json>, own: &Map<String, Json>) -> Result<(), String> {
+    let Some(expect) = &step.expect else { return Ok(()) };
+    // `output` is this step's own result, so `expect` reads naturally: `output.running`.
+    let ctx = context_with(input.alert, input.target, &input.responder.name, input.mode, outputs, Some(own));
+    match input.templates.eval(expect, &ctx) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("expectation `{}` not met", expect.source)),
+        Err(e) => Err(format!("expectation `{}` could not be checked: {e}", expect.source)),
+    }
+}
+
+fn round(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().max(1))
+}
+
+fn end(state: StepState, summary: String, outputs: Option<Json>, error: Option<String>) -> StepEnd {
+    StepEnd { state, summary, outputs, error }
+}
+
+async fn not_reached(steps: &[Step], reason: &str, observer: &dyn RunObserver) {
+    let state = if reason.starts_with("cancelled") { StepState::Cancelled } else { StepState::Skipped };
+    for step in steps {
+        observer.not_run(step, &end(state, reason.to_owned(), None, None)).await;
+    }
+}
+
+fn cancelled(done: &[String]) -> RunResult {
+    let summary = if done.is_empty() {
+        "cancelled: the alert resolved; no change made".to_owned()
+    } else {
+        format!("cancelled after: {}", done.join("; "))
+    };
+    RunResult { outcome: RunOutcome::Cancelled, summary, escalation: None }
+}
+
+fn failed(failure: String, done: &[String]) -> RunResult {
+    let summary = if done.is_empty() { failure.clone() } else { format!("{failure} (after: {})", done.join("; ")) };
+    RunResult { outcome: RunOutcome::Failed, summary, escalation: Some(failure) }
+}

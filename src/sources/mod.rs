@@ -1,0 +1,66 @@
+//! Sources: verify the caller, parse the body into canonical alerts, persist, then ack.
+//!
+//! A source never runs an action; it answers 2xx only once its alerts are durable.
+//! Endpoints: `POST /webhook/alertmanager`.
+
+pub mod alertmanager;
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use crate::store::{Intake, StoreError};
+
+/// Why an inbound webhook was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// No or wrong bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The body is not what this source accepts.
+    #[error("{0}")]
+    Malformed(String),
+    /// The body exceeds the configured limit.
+    #[error("request body exceeds {0} bytes (RESPONDER_BODY_LIMIT); set max_alerts in Alertmanager or raise the limit")]
+    TooLarge(usize),
+    /// The alerts could not be made durable.
+    #[error("alerts could not be stored: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What the source handlers need.
+#[derive(Debug, Clone)]
+pub struct SourceState {
+    /// Where alerts become durable.
+    pub intake: Intake,
+    /// The bearer token webhooks must present, when configured.
+    pub webhook_token: Option<Arc<SecretString>>,
+    /// The body limit, for the error message.
+    pub body_limit: usize,
+}
+
+/// The webhook routes of every source.
+pub fn routes(state: SourceState) -> Router {
+    Router::new()
+        .route("/webhook/alertmanager", post(alertmanager::receive))
+        .with_state(state)
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time when a token is configured.
+pub fn check_bearer(headers: &HeaderMap, token: Option<&SecretString>) -> Result<(), IngestError> {
+    let Some(token) = token else { return Ok(()) };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        Ok(())
+    } else {
+        Err(IngestError::Unauthorized)
+    }
+}
