@@ -181,9 +181,12 @@ mod tests {
     const NO_STATS_MAP: &str = r#"{"usage": 2048, "limit": 4096}"#;
     const STOPPED: &str = r#"{}"#;
 
+    /// Expected (used bytes, limit bytes, percent), or `None` for no usage at all.
+    type Want = Option<(u64, u64, f64)>;
+
     #[test]
     fn memory_usage_matches_docker_cli() {
-        let cases: &[(&str, &str, Option<(u64, u64, f64)>)] = &[
+        let cases: &[(&str, &str, Want)] = &[
             (
                 "cgroup v1",
                 CGROUP_V1,
