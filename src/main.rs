@@ -1,1 +1,2 @@
+//! The alert-responder binary (wiring lands with the app module).
 fn main() {}
