@@ -27,9 +27,10 @@ impl Step {
     fn with_allow(yaml: &str, target: &str, allow: &[&str]) -> Self {
         let mut action: Action = serde_yaml_ng::from_str(yaml).expect("step YAML parses");
         let mut builder = TemplatesBuilder::default();
-        for (i, (field, tmpl)) in action.kind_mut().templates_mut().into_iter().enumerate() {
+        // Keyed by field name alone, as the catalog does, so colliding names would show here.
+        for (field, tmpl) in action.kind_mut().templates_mut() {
             builder
-                .add_template(&format!("{field}{i}"), tmpl)
+                .add_template(&format!("responder:step.{field}"), tmpl)
                 .expect("step templates compile");
         }
         let allow: Vec<String> = allow.iter().map(|p| (*p).to_owned()).collect();
@@ -88,7 +89,7 @@ async fn inspect_reports_a_running_container() {
         c.name(),
     );
     assert_eq!(
-        step.plan().expect("plan"),
+        step.plan().expect("an allowed container plans"),
         format!("inspect container {}", c.name())
     );
     let out = run_ok(&step).await;
@@ -183,7 +184,7 @@ async fn exec_passes_each_argv_element_literally_without_a_shell() {
     );
     assert!(!step.action.kind().destructive());
     assert_eq!(
-        step.plan().expect("plan"),
+        step.plan().expect("an allowed container plans"),
         format!("run [echo, {0}, a b; echo injected $HOME] in {0}", c.name())
     );
     let out = run_ok(&step).await;
@@ -237,7 +238,7 @@ async fn restart_brings_the_hog_back_with_low_memory() {
     );
     assert!(step.action.kind().destructive());
     assert_eq!(
-        step.plan().expect("plan"),
+        step.plan().expect("an allowed container plans"),
         format!("restart container {} (stop timeout 5s)", c.name())
     );
     let out = run_ok(&step).await;

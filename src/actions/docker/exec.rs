@@ -34,13 +34,31 @@ fn default_max_output_bytes() -> usize {
     65536
 }
 
-/// An empty argv has no program to run; reject it when the playbook loads.
+/// Field names for argv elements. The catalog keys each compiled template by its field name,
+/// so every element needs its own name or later elements would overwrite earlier ones; the
+/// trait wants `&'static str`, hence a fixed table, which also bounds argv's length.
+const ARGV_FIELDS: [&str; 32] = [
+    "argv[0]", "argv[1]", "argv[2]", "argv[3]", "argv[4]", "argv[5]", "argv[6]", "argv[7]",
+    "argv[8]", "argv[9]", "argv[10]", "argv[11]", "argv[12]", "argv[13]", "argv[14]", "argv[15]",
+    "argv[16]", "argv[17]", "argv[18]", "argv[19]", "argv[20]", "argv[21]", "argv[22]", "argv[23]",
+    "argv[24]", "argv[25]", "argv[26]", "argv[27]", "argv[28]", "argv[29]", "argv[30]", "argv[31]",
+];
+
+/// An empty argv has no program to run, and one longer than [`ARGV_FIELDS`] cannot be named;
+/// reject both when the playbook loads.
 fn non_empty_argv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Tmpl>, D::Error> {
     let argv = Vec::<Tmpl>::deserialize(deserializer)?;
     if argv.is_empty() {
         return Err(serde::de::Error::custom(
             "argv must name a program: it cannot be empty",
         ));
+    }
+    if argv.len() > ARGV_FIELDS.len() {
+        return Err(serde::de::Error::custom(format!(
+            "argv has {} elements; at most {} are supported",
+            argv.len(),
+            ARGV_FIELDS.len()
+        )));
     }
     Ok(argv)
 }
@@ -92,8 +110,8 @@ impl StepKind for Exec {
 
     fn templates_mut(&mut self) -> Vec<(&'static str, &mut Tmpl)> {
         let mut fields = vec![("container", &mut self.container)];
-        // The trait wants static names; every element reports as "argv".
-        fields.extend(self.argv.iter_mut().map(|a| ("argv", a)));
+        // Deserialization caps argv at ARGV_FIELDS.len(), so zip drops nothing.
+        fields.extend(ARGV_FIELDS.iter().copied().zip(self.argv.iter_mut()));
         fields
     }
 
@@ -213,6 +231,19 @@ mod tests {
         assert!(!ro.destructive());
         assert!(serde_yaml_ng::from_str::<Exec>("container: k2-x\nargv: []").is_err());
         assert!(serde_yaml_ng::from_str::<Exec>("container: k2-x").is_err());
+        let too_long = format!("container: k2-x\nargv: [{}]", vec!["a"; 33].join(", "));
+        assert!(serde_yaml_ng::from_str::<Exec>(&too_long).is_err());
+    }
+
+    #[test]
+    fn every_templated_field_has_its_own_name() {
+        let argv = format!("container: k2-x\nargv: [{}]", vec!["a"; 32].join(", "));
+        let mut e: Exec = serde_yaml_ng::from_str(&argv).expect("valid YAML");
+        let names: Vec<&str> = e.templates_mut().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), 33);
+        assert_eq!(&names[..3], ["container", "argv[0]", "argv[1]"]);
+        let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len());
     }
 
     #[test]
