@@ -110,7 +110,10 @@ impl TemplatesBuilder {
     ) -> Result<BTreeSet<String>, TemplateError> {
         // Check it as an expression first so a syntax error reads like one.
         self.env.compile_expression(&expr.source)?;
-        let wrapped = format!("{{% if {} %}}true{{% else %}}false{{% endif %}}", expr.source);
+        let wrapped = format!(
+            "{{% if {} %}}true{{% else %}}false{{% endif %}}",
+            expr.source
+        );
         self.env.add_template_owned(key.to_owned(), wrapped)?;
         expr.key = key.to_owned();
         self.variables_of(key)
@@ -132,17 +135,19 @@ impl TemplatesBuilder {
 impl Templates {
     /// Renders a compiled template against `ctx`.
     pub fn render(&self, tmpl: &Tmpl, ctx: &Value) -> Result<String, TemplateError> {
-        let template = self.env.get_template(&tmpl.key).map_err(|_| {
-            TemplateError(format!("template {:?} was not compiled", tmpl.source))
-        })?;
+        let template = self
+            .env
+            .get_template(&tmpl.key)
+            .map_err(|_| TemplateError(format!("template {:?} was not compiled", tmpl.source)))?;
         Ok(template.render(ctx)?)
     }
 
     /// Evaluates a compiled boolean expression against `ctx`.
     pub fn eval(&self, expr: &Expr, ctx: &Value) -> Result<bool, TemplateError> {
-        let template = self.env.get_template(&expr.key).map_err(|_| {
-            TemplateError(format!("expression {:?} was not compiled", expr.source))
-        })?;
+        let template = self
+            .env
+            .get_template(&expr.key)
+            .map_err(|_| TemplateError(format!("expression {:?} was not compiled", expr.source)))?;
         Ok(template.render(ctx)? == "true")
     }
 }
@@ -163,10 +168,13 @@ mod tests {
             key: String::new(),
         };
         let vars = b.add_expression("e", &mut e).unwrap();
-        assert_eq!(vars, BTreeSet::from(["steps.mem.memory_percent".to_owned()]));
+        assert_eq!(
+            vars,
+            BTreeSet::from(["steps.mem.memory_percent".to_owned()])
+        );
         let templates = b.build();
         let ctx = context! { alert => context!{ labels => context!{ container => "k2-x" } },
-                             steps => context!{ mem => context!{ memory_percent => 93.5 } } };
+        steps => context!{ mem => context!{ memory_percent => 93.5 } } };
         assert_eq!(templates.render(&t, &ctx).unwrap(), "k2-x");
         assert!(templates.eval(&e, &ctx).unwrap());
         let low = context! { steps => context!{ mem => context!{ memory_percent => 12.0 } } };

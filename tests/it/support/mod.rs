@@ -1,5 +1,6 @@
 //! Shared test fixtures: real containers, a fake Slack, the app on port 0.
 #![allow(dead_code)] // each test module uses a different subset of the fixtures
+#![allow(unreachable_pub)] // a test binary exports nothing; `pub` marks what the fixtures offer
 
 pub mod docker;
 pub mod fake_slack;

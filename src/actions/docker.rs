@@ -1,1 +1,0 @@
-//! Docker step kinds (placeholder until implemented).
