@@ -44,18 +44,37 @@ impl Application {
                 .await
                 .with_context(|| format!("opening the database {}", settings.database_url))?,
         );
-        let catalog = Arc::new(Catalog::load(&settings.routes_dir, &settings.responders_dir)?);
-        tracing::info!(routes = catalog.routes.routes.len(), responders = catalog.responders.len(), "Catalog loaded.");
-        let docker = bollard::Docker::connect_with_defaults().context("configuring the Docker client (DOCKER_HOST)")?;
+        let catalog = Arc::new(Catalog::load(
+            &settings.routes_dir,
+            &settings.responders_dir,
+        )?);
+        tracing::info!(
+            routes = catalog.routes.routes.len(),
+            responders = catalog.responders.len(),
+            "Catalog loaded."
+        );
+        let docker = bollard::Docker::connect_with_defaults()
+            .context("configuring the Docker client (DOCKER_HOST)")?;
         check_docker(&docker).await;
 
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
         let outbox_wake = Arc::new(Notify::new());
         let chat = slack_client(&settings)?;
-        let reporter = Reporter::new(store.clone(), chat.is_some(), settings.oncall_mention.clone(), outbox_wake.clone());
+        let reporter = Reporter::new(
+            store.clone(),
+            chat.is_some(),
+            settings.oncall_mention.clone(),
+            outbox_wake.clone(),
+        );
         if let Some(chat) = chat {
-            background.spawn(outbox::deliver(store.clone(), chat, settings.slack_channel.clone(), outbox_wake, shutdown.clone()));
+            background.spawn(outbox::deliver(
+                store.clone(),
+                chat,
+                settings.slack_channel.clone(),
+                outbox_wake,
+                shutdown.clone(),
+            ));
         }
 
         let journal_wake = Arc::new(Notify::new());
@@ -77,13 +96,29 @@ impl Application {
         if token.is_none() {
             tracing::warn!("RESPONDER_WEBHOOK_TOKEN is not set: webhooks are accepted without authentication (allowed on loopback only).");
         }
-        let sources = SourceState { intake, webhook_token: token.clone(), body_limit: settings.body_limit };
-        let router = http::router(sources, ApiState { store: store.clone(), token });
+        let sources = SourceState {
+            intake,
+            webhook_token: token.clone(),
+            body_limit: settings.body_limit,
+        };
+        let router = http::router(
+            sources,
+            ApiState {
+                store: store.clone(),
+                token,
+            },
+        );
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listening on {} (RESPONDER_LISTEN)", settings.listen))?;
         tracing::info!(address = %listener.local_addr()?, mode = %settings.mode, "Listening.");
-        Ok(Self { listener, router, store, shutdown, background })
+        Ok(Self {
+            listener,
+            router,
+            store,
+            shutdown,
+            background,
+        })
     }
 
     /// The bound address.
@@ -119,21 +154,28 @@ fn slack_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>>
         tracing::warn!("Slack delivery is off: SLACK_BOT_TOKEN is not set. Incidents, steps and messages are still recorded (GET /api/incidents).");
         return Ok(None);
     };
-    let client = SlackWebApi::new(&settings.slack_api_url, token).context("configuring the Slack client (SLACK_API_URL)")?;
+    let client = SlackWebApi::new(&settings.slack_api_url, token)
+        .context("configuring the Slack client (SLACK_API_URL)")?;
     tracing::info!(channel = %settings.slack_channel, "Slack delivery is on.");
     Ok(Some(Arc::new(client)))
 }
 
 /// Creates the directory of a `sqlite://path` database so a fresh clone just runs.
 fn create_sqlite_dir(url: &str) -> anyhow::Result<()> {
-    let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
         return Ok(());
     };
     let path = path.split('?').next().unwrap_or(path);
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
@@ -144,7 +186,11 @@ fn create_sqlite_dir(url: &str) -> anyhow::Result<()> {
 async fn check_docker(docker: &bollard::Docker) {
     match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
         Ok(Ok(_)) => tracing::info!("Docker engine reachable."),
-        Ok(Err(e)) => tracing::warn!(error.message = %e, "Docker engine not reachable (DOCKER_HOST or /var/run/docker.sock); Docker steps will fail until it is."),
-        Err(_) => tracing::warn!("Docker engine did not answer within 3s; Docker steps will fail until it does."),
+        Ok(Err(e)) => {
+            tracing::warn!(error.message = %e, "Docker engine not reachable (DOCKER_HOST or /var/run/docker.sock); Docker steps will fail until it is.")
+        }
+        Err(_) => tracing::warn!(
+            "Docker engine did not answer within 3s; Docker steps will fail until it does."
+        ),
     }
 }

@@ -91,7 +91,10 @@ impl Dispatcher {
     async fn handle(&self, entry: &JournalEntry) -> Result<(), crate::store::StoreError> {
         let alert = &entry.alert;
         let plan = self.plan(alert);
-        let recorded = self.store.record_alert(entry, &plan, OffsetDateTime::now_utc()).await?;
+        let recorded = self
+            .store
+            .record_alert(entry, &plan, OffsetDateTime::now_utc())
+            .await?;
         let Some(incident) = recorded.incident_id else {
             tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, "Resolved alert had no open incident.");
             return Ok(());
@@ -101,7 +104,12 @@ impl Dispatcher {
         }
         if let AlertPlan::Firing { runs, declines, .. } = &plan {
             for (kind, detail) in declines {
-                tracing::info!(incident, kind = kind.as_str(), detail, "Alert not acted on.");
+                tracing::info!(
+                    incident,
+                    kind = kind.as_str(),
+                    detail,
+                    "Alert not acted on."
+                );
                 if !recorded.opened {
                     self.reporter.note(incident, detail).await;
                 }
@@ -133,7 +141,10 @@ impl Dispatcher {
         let mut first_target = None;
         let routes = self.catalog.routes.matching(&alert.labels);
         if routes.is_empty() {
-            declines.push((DecisionKind::NoRoute, format!("no route matches {} {:?}", alert.name(), alert.labels)));
+            declines.push((
+                DecisionKind::NoRoute,
+                format!("no route matches {} {:?}", alert.name(), alert.labels),
+            ));
         }
         for route in routes {
             let responder = &self.catalog.responders[&route.responder];
@@ -141,11 +152,23 @@ impl Dispatcher {
             let target = match self.catalog.templates.render(&responder.target, &vars) {
                 Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
                 Ok(_) => {
-                    declines.push((DecisionKind::TargetUnresolved, format!("{}: target `{}` rendered empty", responder.name, responder.target.source)));
+                    declines.push((
+                        DecisionKind::TargetUnresolved,
+                        format!(
+                            "{}: target `{}` rendered empty",
+                            responder.name, responder.target.source
+                        ),
+                    ));
                     continue;
                 }
                 Err(e) => {
-                    declines.push((DecisionKind::TargetUnresolved, format!("{}: target `{}` could not be rendered: {e}", responder.name, responder.target.source)));
+                    declines.push((
+                        DecisionKind::TargetUnresolved,
+                        format!(
+                            "{}: target `{}` could not be rendered: {e}",
+                            responder.name, responder.target.source
+                        ),
+                    ));
                     continue;
                 }
             };
@@ -153,24 +176,45 @@ impl Dispatcher {
             if !responder.allow.permits(&target) {
                 declines.push((
                     DecisionKind::TargetRefused,
-                    format!("target `{target}` is outside {}'s allow-list ({}); not touched", responder.name, responder.allow_patterns.join(", ")),
+                    format!(
+                        "target `{target}` is outside {}'s allow-list ({}); not touched",
+                        responder.name,
+                        responder.allow_patterns.join(", ")
+                    ),
                 ));
                 continue;
             }
             let mode = responder.mode.unwrap_or(Mode::Live).strictest(self.mode);
-            runs.push(RunPlan { responder: responder.name.clone(), target, mode });
+            runs.push(RunPlan {
+                responder: responder.name.clone(),
+                target,
+                mode,
+            });
         }
-        AlertPlan::Firing { runs, declines, target: first_target }
+        AlertPlan::Firing {
+            runs,
+            declines,
+            target: first_target,
+        }
     }
 
     async fn resolve(&self, incident: i64, active_runs: &[i64]) {
         let cancelled = {
             let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            active_runs.iter().filter_map(|id| active.get(id)).map(|t| t.cancel()).count()
+            active_runs
+                .iter()
+                .filter_map(|id| active.get(id))
+                .map(|t| t.cancel())
+                .count()
         };
         tracing::info!(incident, cancelled, "Alert resolved; incident closed.");
         if cancelled > 0 {
-            self.reporter.note(incident, "Alert resolved: steps not yet started are cancelled.").await;
+            self.reporter
+                .note(
+                    incident,
+                    "Alert resolved: steps not yet started are cancelled.",
+                )
+                .await;
         }
         self.reporter.refresh(incident).await;
     }
@@ -200,13 +244,19 @@ impl Dispatcher {
 
     fn spawn_run(&self, run: PendingRun) {
         let token = CancellationToken::new();
-        self.active.lock().unwrap_or_else(|e| e.into_inner()).insert(run.run_id, token.clone());
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run.run_id, token.clone());
         let span = tracing::info_span!("run", run_id = run.run_id, incident_id = run.incident_id, responder = %run.responder, target = %run.target);
         let this = self.clone();
         self.tracker.spawn(
             async move {
                 this.execute(&run, &token).await;
-                this.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&run.run_id);
+                this.active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&run.run_id);
             }
             .instrument(span),
         );
@@ -224,7 +274,11 @@ impl Dispatcher {
                 return;
             }
         };
-        if let Err(e) = self.store.start_run(run.run_id, OffsetDateTime::now_utc()).await {
+        if let Err(e) = self
+            .store
+            .start_run(run.run_id, OffsetDateTime::now_utc())
+            .await
+        {
             tracing::error!(error.message = %e, "Could not mark the run started; not running it.");
             return;
         }
@@ -242,7 +296,11 @@ impl Dispatcher {
         let result = engine::run(input, &observer).await;
         tracing::info!(outcome = result.outcome.as_str(), summary = %result.summary, "Run finished.");
         let now = OffsetDateTime::now_utc();
-        if let Err(e) = self.store.finish_run(run.run_id, result.outcome, &result.summary, now).await {
+        if let Err(e) = self
+            .store
+            .finish_run(run.run_id, result.outcome, &result.summary, now)
+            .await
+        {
             tracing::error!(error.message = %e, "Could not record the run's outcome.");
         }
         if let Some(reason) = &result.escalation {

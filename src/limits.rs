@@ -169,9 +169,24 @@ mod tests {
             reason_has: &'static str,
         }
         let cases = [
-            Case { name: "first use", uses: vec![], allowed: true, reason_has: "" },
-            Case { name: "inside cooldown", uses: vec![now - 5 * MIN], allowed: false, reason_has: "cooldown" },
-            Case { name: "cooldown just over", uses: vec![now - 15 * MIN], allowed: true, reason_has: "" },
+            Case {
+                name: "first use",
+                uses: vec![],
+                allowed: true,
+                reason_has: "",
+            },
+            Case {
+                name: "inside cooldown",
+                uses: vec![now - 5 * MIN],
+                allowed: false,
+                reason_has: "cooldown",
+            },
+            Case {
+                name: "cooldown just over",
+                uses: vec![now - 15 * MIN],
+                allowed: true,
+                reason_has: "",
+            },
             Case {
                 name: "three in window",
                 uses: vec![now - 5 * HOUR, now - 3 * HOUR, now - HOUR],
@@ -203,7 +218,9 @@ mod tests {
         let got = admit(&budget, &[1000 - 5 * MIN], 1000);
         assert_eq!(
             got,
-            Admission::Refused { reason: "cooldown: last use 5m ago, next allowed in 10m".into() }
+            Admission::Refused {
+                reason: "cooldown: last use 5m ago, next allowed in 10m".into()
+            }
         );
     }
 
@@ -233,6 +250,9 @@ mod tests {
         let guards = Guards::new(1, NonZeroU32::new(2).unwrap());
         assert!(guards.take_action());
         assert!(guards.take_action());
-        assert!(!guards.take_action(), "third action inside the minute is refused");
+        assert!(
+            !guards.take_action(),
+            "third action inside the minute is refused"
+        );
     }
 }

@@ -119,9 +119,22 @@ impl Problems<'_> {
     }
 }
 
+/// Regex errors come with a multi-line caret diagram; a problem list wants one line each.
+pub(crate) fn one_line_regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let reason = text
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim_start_matches("error: ");
+    let pattern = text.lines().nth(1).unwrap_or("").trim();
+    format!("invalid regex {pattern}: {reason}")
+}
+
 /// Parses a duration such as `15m`, `10s`, `6h`.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 10s, 15m or 6h: {e}"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{text:?} is not a duration like 10s, 15m or 6h: {e}"))
 }
 
 impl Catalog {
@@ -134,7 +147,10 @@ impl Catalog {
         let mut templates = TemplatesBuilder::default();
         let mut responders = BTreeMap::new();
         for (file, text) in read_dir(responders_dir, &mut found) {
-            let mut problems = Problems { file: &file, found: &mut found };
+            let mut problems = Problems {
+                file: &file,
+                found: &mut found,
+            };
             if let Some(r) = compile_responder(&file, &text, &mut templates, &mut problems) {
                 if responders.contains_key(&r.name) {
                     problems.add("name", format!("responder {:?} is defined twice", r.name));
@@ -145,7 +161,10 @@ impl Catalog {
         }
         let mut routes = Vec::new();
         for (file, text) in read_dir(routes_dir, &mut found) {
-            let mut problems = Problems { file: &file, found: &mut found };
+            let mut problems = Problems {
+                file: &file,
+                found: &mut found,
+            };
             compile_routes(&file, &text, &responders, &mut routes, &mut problems);
         }
         if routes.is_empty() && found.is_empty() {
@@ -156,7 +175,11 @@ impl Catalog {
             });
         }
         if found.is_empty() {
-            Ok(Self { routes: Routes { routes }, responders, templates: templates.build() })
+            Ok(Self {
+                routes: Routes { routes },
+                responders,
+                templates: templates.build(),
+            })
         } else {
             Err(CatalogError(found))
         }
@@ -188,7 +211,11 @@ fn read_dir(dir: &Path, found: &mut Vec<Problem>) -> Vec<(String, String)> {
             match std::fs::read_to_string(&path) {
                 Ok(text) => Some((file, text)),
                 Err(e) => {
-                    found.push(Problem { file, path: String::new(), reason: format!("cannot read: {e}") });
+                    found.push(Problem {
+                        file,
+                        path: String::new(),
+                        reason: format!("cannot read: {e}"),
+                    });
                     None
                 }
             }
@@ -217,13 +244,24 @@ fn compile_routes(
             }
         }
         if raw.matchers.is_empty() {
-            problems.add(format!("{path}.matchers"), "a route needs at least one matcher; use alertname=~\".+\" to match everything");
+            problems.add(
+                format!("{path}.matchers"),
+                "a route needs at least one matcher; use alertname=~\".+\" to match everything",
+            );
         }
         if !responders.contains_key(&raw.responder) {
             let known: Vec<_> = responders.keys().map(String::as_str).collect();
             problems.add(
                 format!("{path}.responder"),
-                format!("unknown responder {:?}; defined: {}", raw.responder, known.join(", ")),
+                format!(
+                    "unknown responder {:?}; defined: {}",
+                    raw.responder,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
             );
         }
         routes.push(Route {
@@ -249,19 +287,37 @@ fn compile_responder(
         }
     };
     let name = raw.name.clone();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        problems.add("name", format!("{name:?}: use letters, digits, '-' and '_'"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        problems.add(
+            "name",
+            format!("{name:?}: use letters, digits, '-' and '_'"),
+        );
     }
     let allow = AllowList::new(&raw.allow_targets)
-        .map_err(|e| problems.add("allow_targets", format!("invalid regex: {e}")))
+        .map_err(|e| problems.add("allow_targets", one_line_regex_error(&e)))
         .ok();
     let budget = raw.budget.as_ref().and_then(|b| {
-        let cooldown = duration(&b.cooldown).map_err(|e| problems.add("budget.cooldown", e)).ok();
-        let per = duration(&b.per).map_err(|e| problems.add("budget.per", e)).ok();
+        let cooldown = duration(&b.cooldown)
+            .map_err(|e| problems.add("budget.cooldown", e))
+            .ok();
+        let per = duration(&b.per)
+            .map_err(|e| problems.add("budget.per", e))
+            .ok();
         if b.max == 0 {
-            problems.add("budget.max", "must be at least 1 (use mode: dry-run to never act)");
+            problems.add(
+                "budget.max",
+                "must be at least 1 (use mode: dry-run to never act)",
+            );
         }
-        Some(Budget { cooldown: cooldown?, max: b.max, per: per? })
+        Some(Budget {
+            cooldown: cooldown?,
+            max: b.max,
+            per: per?,
+        })
     });
     let timeout = match raw.timeout.as_deref().map(duration).transpose() {
         Ok(t) => t.unwrap_or(Duration::from_secs(300)),
@@ -272,14 +328,18 @@ fn compile_responder(
     };
     let mut target = Tmpl::new(raw.target);
     match templates.add_template(&format!("{name}:target"), &mut target) {
-        Ok(vars) => steps::check_variables(&vars, &BTreeMap::new(), None, "target", problems),
+        Ok(vars) => steps::check_variables(&vars, &steps::Earlier::new(), None, "target", problems),
         Err(e) => problems.add("target", e.to_string()),
     }
     let steps = steps::compile_steps(&name, raw.steps, templates, problems);
     if steps.is_empty() {
         problems.add("steps", "a responder needs at least one step");
     }
-    let destructive: BTreeSet<_> = steps.iter().filter(|s| s.action.kind().destructive()).map(|s| s.id.clone()).collect();
+    let destructive: BTreeSet<_> = steps
+        .iter()
+        .filter(|s| s.action.kind().destructive())
+        .map(|s| s.id.clone())
+        .collect();
     if !destructive.is_empty() && raw.budget.is_none() {
         tracing::debug!(responder = %name, "No budget given; the default (1 per 15m, 3 per 6h) applies.");
     }

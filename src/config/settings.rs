@@ -138,8 +138,10 @@ impl Settings {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let pick = |a: &Option<String>, f: Option<String>| a.clone().or(f).filter(|s| !s.is_empty());
-        let listen_text = pick(&args.listen, file.listen).unwrap_or_else(|| "127.0.0.1:9095".to_owned());
+        let pick =
+            |a: &Option<String>, f: Option<String>| a.clone().or(f).filter(|s| !s.is_empty());
+        let listen_text =
+            pick(&args.listen, file.listen).unwrap_or_else(|| "127.0.0.1:9095".to_owned());
         let listen = listen_text.parse().map_err(|e| ConfigError::Invalid {
             key: "RESPONDER_LISTEN",
             reason: format!("{listen_text:?} is not an address like 127.0.0.1:9095: {e}"),
@@ -149,17 +151,27 @@ impl Settings {
             key: "RESPONDER_MODE",
             reason: format!("{mode_text:?}: use live or dry-run"),
         })?;
-        let actions = args.actions_per_minute.or(file.actions_per_minute).unwrap_or(10);
+        let actions = args
+            .actions_per_minute
+            .or(file.actions_per_minute)
+            .unwrap_or(10);
         let actions_per_minute = NonZeroU32::new(actions).ok_or_else(|| ConfigError::Invalid {
             key: "RESPONDER_ACTIONS_PER_MINUTE",
             reason: "must be at least 1 (use RESPONDER_MODE=dry-run to never act)".to_owned(),
         })?;
         let max_runs = args.max_runs.or(file.max_runs).unwrap_or(8);
         if max_runs == 0 {
-            return Err(ConfigError::Invalid { key: "RESPONDER_MAX_RUNS", reason: "must be at least 1".to_owned() });
+            return Err(ConfigError::Invalid {
+                key: "RESPONDER_MAX_RUNS",
+                reason: "must be at least 1".to_owned(),
+            });
         }
         let oncall_mention = pick(&args.slack_oncall_group, file.slack_oncall_group).map(|g| {
-            if g.starts_with('<') { g } else { format!("<!subteam^{g}>") }
+            if g.starts_with('<') {
+                g
+            } else {
+                format!("<!subteam^{g}>")
+            }
         });
         Ok(Self {
             listen,
@@ -167,18 +179,31 @@ impl Settings {
                 .unwrap_or_else(|| "sqlite://data/alert-responder.db".to_owned()),
             webhook_token: pick(&args.webhook_token, file.webhook_token).map(SecretString::from),
             mode,
-            slack_bot_token: pick(&args.slack_bot_token, file.slack_bot_token).map(SecretString::from),
-            slack_channel: pick(&args.slack_channel, file.slack_channel).unwrap_or_else(|| "#incidents".to_owned()),
+            slack_bot_token: pick(&args.slack_bot_token, file.slack_bot_token)
+                .map(SecretString::from),
+            slack_channel: pick(&args.slack_channel, file.slack_channel)
+                .unwrap_or_else(|| "#incidents".to_owned()),
             slack_api_url: pick(&args.slack_api_url, file.slack_api_url)
                 .unwrap_or_else(|| "https://slack.com/api".to_owned())
                 .trim_end_matches('/')
                 .to_owned(),
             oncall_mention,
-            routes_dir: args.routes_dir.clone().or(file.routes_dir).unwrap_or_else(|| "routes".into()),
-            responders_dir: args.responders_dir.clone().or(file.responders_dir).unwrap_or_else(|| "responders".into()),
+            routes_dir: args
+                .routes_dir
+                .clone()
+                .or(file.routes_dir)
+                .unwrap_or_else(|| "routes".into()),
+            responders_dir: args
+                .responders_dir
+                .clone()
+                .or(file.responders_dir)
+                .unwrap_or_else(|| "responders".into()),
             max_runs,
             actions_per_minute,
-            body_limit: args.body_limit.or(file.body_limit).unwrap_or(4 * 1024 * 1024),
+            body_limit: args
+                .body_limit
+                .or(file.body_limit)
+                .unwrap_or(4 * 1024 * 1024),
         })
     }
 
@@ -223,7 +248,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\n").unwrap();
-        let args = SettingsArgs { config: Some(path), listen: Some("127.0.0.1:7001".into()), ..Default::default() };
+        let args = SettingsArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:7001".into()),
+            ..Default::default()
+        };
         let s = Settings::load(&args).unwrap();
         assert_eq!(s.listen.port(), 7001);
         assert_eq!(s.mode, Mode::DryRun);
@@ -234,9 +263,27 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            (SettingsArgs { listen: Some("nowhere".into()), ..Default::default() }, "RESPONDER_LISTEN"),
-            (SettingsArgs { mode: Some("yolo".into()), ..Default::default() }, "RESPONDER_MODE"),
-            (SettingsArgs { max_runs: Some(0), ..Default::default() }, "RESPONDER_MAX_RUNS"),
+            (
+                SettingsArgs {
+                    listen: Some("nowhere".into()),
+                    ..Default::default()
+                },
+                "RESPONDER_LISTEN",
+            ),
+            (
+                SettingsArgs {
+                    mode: Some("yolo".into()),
+                    ..Default::default()
+                },
+                "RESPONDER_MODE",
+            ),
+            (
+                SettingsArgs {
+                    max_runs: Some(0),
+                    ..Default::default()
+                },
+                "RESPONDER_MAX_RUNS",
+            ),
         ];
         for (args, key) in cases {
             let err = Settings::load(&args).unwrap_err().to_string();
@@ -249,13 +296,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "listn: 127.0.0.1:7000\n").unwrap();
-        let err = Settings::load(&SettingsArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        let err = Settings::load(&SettingsArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("unknown field `listn`"), "{err}");
     }
 
     #[test]
     fn listening_beyond_loopback_needs_a_token() {
-        let open = Settings::load(&SettingsArgs { listen: Some("0.0.0.0:9095".into()), ..Default::default() }).unwrap();
+        let open = Settings::load(&SettingsArgs {
+            listen: Some("0.0.0.0:9095".into()),
+            ..Default::default()
+        })
+        .unwrap();
         let err = open.check_exposure().unwrap_err().to_string();
         assert!(err.contains("RESPONDER_WEBHOOK_TOKEN"), "{err}");
         let guarded = Settings::load(&SettingsArgs {

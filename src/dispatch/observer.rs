@@ -19,17 +19,39 @@ pub(super) struct StoreObserver<'a> {
 }
 
 impl<'a> StoreObserver<'a> {
-    pub(super) fn new(dispatcher: &'a Dispatcher, run: &'a PendingRun, responder: Arc<Responder>) -> Self {
-        Self { dispatcher, run, responder }
+    pub(super) fn new(
+        dispatcher: &'a Dispatcher,
+        run: &'a PendingRun,
+        responder: Arc<Responder>,
+    ) -> Self {
+        Self {
+            dispatcher,
+            run,
+            responder,
+        }
     }
 
     fn new_step(&self, step: &Step) -> NewStep {
-        NewStep { run_id: self.run.run_id, step_id: step.id.clone(), action: step.action.kind().name().to_owned() }
+        NewStep {
+            run_id: self.run.run_id,
+            step_id: step.id.clone(),
+            action: step.action.kind().name().to_owned(),
+        }
     }
 
     async fn decide(&self, kind: DecisionKind, detail: &str) {
-        let d = NewDecision { incident_id: Some(self.run.incident_id), run_id: Some(self.run.run_id), kind, detail: detail.to_owned() };
-        if let Err(e) = self.dispatcher.store.record_decision(&d, OffsetDateTime::now_utc()).await {
+        let d = NewDecision {
+            incident_id: Some(self.run.incident_id),
+            run_id: Some(self.run.run_id),
+            kind,
+            detail: detail.to_owned(),
+        };
+        if let Err(e) = self
+            .dispatcher
+            .store
+            .record_decision(&d, OffsetDateTime::now_utc())
+            .await
+        {
             tracing::error!(error.message = %e, "Could not record a decision.");
         }
     }
@@ -41,7 +63,15 @@ impl<'a> StoreObserver<'a> {
 
     async fn report(&self, step: &Step, end: &StepEnd) {
         let reporter = &self.dispatcher.reporter;
-        reporter.step(self.run.incident_id, &step.id, step.action.kind().name(), self.run.mode.as_str(), end).await;
+        reporter
+            .step(
+                self.run.incident_id,
+                &step.id,
+                step.action.kind().name(),
+                self.run.mode.as_str(),
+                end,
+            )
+            .await;
     }
 }
 
@@ -49,7 +79,12 @@ impl<'a> StoreObserver<'a> {
 impl RunObserver for StoreObserver<'_> {
     async fn started(&self, step: &Step) -> i64 {
         tracing::info!(step = %step.id, "Step started.");
-        match self.dispatcher.store.step_started(&self.new_step(step), OffsetDateTime::now_utc()).await {
+        match self
+            .dispatcher
+            .store
+            .step_started(&self.new_step(step), OffsetDateTime::now_utc())
+            .await
+        {
             Ok(row) => row,
             Err(e) => {
                 tracing::error!(step = %step.id, error.message = %e, "Could not record a step start.");
@@ -60,7 +95,12 @@ impl RunObserver for StoreObserver<'_> {
 
     async fn finished(&self, step: &Step, handle: i64, end: &StepEnd) {
         tracing::info!(step = %step.id, state = end.state.as_str(), summary = %end.summary, "Step ended.");
-        if let Err(e) = self.dispatcher.store.step_finished(handle, end, OffsetDateTime::now_utc()).await {
+        if let Err(e) = self
+            .dispatcher
+            .store
+            .step_finished(handle, end, OffsetDateTime::now_utc())
+            .await
+        {
             tracing::error!(step = %step.id, error.message = %e, "Could not record a step end.");
         }
         self.report(step, end).await;
@@ -68,7 +108,12 @@ impl RunObserver for StoreObserver<'_> {
 
     async fn not_run(&self, step: &Step, end: &StepEnd) {
         tracing::info!(step = %step.id, state = end.state.as_str(), summary = %end.summary, "Step did not run.");
-        if let Err(e) = self.dispatcher.store.step_not_run(&self.new_step(step), end, OffsetDateTime::now_utc()).await {
+        if let Err(e) = self
+            .dispatcher
+            .store
+            .step_not_run(&self.new_step(step), end, OffsetDateTime::now_utc())
+            .await
+        {
             tracing::error!(step = %step.id, error.message = %e, "Could not record a step.");
         }
         self.report(step, end).await;
@@ -83,9 +128,17 @@ impl RunObserver for StoreObserver<'_> {
         let store = &self.dispatcher.store;
         let now = OffsetDateTime::now_utc();
         let admission = store
-            .consume_budget(&self.responder.name, &self.run.target, &self.responder.budget, self.run.run_id, now)
+            .consume_budget(
+                &self.responder.name,
+                &self.run.target,
+                &self.responder.budget,
+                self.run.run_id,
+                now,
+            )
             .await
-            .unwrap_or_else(|e| Admission::Refused { reason: format!("budget could not be checked ({e}); not acting") });
+            .unwrap_or_else(|e| Admission::Refused {
+                reason: format!("budget could not be checked ({e}); not acting"),
+            });
         if let Admission::Refused { reason } = &admission {
             tracing::warn!(step = %step.id, reason, "Destructive step refused by budget.");
             self.decide(DecisionKind::BudgetExhausted, reason).await;

@@ -35,7 +35,12 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<IncidentRow>>, ApiError> {
     check_bearer(&headers, state.token.as_deref())?;
-    Ok(Json(state.store.list_incidents(q.open, q.limit.min(1000)).await?))
+    Ok(Json(
+        state
+            .store
+            .list_incidents(q.open, q.limit.min(1000))
+            .await?,
+    ))
 }
 
 async fn detail(

@@ -46,7 +46,10 @@ pub fn router(sources: SourceState, api: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(api))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(TraceLayer::new_for_http())
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::store::{MessageKind, NewMessage, Store, StepEnd};
+use crate::store::{MessageKind, NewMessage, StepEnd, Store};
 
 /// Renders incident events into messages and queues them in the outbox.
 #[derive(Debug, Clone)]
@@ -25,8 +25,18 @@ pub struct Reporter {
 
 impl Reporter {
     /// `deliver` false (no Slack token) still records every message, marked undeliverable.
-    pub fn new(store: Arc<dyn Store>, deliver: bool, mention: Option<String>, wake: Arc<Notify>) -> Self {
-        Self { store, deliver, mention, wake }
+    pub fn new(
+        store: Arc<dyn Store>,
+        deliver: bool,
+        mention: Option<String>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            deliver,
+            mention,
+            wake,
+        }
     }
 
     /// The incident opened: post its parent message.
@@ -35,18 +45,39 @@ impl Reporter {
     }
 
     /// A step ended (or did not run): a reply in the thread.
-    pub async fn step(&self, incident: i64, step_id: &str, action: &str, mode: &str, end: &StepEnd) {
-        self.queue(incident, MessageKind::Reply, render::step_reply(step_id, action, mode, end)).await;
+    pub async fn step(
+        &self,
+        incident: i64,
+        step_id: &str,
+        action: &str,
+        mode: &str,
+        end: &StepEnd,
+    ) {
+        self.queue(
+            incident,
+            MessageKind::Reply,
+            render::step_reply(step_id, action, mode, end),
+        )
+        .await;
     }
 
     /// A decision worth telling people (refused target, no route, interrupted run, ...).
     pub async fn note(&self, incident: i64, text: &str) {
-        self.queue(incident, MessageKind::Reply, format!(":information_source: {text}")).await;
+        self.queue(
+            incident,
+            MessageKind::Reply,
+            format!(":information_source: {text}"),
+        )
+        .await;
     }
 
     /// A human must look: a reply that mentions the on-call group when one is configured.
     pub async fn escalate(&self, incident: i64, reason: &str) {
-        let who = self.mention.as_deref().map(|m| format!(" {m}")).unwrap_or_default();
+        let who = self
+            .mention
+            .as_deref()
+            .map(|m| format!(" {m}"))
+            .unwrap_or_default();
         let text = format!(":sos: {reason}: escalating to a human{who}");
         self.queue(incident, MessageKind::Reply, text).await;
     }
@@ -59,16 +90,32 @@ impl Reporter {
     async fn parent(&self, incident: i64, kind: MessageKind) {
         match self.store.incident_view(incident).await {
             Ok(Some(view)) => self.queue(incident, kind, render::parent(&view)).await,
-            Ok(None) => tracing::warn!(incident, "Incident vanished before its message was rendered."),
-            Err(e) => tracing::error!(incident, error.message = %e, "Could not read the incident to report it."),
+            Ok(None) => tracing::warn!(
+                incident,
+                "Incident vanished before its message was rendered."
+            ),
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not read the incident to report it.")
+            }
         }
     }
 
     async fn queue(&self, incident: i64, kind: MessageKind, text: String) {
-        let message = NewMessage { incident_id: incident, kind, text, deliver: self.deliver };
-        match self.store.enqueue_message(&message, OffsetDateTime::now_utc()).await {
+        let message = NewMessage {
+            incident_id: incident,
+            kind,
+            text,
+            deliver: self.deliver,
+        };
+        match self
+            .store
+            .enqueue_message(&message, OffsetDateTime::now_utc())
+            .await
+        {
             Ok(_) => self.wake.notify_one(),
-            Err(e) => tracing::error!(incident, error.message = %e, "Could not queue a Slack message."),
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not queue a Slack message.")
+            }
         }
     }
 }

@@ -55,19 +55,33 @@ async fn send_one(store: &dyn Store, chat: &dyn ChatApi, channel: &str, m: &Outb
         (MessageKind::Reply, Some((ch, ts))) => chat.post_message(ch, &m.text, Some(ts)).await,
         // The parent was refused for good; a reply outside the thread beats no reply.
         (MessageKind::Reply, None) => chat.post_message(channel, &m.text, None).await,
-        (MessageKind::Update, Some((ch, ts))) => chat
-            .update_message(ch, ts, &m.text)
-            .await
-            .map(|()| super::slack::Posted { channel: ch.clone(), ts: ts.clone() }),
-        (MessageKind::Update, None) => Err(SlackError::Rejected("no parent message to edit".to_owned())),
+        (MessageKind::Update, Some((ch, ts))) => {
+            chat.update_message(ch, ts, &m.text)
+                .await
+                .map(|()| super::slack::Posted {
+                    channel: ch.clone(),
+                    ts: ts.clone(),
+                })
+        }
+        (MessageKind::Update, None) => {
+            Err(SlackError::Rejected("no parent message to edit".to_owned()))
+        }
     };
     let recorded = match result {
-        Ok(posted) => store.message_sent(m.id, &posted.channel, &posted.ts, now).await,
+        Ok(posted) => {
+            store
+                .message_sent(m.id, &posted.channel, &posted.ts, now)
+                .await
+        }
         Err(err) => {
             let retry_at = retry_delay(&err, m.attempts).map(|d| now + d);
             match retry_at {
-                Some(_) => tracing::warn!(message = m.id, incident = m.incident_id, error.message = %err, "Slack delivery failed; will retry."),
-                None => tracing::error!(message = m.id, incident = m.incident_id, error.message = %err, "Slack refused a message; giving up on it."),
+                Some(_) => {
+                    tracing::warn!(message = m.id, incident = m.incident_id, error.message = %err, "Slack delivery failed; will retry.")
+                }
+                None => {
+                    tracing::error!(message = m.id, incident = m.incident_id, error.message = %err, "Slack refused a message; giving up on it.")
+                }
             }
             store.message_failed(m.id, &err.to_string(), retry_at).await
         }
@@ -79,7 +93,8 @@ async fn send_one(store: &dyn Store, chat: &dyn ChatApi, channel: &str, m: &Outb
 
 /// When to try again: Slack's Retry-After, else exponential backoff; `None` gives up.
 fn retry_delay(err: &SlackError, attempts: i64) -> Option<Duration> {
-    let backoff = Duration::from_millis(500u64.saturating_mul(1 << attempts.clamp(0, 10))).min(MAX_BACKOFF);
+    let backoff =
+        Duration::from_millis(500u64.saturating_mul(1 << attempts.clamp(0, 10))).min(MAX_BACKOFF);
     match err {
         SlackError::RateLimited { retry_after } => Some(retry_after.unwrap_or(backoff)),
         SlackError::Unavailable(_) => Some(backoff),
@@ -93,12 +108,17 @@ mod tests {
 
     #[test]
     fn retry_delays_follow_slack_then_back_off_and_give_up_on_refusals() {
-        let limited = SlackError::RateLimited { retry_after: Some(Duration::from_secs(7)) };
+        let limited = SlackError::RateLimited {
+            retry_after: Some(Duration::from_secs(7)),
+        };
         assert_eq!(retry_delay(&limited, 0), Some(Duration::from_secs(7)));
         let down = SlackError::Unavailable("HTTP 503".into());
         assert_eq!(retry_delay(&down, 0), Some(Duration::from_millis(500)));
         assert_eq!(retry_delay(&down, 3), Some(Duration::from_secs(4)));
         assert_eq!(retry_delay(&down, 40), Some(MAX_BACKOFF));
-        assert_eq!(retry_delay(&SlackError::Rejected("channel_not_found".into()), 0), None);
+        assert_eq!(
+            retry_delay(&SlackError::Rejected("channel_not_found".into()), 0),
+            None
+        );
     }
 }

@@ -6,7 +6,11 @@ use crate::store::{IncidentView, StepEnd, StepRow, StepState};
 pub fn parent(view: &IncidentView) -> String {
     let i = &view.incident;
     let resolved = i.status == "resolved";
-    let icon = if resolved { ":white_check_mark:" } else { ":rotating_light:" };
+    let icon = if resolved {
+        ":white_check_mark:"
+    } else {
+        ":rotating_light:"
+    };
     let state = if resolved { "RESOLVED" } else { "FIRING" };
     let mut lines = vec![format!(
         "{icon} *{}* {state} · target `{}` · severity *{}*",
@@ -16,21 +20,34 @@ pub fn parent(view: &IncidentView) -> String {
     )];
     match &view.run {
         None => {
-            let why = view.decisions.last().map(|d| d.detail.as_str()).unwrap_or("no responder ran");
+            let why = view
+                .decisions
+                .last()
+                .map(|d| d.detail.as_str())
+                .unwrap_or("no responder ran");
             lines.push(format!("Not acted on: {why}"));
         }
         Some(run) => {
             let progress = match (run.state.as_str(), run.outcome.as_deref()) {
-                (_, Some(outcome)) => format!("*{outcome}*: {}", run.summary.as_deref().unwrap_or("")),
+                (_, Some(outcome)) => {
+                    format!("*{outcome}*: {}", run.summary.as_deref().unwrap_or(""))
+                }
                 ("pending", _) => "waiting for its turn".to_owned(),
                 _ => "running…".to_owned(),
             };
-            lines.push(format!("Responder *{}* ({}): {progress}", run.responder, run.mode));
-            let found = summaries(&run.steps, |s| s.state == "succeeded" && !is_destructive_row(s));
+            lines.push(format!(
+                "Responder *{}* ({}): {progress}",
+                run.responder, run.mode
+            ));
+            let found = summaries(&run.steps, |s| {
+                s.state == "succeeded" && !is_destructive_row(s)
+            });
             if !found.is_empty() {
                 lines.push(format!("Found: {found}"));
             }
-            let done = summaries(&run.steps, |s| is_destructive_row(s) && s.state != "skipped");
+            let done = summaries(&run.steps, |s| {
+                is_destructive_row(s) && s.state != "skipped"
+            });
             if !done.is_empty() {
                 lines.push(format!("Done: {done}"));
             }
@@ -44,14 +61,21 @@ pub fn parent(view: &IncidentView) -> String {
 
 fn is_destructive_row(step: &StepRow) -> bool {
     // Planned (dry-run) and refused rows only exist for destructive steps.
-    matches!(step.action.as_str(), "docker_restart" | "docker_start") || matches!(step.state.as_str(), "planned" | "refused")
+    matches!(step.action.as_str(), "docker_restart" | "docker_start")
+        || matches!(step.state.as_str(), "planned" | "refused")
 }
 
 fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
     steps
         .iter()
         .filter(|s| keep(s))
-        .map(|s| format!("{}: {}", s.step_id, s.summary.as_deref().unwrap_or(&s.state)))
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.step_id,
+                s.summary.as_deref().unwrap_or(&s.state)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" · ")
 }

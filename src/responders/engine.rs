@@ -64,7 +64,13 @@ pub struct RunResult {
 }
 
 /// The variables templates see: `alert`, `target`, `responder`, `mode`, `steps`.
-pub fn context(alert: &Alert, target: &str, responder: &str, mode: Mode, steps: &Map<String, Json>) -> Value {
+pub fn context(
+    alert: &Alert,
+    target: &str,
+    responder: &str,
+    mode: Mode,
+    steps: &Map<String, Json>,
+) -> Value {
     context_with(alert, target, responder, mode, steps, None)
 }
 
@@ -104,24 +110,51 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     let mut done: Vec<String> = Vec::new();
     let steps = &input.responder.steps;
     for (index, step) in steps.iter().enumerate() {
-        let stop = |reason: &str| not_reached(&steps[index..], reason, observer);
+        const RESOLVED: &str = "cancelled: the alert resolved before this step started";
         if input.cancel.is_cancelled() {
-            stop("cancelled: the alert resolved before this step started").await;
+            not_reached(&steps[index..], RESOLVED, observer).await;
             return cancelled(&done);
         }
-        let vars = context(input.alert, input.target, &input.responder.name, input.mode, &outputs);
+        let vars = context(
+            input.alert,
+            input.target,
+            &input.responder.name,
+            input.mode,
+            &outputs,
+        );
         if let Some(when) = &step.when {
             match input.templates.eval(when, &vars) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let end = end(StepState::Skipped, format!("skipped: `{}` is false", when.source), None, None);
+                    let end = end(
+                        StepState::Skipped,
+                        format!("skipped: `{}` is false", when.source),
+                        None,
+                        None,
+                    );
                     observer.not_run(step, &end).await;
                     continue;
                 }
                 Err(e) => {
-                    let failure = format!("step {}: condition `{}` failed: {e}", step.id, when.source);
-                    observer.not_run(step, &end(StepState::Failed, failure.clone(), None, Some(e.to_string()))).await;
-                    not_reached(&steps[index + 1..], "not reached: the run stopped", observer).await;
+                    let failure =
+                        format!("step {}: condition `{}` failed: {e}", step.id, when.source);
+                    observer
+                        .not_run(
+                            step,
+                            &end(
+                                StepState::Failed,
+                                failure.clone(),
+                                None,
+                                Some(e.to_string()),
+                            ),
+                        )
+                        .await;
+                    not_reached(
+                        &steps[index + 1..],
+                        "not reached: the run stopped",
+                        observer,
+                    )
+                    .await;
                     return failed(failure, &done);
                 }
             }
@@ -130,17 +163,33 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             tokio::select! {
                 _ = tokio::time::sleep(after) => {}
                 _ = input.cancel.cancelled() => {
-                    stop("cancelled: the alert resolved before this step started").await;
+                    not_reached(&steps[index..], RESOLVED, observer).await;
                     return cancelled(&done);
                 }
             }
         }
-        let env = StepEnv { templates: input.templates, vars: &vars, allow: &input.responder.allow };
+        let env = StepEnv {
+            templates: input.templates,
+            vars: &vars,
+            allow: &input.responder.allow,
+        };
         let kind = step.action.kind();
         if kind.destructive() {
-            let plan = kind.plan(&env).unwrap_or_else(|e| format!("{} ({e})", kind.name()));
+            let plan = kind
+                .plan(&env)
+                .unwrap_or_else(|e| format!("{} ({e})", kind.name()));
             if input.mode == Mode::DryRun {
-                observer.not_run(step, &end(StepState::Planned, format!("dry-run: would {plan}"), None, None)).await;
+                observer
+                    .not_run(
+                        step,
+                        &end(
+                            StepState::Planned,
+                            format!("dry-run: would {plan}"),
+                            None,
+                            None,
+                        ),
+                    )
+                    .await;
                 done.push(format!("would {plan}"));
                 continue;
             }
@@ -148,8 +197,18 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 // "docker_restart" reads as "restart budget exhausted" to people.
                 let noun = kind.name().rsplit('_').next().unwrap_or("action");
                 let why = format!("{noun} budget exhausted for {} ({reason})", input.target);
-                observer.not_run(step, &end(StepState::Refused, format!("refused: {why}"), None, None)).await;
-                not_reached(&steps[index + 1..], "not reached: the run was escalated", observer).await;
+                observer
+                    .not_run(
+                        step,
+                        &end(StepState::Refused, format!("refused: {why}"), None, None),
+                    )
+                    .await;
+                not_reached(
+                    &steps[index + 1..],
+                    "not reached: the run was escalated",
+                    observer,
+                )
+                .await;
                 return RunResult {
                     outcome: RunOutcome::Escalated,
                     summary: format!("{why}: escalating to a human"),
@@ -158,10 +217,15 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             }
         }
         let handle = observer.started(step).await;
-        let limit = step.timeout.min(deadline.saturating_duration_since(Instant::now()));
+        let limit = step
+            .timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
         let result = match tokio::time::timeout(limit, kind.run(input.actions, &env)).await {
             Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("timed out after {}", humantime::format_duration(round(limit)))),
+            Err(_) => Err(format!(
+                "timed out after {}",
+                humantime::format_duration(round(limit))
+            )),
         };
         let step_end = match result {
             Ok(out) => {
@@ -169,15 +233,37 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 outputs.insert(step.id.clone(), fields.clone());
                 match check_expectation(step, &input, &outputs, &out.fields) {
                     Ok(()) => end(StepState::Succeeded, out.summary, Some(fields), None),
-                    Err(e) => end(StepState::Failed, format!("{}; {e}", out.summary), Some(fields), Some(e)),
+                    Err(e) => end(
+                        StepState::Failed,
+                        format!("{}; {e}", out.summary),
+                        Some(fields),
+                        Some(e),
+                    ),
                 }
             }
-            Err(e) => end(StepState::Failed, format!("{} failed: {e}", kind.name()), None, Some(e)),
+            Err(e) => end(
+                StepState::Failed,
+                format!("{} failed: {e}", kind.name()),
+                None,
+                Some(e),
+            ),
         };
         observer.finished(step, handle, &step_end).await;
         if step_end.state == StepState::Failed && step.on_failure == OnFailure::Stop {
-            not_reached(&steps[index + 1..], "not reached: the run stopped", observer).await;
-            return failed(format!("step {} failed: {}", step.id, step_end.error.unwrap_or_default()), &done);
+            not_reached(
+                &steps[index + 1..],
+                "not reached: the run stopped",
+                observer,
+            )
+            .await;
+            return failed(
+                format!(
+                    "step {} failed: {}",
+                    step.id,
+                    step_end.error.unwrap_or_default()
+                ),
+                &done,
+            );
         }
         if kind.destructive() && step_end.state == StepState::Succeeded {
             done.push(step_end.summary);
@@ -185,19 +271,40 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     }
     RunResult {
         outcome: RunOutcome::Succeeded,
-        summary: if done.is_empty() { "no change needed".to_owned() } else { done.join("; ") },
+        summary: if done.is_empty() {
+            "no change needed".to_owned()
+        } else {
+            done.join("; ")
+        },
         escalation: None,
     }
 }
 
-fn check_expectation(step: &Step, input: &RunInput<'_>, outputs: &Map<String, Json>, own: &Map<String, Json>) -> Result<(), String> {
-    let Some(expect) = &step.expect else { return Ok(()) };
+fn check_expectation(
+    step: &Step,
+    input: &RunInput<'_>,
+    outputs: &Map<String, Json>,
+    own: &Map<String, Json>,
+) -> Result<(), String> {
+    let Some(expect) = &step.expect else {
+        return Ok(());
+    };
     // `output` is this step's own result, so `expect` reads naturally: `output.running`.
-    let ctx = context_with(input.alert, input.target, &input.responder.name, input.mode, outputs, Some(own));
+    let ctx = context_with(
+        input.alert,
+        input.target,
+        &input.responder.name,
+        input.mode,
+        outputs,
+        Some(own),
+    );
     match input.templates.eval(expect, &ctx) {
         Ok(true) => Ok(()),
         Ok(false) => Err(format!("expectation `{}` not met", expect.source)),
-        Err(e) => Err(format!("expectation `{}` could not be checked: {e}", expect.source)),
+        Err(e) => Err(format!(
+            "expectation `{}` could not be checked: {e}",
+            expect.source
+        )),
     }
 }
 
@@ -206,13 +313,24 @@ fn round(d: Duration) -> Duration {
 }
 
 fn end(state: StepState, summary: String, outputs: Option<Json>, error: Option<String>) -> StepEnd {
-    StepEnd { state, summary, outputs, error }
+    StepEnd {
+        state,
+        summary,
+        outputs,
+        error,
+    }
 }
 
 async fn not_reached(steps: &[Step], reason: &str, observer: &dyn RunObserver) {
-    let state = if reason.starts_with("cancelled") { StepState::Cancelled } else { StepState::Skipped };
+    let state = if reason.starts_with("cancelled") {
+        StepState::Cancelled
+    } else {
+        StepState::Skipped
+    };
     for step in steps {
-        observer.not_run(step, &end(state, reason.to_owned(), None, None)).await;
+        observer
+            .not_run(step, &end(state, reason.to_owned(), None, None))
+            .await;
     }
 }
 
@@ -222,10 +340,22 @@ fn cancelled(done: &[String]) -> RunResult {
     } else {
         format!("cancelled after: {}", done.join("; "))
     };
-    RunResult { outcome: RunOutcome::Cancelled, summary, escalation: None }
+    RunResult {
+        outcome: RunOutcome::Cancelled,
+        summary,
+        escalation: None,
+    }
 }
 
 fn failed(failure: String, done: &[String]) -> RunResult {
-    let summary = if done.is_empty() { failure.clone() } else { format!("{failure} (after: {})", done.join("; ")) };
-    RunResult { outcome: RunOutcome::Failed, summary, escalation: Some(failure) }
+    let summary = if done.is_empty() {
+        failure.clone()
+    } else {
+        format!("{failure} (after: {})", done.join("; "))
+    };
+    RunResult {
+        outcome: RunOutcome::Failed,
+        summary,
+        escalation: Some(failure),
+    }
 }

@@ -32,19 +32,30 @@ impl Matcher {
         let text = text.trim();
         let name_end = text
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .ok_or_else(|| format!("{text:?}: expected name, operator and value, like alertname=\"X\""))?;
+            .ok_or_else(|| {
+                format!("{text:?}: expected name, operator and value, like alertname=\"X\"")
+            })?;
         let name = &text[..name_end];
         if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(format!("{text:?}: a matcher starts with a label name"));
         }
-        let rest = &text[name_end..];
+        let rest = text[name_end..].trim_start();
         let (op, value) = ["=~", "!~", "!=", "="]
             .iter()
             .find_map(|op| rest.strip_prefix(op).map(|v| (*op, v)))
             .ok_or_else(|| format!("{text:?}: operator must be one of =, !=, =~, !~"))?;
         let value = unquote(value.trim()).map_err(|e| format!("{text:?}: {e}"))?;
         let anchored = || {
-            Regex::new(&format!("^(?:{value})$")).map_err(|e| format!("{text:?}: invalid regex: {e}"))
+            Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                let reason = e.to_string();
+                let reason = reason
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                format!("{text:?}: invalid regex: {reason}")
+            })
         };
         let op = match op {
             "=" => Op::Equal,
@@ -52,7 +63,11 @@ impl Matcher {
             "=~" => Op::Regex(anchored()?),
             _ => Op::NotRegex(anchored()?),
         };
-        Ok(Self { name: name.to_owned(), op, value })
+        Ok(Self {
+            name: name.to_owned(),
+            op,
+            value,
+        })
     }
 
     /// Whether the labels satisfy this matcher.
@@ -88,7 +103,10 @@ fn unquote(value: &str) -> Result<String, String> {
                 return if chars.as_str().is_empty() {
                     Ok(out)
                 } else {
-                    Err(format!("unexpected text after the closing quote: {:?}", chars.as_str()))
+                    Err(format!(
+                        "unexpected text after the closing quote: {:?}",
+                        chars.as_str()
+                    ))
                 };
             }
             other => out.push(other),
@@ -102,12 +120,18 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn matchers_follow_alertmanager_semantics() {
-        let alert = labels(&[("alertname", "HighMemoryUsage"), ("container", "k2-bronze-binance-stream")]);
+        let alert = labels(&[
+            ("alertname", "HighMemoryUsage"),
+            ("container", "k2-bronze-binance-stream"),
+        ]);
         let cases = [
             (r#"alertname="HighMemoryUsage""#, true),
             (r#"alertname = "HighMemoryUsage""#, true),
@@ -139,12 +163,15 @@ mod tests {
     fn bad_matchers_explain_themselves() {
         let cases = [
             ("alertname", "expected name, operator and value"),
-            (r#"alertname=="x""#, "unexpected text"),
+            (r#"alertname=="x""#, "unquoted value may not contain quotes"),
             (r#"=~"x""#, "starts with a label name"),
             (r#"alertname<"x""#, "operator must be one of"),
             (r#"container=~"k2-(""#, "invalid regex"),
             (r#"alertname="x"#, "missing closing quote"),
-            (r#"alertname="x"y"#, "unexpected text after the closing quote"),
+            (
+                r#"alertname="x"y"#,
+                "unexpected text after the closing quote",
+            ),
             ("alertname=a b", "unquoted value"),
         ];
         for (text, expected) in cases {

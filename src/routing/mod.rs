@@ -57,7 +57,10 @@ mod tests {
 
     fn route(matchers: &[&str], responder: &str, cont: bool) -> Route {
         Route {
-            matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
             responder: responder.to_owned(),
             continue_matching: cont,
             origin: String::new(),
@@ -69,7 +72,11 @@ mod tests {
         let routes = Routes {
             routes: vec![
                 route(&[r#"alertname="HighMemoryUsage""#], "audit", true),
-                route(&[r#"alertname="HighMemoryUsage""#, r#"container=~"k2-.*""#], "high-memory", false),
+                route(
+                    &[r#"alertname="HighMemoryUsage""#, r#"container=~"k2-.*""#],
+                    "high-memory",
+                    false,
+                ),
                 route(&[r#"alertname=~".+""#], "catch-all", false),
             ],
         };
@@ -77,10 +84,18 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
-        let names: Vec<_> = routes.matching(&labels).iter().map(|r| r.responder.as_str()).collect();
+        let names: Vec<_> = routes
+            .matching(&labels)
+            .iter()
+            .map(|r| r.responder.as_str())
+            .collect();
         assert_eq!(names, ["audit", "high-memory"]);
         let other: Labels = [("alertname".to_owned(), "DiskFull".to_owned())].into();
-        let names: Vec<_> = routes.matching(&other).iter().map(|r| r.responder.as_str()).collect();
+        let names: Vec<_> = routes
+            .matching(&other)
+            .iter()
+            .map(|r| r.responder.as_str())
+            .collect();
         assert_eq!(names, ["catch-all"]);
         assert!(routes.matching(&Labels::new()).is_empty());
     }

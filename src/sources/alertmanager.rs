@@ -90,8 +90,16 @@ mod tests {
             ends_at_set: &'static [bool],
         }
         let cases = [
-            Case { file: "firing.json", statuses: &[Status::Firing], ends_at_set: &[false] },
-            Case { file: "resolved.json", statuses: &[Status::Resolved], ends_at_set: &[true] },
+            Case {
+                file: "firing.json",
+                statuses: &[Status::Firing],
+                ends_at_set: &[false],
+            },
+            Case {
+                file: "resolved.json",
+                statuses: &[Status::Resolved],
+                ends_at_set: &[true],
+            },
             Case {
                 file: "several_with_new_fields.json",
                 statuses: &[Status::Firing, Status::Resolved],
@@ -149,7 +157,10 @@ mod tests {
         ];
         for (body, expected) in cases {
             let err = parse(body).unwrap_err().to_string();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
     }
@@ -171,7 +182,11 @@ pub(super) async fn receive(
     })?;
     let alerts = parse(&body)?;
     let count = alerts.len();
-    let receipt = state.intake.submit(alerts).await.map_err(IngestError::from)?;
+    let receipt = state
+        .intake
+        .submit(alerts)
+        .await
+        .map_err(IngestError::from)?;
     Ok(axum::Json(serde_json::json!({
         "status": "accepted",
         "alerts": count,

@@ -47,7 +47,10 @@ impl Intake {
     /// [`StoreError`] when the database could not commit them (the caller answers 503).
     pub async fn submit(&self, alerts: Vec<Alert>) -> Result<Receipt, StoreError> {
         if alerts.is_empty() {
-            return Ok(Receipt { accepted: 0, duplicates: 0 });
+            return Ok(Receipt {
+                accepted: 0,
+                duplicates: 0,
+            });
         }
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -59,7 +62,10 @@ impl Intake {
             .map_err(|_| StoreError::IntakeClosed)?
             .map_err(StoreError::Unavailable)?;
         let accepted = fresh.iter().filter(|f| **f).count();
-        Ok(Receipt { accepted, duplicates: fresh.len() - accepted })
+        Ok(Receipt {
+            accepted,
+            duplicates: fresh.len() - accepted,
+        })
     }
 
     /// Wakes the dispatcher, e.g. after recovering pending work at startup.

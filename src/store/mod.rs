@@ -99,8 +99,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Records a decision (no route, refused target, budget exhausted, ...).
-    async fn record_decision(&self, decision: &NewDecision, now: OffsetDateTime)
-        -> Result<(), StoreError>;
+    async fn record_decision(
+        &self,
+        decision: &NewDecision,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Atomically checks the budget of (responder, target) against its stored history and,
     /// when admitted, records the use, so two replicas cannot both spend the last unit.
@@ -118,12 +121,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError>;
 
     /// Queues a message for delivery, in order, in the incident's thread.
-    async fn enqueue_message(&self, message: &NewMessage, now: OffsetDateTime)
-        -> Result<i64, StoreError>;
+    async fn enqueue_message(
+        &self,
+        message: &NewMessage,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
 
     /// The next deliverable message of each incident (the oldest pending one, if due).
-    async fn due_messages(&self, now: OffsetDateTime, limit: u32)
-        -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn due_messages(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// Marks a message delivered; a parent's channel and ts become the incident's thread.
     async fn message_sent(
@@ -143,8 +152,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Incidents, newest first.
-    async fn list_incidents(&self, open_only: bool, limit: u32)
-        -> Result<Vec<IncidentRow>, StoreError>;
+    async fn list_incidents(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<IncidentRow>, StoreError>;
 
     /// One incident with its alerts, runs, steps, decisions and messages.
     async fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>, StoreError>;

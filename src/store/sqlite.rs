@@ -83,10 +83,11 @@ impl Store for SqliteStore {
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows = sqlx::query("SELECT id, alert FROM journal WHERE processed = 0 ORDER BY id LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.writer)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, alert FROM journal WHERE processed = 0 ORDER BY id LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.writer)
+                .await?;
         rows.iter()
             .map(|row| {
                 let alert: String = row.try_get("alert")?;
@@ -133,7 +134,12 @@ impl Store for SqliteStore {
         Ok(done.last_insert_rowid())
     }
 
-    async fn step_finished(&self, row: i64, end: &StepEnd, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn step_finished(
+        &self,
+        row: i64,
+        end: &StepEnd,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE steps SET state = ?, summary = ?, outputs = ?, error = ?, finished_at = ? WHERE id = ?",
         )
@@ -148,7 +154,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn step_not_run(&self, step: &NewStep, end: &StepEnd, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn step_not_run(
+        &self,
+        step: &NewStep,
+        end: &StepEnd,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let at = ts(now);
         sqlx::query(
             "INSERT INTO steps (run_id, step_id, action, state, summary, outputs, error, started_at, finished_at)
@@ -168,7 +179,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn finish_run(&self, run_id: i64, outcome: RunOutcome, summary: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        outcome: RunOutcome,
+        summary: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ? WHERE id = ?")
             .bind(outcome.as_str())
@@ -186,7 +203,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn record_decision(&self, d: &NewDecision, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_decision(
+        &self,
+        d: &NewDecision,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         queries::insert_decision(&self.writer, d, &ts(now)).await
     }
 
@@ -214,13 +235,15 @@ impl Store for SqliteStore {
         .await?;
         let admission = admit(budget, &uses, now_unix);
         if admission == Admission::Allowed {
-            sqlx::query("INSERT INTO budget_uses (responder, target, at_unix, run_id) VALUES (?, ?, ?, ?)")
-                .bind(responder)
-                .bind(target)
-                .bind(now_unix)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO budget_uses (responder, target, at_unix, run_id) VALUES (?, ?, ?, ?)",
+            )
+            .bind(responder)
+            .bind(target)
+            .bind(now_unix)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(admission)
@@ -233,7 +256,11 @@ impl Store for SqliteStore {
         Ok(recovery)
     }
 
-    async fn enqueue_message(&self, m: &NewMessage, now: OffsetDateTime) -> Result<i64, StoreError> {
+    async fn enqueue_message(
+        &self,
+        m: &NewMessage,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
         let done = sqlx::query("INSERT INTO outbox (incident_id, kind, text, state, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(m.incident_id)
             .bind(m.kind.as_str())
@@ -245,11 +272,21 @@ impl Store for SqliteStore {
         Ok(done.last_insert_rowid())
     }
 
-    async fn due_messages(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+    async fn due_messages(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         queries::due_messages(&self.writer, now.unix_timestamp(), limit).await
     }
 
-    async fn message_sent(&self, id: i64, channel: &str, ts_: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn message_sent(
+        &self,
+        id: i64,
+        channel: &str,
+        ts_: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE outbox SET state = 'sent', channel = ?, ts = ?, sent_at = ?, attempts = attempts + 1 WHERE id = ?",
@@ -273,7 +310,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn message_failed(&self, id: i64, error: &str, retry_at: Option<OffsetDateTime>) -> Result<(), StoreError> {
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
         let (state, next) = match retry_at {
             Some(at) => ("pending", at.unix_timestamp()),
             None => ("failed", 0),
@@ -290,7 +332,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn list_incidents(&self, open_only: bool, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
+    async fn list_incidents(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
         queries::list_incidents(&self.reader, open_only, limit).await
     }
 

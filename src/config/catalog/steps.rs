@@ -15,14 +15,33 @@ const COMMON_KEYS: &[&str] = &["id", "when", "expect", "after", "timeout", "on_f
 
 /// Fields of `alert` that templates may read.
 const ALERT_FIELDS: &[&str] = &[
-    "labels", "annotations", "name", "status", "fingerprint", "starts_at", "ends_at", "source", "generator_url",
+    "labels",
+    "annotations",
+    "name",
+    "status",
+    "fingerprint",
+    "starts_at",
+    "ends_at",
+    "source",
+    "generator_url",
 ];
 
 /// Top-level variables every template may read.
 const ROOTS: &[&str] = &["alert", "target", "responder", "mode", "steps"];
 
 /// minijinja's global functions, which show up as undeclared variables when called.
-const GLOBALS: &[&str] = &["range", "dict", "namespace", "debug", "lipsum", "cycler", "joiner"];
+const GLOBALS: &[&str] = &[
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+    "lipsum",
+    "cycler",
+    "joiner",
+];
+
+/// Steps defined before the one being compiled: id to (kind, outputs), `None` if it failed.
+pub(super) type Earlier = BTreeMap<String, Option<(&'static str, &'static [&'static str])>>;
 
 /// Default bound on one step.
 const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,20 +52,28 @@ pub(super) fn compile_steps(
     templates: &mut TemplatesBuilder,
     problems: &mut Problems<'_>,
 ) -> Vec<Step> {
-    // Output fields of the steps defined so far: what later steps may read.
-    let mut outputs: BTreeMap<String, (&'static str, &'static [&'static str])> = BTreeMap::new();
+    // Output fields of the steps defined so far: what later steps may read. A step that
+    // failed to compile is known by id only, so its readers are not reported a second time.
+    let mut outputs: Earlier = BTreeMap::new();
     let mut steps = Vec::new();
     for (i, raw) in raw_steps.into_iter().enumerate() {
         let path = format!("steps[{i}]");
+        let declared_id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
         let Some(step) = compile_step(responder, &path, raw, templates, &outputs, problems) else {
+            if let Some(id) = declared_id {
+                outputs.entry(id).or_insert(None);
+            }
             continue;
         };
         if outputs.contains_key(&step.id) {
-            problems.add(format!("{path}.id"), format!("step id {:?} is used twice", step.id));
+            problems.add(
+                format!("{path}.id"),
+                format!("step id {:?} is used twice", step.id),
+            );
             continue;
         }
         let kind = step.action.kind();
-        outputs.insert(step.id.clone(), (kind.name(), kind.outputs()));
+        outputs.insert(step.id.clone(), Some((kind.name(), kind.outputs())));
         steps.push(step);
     }
     steps
@@ -57,7 +84,7 @@ fn compile_step(
     path: &str,
     raw: Value,
     templates: &mut TemplatesBuilder,
-    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    earlier: &Earlier,
     problems: &mut Problems<'_>,
 ) -> Option<Step> {
     let Value::Mapping(mut map) = raw else {
@@ -68,20 +95,33 @@ fn compile_step(
     let id = match take("id") {
         Some(Value::String(id)) if is_identifier(&id) => id,
         Some(other) => {
-            problems.add(format!("{path}.id"), format!("{other:?}: use letters, digits and '_', starting with a letter"));
+            problems.add(
+                format!("{path}.id"),
+                format!("{other:?}: use letters, digits and '_', starting with a letter"),
+            );
             return None;
         }
         None => {
-            problems.add(format!("{path}.id"), "missing: every step needs an id later steps can refer to");
+            problems.add(
+                format!("{path}.id"),
+                "missing: every step needs an id later steps can refer to",
+            );
             return None;
         }
     };
     let when = string_field(take("when"), &format!("{path}.when"), problems);
     let expect = string_field(take("expect"), &format!("{path}.expect"), problems);
-    let after = string_field(take("after"), &format!("{path}.after"), problems)
-        .and_then(|t| duration(&t).map_err(|e| problems.add(format!("{path}.after"), e)).ok());
+    let after = string_field(take("after"), &format!("{path}.after"), problems).and_then(|t| {
+        duration(&t)
+            .map_err(|e| problems.add(format!("{path}.after"), e))
+            .ok()
+    });
     let timeout = string_field(take("timeout"), &format!("{path}.timeout"), problems)
-        .and_then(|t| duration(&t).map_err(|e| problems.add(format!("{path}.timeout"), e)).ok())
+        .and_then(|t| {
+            duration(&t)
+                .map_err(|e| problems.add(format!("{path}.timeout"), e))
+                .ok()
+        })
         .unwrap_or(DEFAULT_STEP_TIMEOUT);
     let on_failure = match take("on_failure") {
         None => OnFailure::Stop,
@@ -101,7 +141,10 @@ fn compile_step(
     let outputs = action.kind().outputs();
     let mut compile_expr = |field: &str, source: Option<String>, own: Option<&[&str]>| {
         let source = source?;
-        let mut expr = Expr { source, key: String::new() };
+        let mut expr = Expr {
+            source,
+            key: String::new(),
+        };
         match templates.add_expression(&key(field), &mut expr) {
             Ok(vars) => check_variables(&vars, earlier, own, &format!("{path}.{field}"), problems),
             Err(e) => problems.add(format!("{path}.{field}"), e.to_string()),
@@ -111,12 +154,23 @@ fn compile_step(
     let when = compile_expr("when", when, None);
     let expect = compile_expr("expect", expect, Some(outputs));
     tracing::trace!(step = %id, kind = kind_name, "Compiled step.");
-    Some(Step { id, action, when, expect, after, timeout, on_failure })
+    Some(Step {
+        id,
+        action,
+        when,
+        expect,
+        after,
+        timeout,
+        on_failure,
+    })
 }
 
 fn parse_action(path: &str, map: Mapping, problems: &mut Problems<'_>) -> Option<Action> {
     if !map.contains_key("action") {
-        problems.add(format!("{path}.action"), "missing: which action this step runs, e.g. docker_inspect");
+        problems.add(
+            format!("{path}.action"),
+            "missing: which action this step runs, e.g. docker_inspect",
+        );
         return None;
     }
     match serde_yaml_ng::from_value::<Action>(Value::Mapping(map)) {
@@ -124,7 +178,10 @@ fn parse_action(path: &str, map: Mapping, problems: &mut Problems<'_>) -> Option
         Err(e) => {
             let mut reason = e.to_string();
             if reason.contains("unknown field") {
-                reason.push_str(&format!(" (every step may also have: {})", COMMON_KEYS.join(", ")));
+                reason.push_str(&format!(
+                    " (every step may also have: {})",
+                    COMMON_KEYS.join(", ")
+                ));
             }
             problems.add(path, reason);
             None
@@ -145,14 +202,15 @@ fn string_field(value: Option<Value>, path: &str, problems: &mut Problems<'_>) -
 }
 
 fn is_identifier(id: &str) -> bool {
-    id.starts_with(|c: char| c.is_ascii_alphabetic()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Checks that every variable a template reads exists: known roots, `alert` fields, earlier
 /// steps and their declared outputs, and (in `expect`) the step's own `output`.
 pub(super) fn check_variables(
     vars: &BTreeSet<String>,
-    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    earlier: &Earlier,
     own_outputs: Option<&[&str]>,
     path: &str,
     problems: &mut Problems<'_>,
@@ -166,7 +224,7 @@ pub(super) fn check_variables(
 
 fn check_variable(
     var: &str,
-    earlier: &BTreeMap<String, (&'static str, &'static [&'static str])>,
+    earlier: &Earlier,
     own_outputs: Option<&[&str]>,
 ) -> Result<(), String> {
     let parts: Vec<&str> = var.split('.').collect();
@@ -176,12 +234,19 @@ fn check_variable(
             ALERT_FIELDS.join(", ")
         )),
         ["steps", id, rest @ ..] => {
-            let Some((kind, outputs)) = earlier.get(*id) else {
+            let Some(known) = earlier.get(*id) else {
                 let known: Vec<_> = earlier.keys().map(String::as_str).collect();
                 return Err(format!(
                     "`{var}`: no step {id:?} runs before this one (earlier steps: {})",
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 ));
+            };
+            let Some((kind, outputs)) = known else {
+                return Ok(());
             };
             match rest.first() {
                 Some(field) if !outputs.contains(field) => Err(format!(
@@ -200,6 +265,9 @@ fn check_variable(
             _ => Ok(()),
         },
         [root, ..] if ROOTS.contains(root) || GLOBALS.contains(root) => Ok(()),
-        _ => Err(format!("`{var}`: unknown variable; available: {}", ROOTS.join(", "))),
+        _ => Err(format!(
+            "`{var}`: unknown variable; available: {}",
+            ROOTS.join(", ")
+        )),
     }
 }

@@ -60,7 +60,11 @@ pub(super) async fn record_alert(
             .fetch_all(&mut **tx)
             .await?;
         }
-        AlertPlan::Firing { runs, declines, target } => {
+        AlertPlan::Firing {
+            runs,
+            declines,
+            target,
+        } => {
             let incident = match open {
                 Some(id) => id,
                 None => {
@@ -143,26 +147,33 @@ async fn insert_alert(
     Ok(done.last_insert_rowid())
 }
 
-pub(super) async fn insert_decision<'e, E>(exec: E, d: &NewDecision, now: &str) -> Result<(), StoreError>
+pub(super) async fn insert_decision<'e, E>(
+    exec: E,
+    d: &NewDecision,
+    now: &str,
+) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
-    sqlx::query("INSERT INTO decisions (incident_id, run_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)")
-        .bind(d.incident_id)
-        .bind(d.run_id)
-        .bind(d.kind.as_str())
-        .bind(&d.detail)
-        .bind(now)
-        .execute(exec)
-        .await?;
+    sqlx::query(
+        "INSERT INTO decisions (incident_id, run_id, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(d.incident_id)
+    .bind(d.run_id)
+    .bind(d.kind.as_str())
+    .bind(&d.detail)
+    .bind(now)
+    .execute(exec)
+    .await?;
     Ok(())
 }
 
 pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery, StoreError> {
     let mut recovery = Recovery::default();
-    let running = sqlx::query("SELECT id, incident_id, responder, target FROM runs WHERE state = 'running'")
-        .fetch_all(&mut **tx)
-        .await?;
+    let running =
+        sqlx::query("SELECT id, incident_id, responder, target FROM runs WHERE state = 'running'")
+            .fetch_all(&mut **tx)
+            .await?;
     for row in running {
         let run_id: i64 = row.try_get("id")?;
         let last_step: Option<String> = sqlx::query_scalar(
@@ -223,7 +234,11 @@ pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery,
     Ok(recovery)
 }
 
-pub(super) async fn due_messages(pool: &SqlitePool, now: i64, limit: u32) -> Result<Vec<OutboxMessage>, StoreError> {
+pub(super) async fn due_messages(
+    pool: &SqlitePool,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<OutboxMessage>, StoreError> {
     // Only the oldest pending message of each incident is deliverable: a reply waits for its
     // parent and an edit for the replies before it, so the thread reads in order.
     let rows = sqlx::query(
@@ -275,8 +290,16 @@ fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
     })
 }
 
-pub(super) async fn list_incidents(pool: &SqlitePool, open_only: bool, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
-    let filter = if open_only { "WHERE status = 'open'" } else { "" };
+pub(super) async fn list_incidents(
+    pool: &SqlitePool,
+    open_only: bool,
+    limit: u32,
+) -> Result<Vec<IncidentRow>, StoreError> {
+    let filter = if open_only {
+        "WHERE status = 'open'"
+    } else {
+        ""
+    };
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents {filter} ORDER BY id DESC LIMIT ?");
     let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
     rows.iter().map(incident_row).collect()
@@ -288,13 +311,20 @@ fn json_column(row: &SqliteRow, name: &str) -> Result<Option<serde_json::Value>,
         .transpose()
 }
 
-async fn runs_of(conn: &mut SqliteConnection, incident: i64, latest_only: bool) -> Result<Vec<RunRow>, StoreError> {
+async fn runs_of(
+    conn: &mut SqliteConnection,
+    incident: i64,
+    latest_only: bool,
+) -> Result<Vec<RunRow>, StoreError> {
     let sql = if latest_only {
         "SELECT * FROM runs WHERE incident_id = ? ORDER BY id DESC LIMIT 1"
     } else {
         "SELECT * FROM runs WHERE incident_id = ? ORDER BY id"
     };
-    let rows = sqlx::query(sql).bind(incident).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query(sql)
+        .bind(incident)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut runs = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("id")?;
@@ -332,7 +362,10 @@ async fn runs_of(conn: &mut SqliteConnection, incident: i64, latest_only: bool) 
     Ok(runs)
 }
 
-async fn decisions_of(conn: &mut SqliteConnection, incident: i64) -> Result<Vec<DecisionRow>, StoreError> {
+async fn decisions_of(
+    conn: &mut SqliteConnection,
+    incident: i64,
+) -> Result<Vec<DecisionRow>, StoreError> {
     sqlx::query("SELECT kind, detail, run_id, at FROM decisions WHERE incident_id = ? ORDER BY id")
         .bind(incident)
         .fetch_all(&mut *conn)
@@ -349,10 +382,17 @@ async fn decisions_of(conn: &mut SqliteConnection, incident: i64) -> Result<Vec<
         .collect()
 }
 
-pub(super) async fn incident_detail(pool: &SqlitePool, id: i64) -> Result<Option<IncidentDetail>, StoreError> {
+pub(super) async fn incident_detail(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<IncidentDetail>, StoreError> {
     let mut conn = pool.acquire().await?;
     let sql = format!("SELECT {INCIDENT_COLUMNS}, labels FROM incidents WHERE id = ?");
-    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let incident = incident_row(&row)?;
@@ -394,18 +434,35 @@ pub(super) async fn incident_detail(pool: &SqlitePool, id: i64) -> Result<Option
             })
         })
         .collect::<Result<_, StoreError>>()?;
-    Ok(Some(IncidentDetail { incident, labels, alerts, runs, decisions, messages }))
+    Ok(Some(IncidentDetail {
+        incident,
+        labels,
+        alerts,
+        runs,
+        decisions,
+        messages,
+    }))
 }
 
-pub(super) async fn incident_view(pool: &SqlitePool, id: i64) -> Result<Option<IncidentView>, StoreError> {
+pub(super) async fn incident_view(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<IncidentView>, StoreError> {
     let mut conn = pool.acquire().await?;
     let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
-    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await? else {
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
         return Ok(None);
     };
     let incident = incident_row(&row)?;
     let run = runs_of(&mut conn, id, true).await?.pop();
     let decisions = decisions_of(&mut conn, id).await?;
-    Ok(Some(IncidentView { incident, run, decisions }))
+    Ok(Some(IncidentView {
+        incident,
+        run,
+        decisions,
+    }))
 }
-
