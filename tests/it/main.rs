@@ -4,4 +4,5 @@
 mod support;
 
 mod docker_actions;
+mod high_memory;
 mod slack_client;

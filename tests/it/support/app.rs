@@ -1,0 +1,235 @@
+//! The real application on port 0 with a fresh SQLite file, wired to a fake Slack.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alert_responder::app::Application;
+use alert_responder::config::{Settings, SettingsArgs};
+use alert_responder::store::Store;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::fake_slack::FakeSlack;
+
+/// The Slack bot token the fake Slack expects.
+pub const SLACK_TOKEN: &str = "xoxb-test-token-0123456789";
+
+/// How a test app is configured beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Webhook bearer token.
+    pub webhook_token: Option<String>,
+    /// `live` (default) or `dry-run`.
+    pub mode: Option<String>,
+    /// On-call mention group.
+    pub oncall_group: Option<String>,
+    /// Use this catalog instead of the shipped routes/ and responders/.
+    pub catalog: Option<(PathBuf, PathBuf)>,
+    /// Body limit in bytes.
+    pub body_limit: Option<usize>,
+    /// Run without Slack.
+    pub no_slack: bool,
+}
+
+/// A running app and what the test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// Direct access to the record.
+    pub store: Arc<dyn Store>,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The database file (keep it to restart on the same data).
+    pub database_url: String,
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+    options: Options,
+}
+
+/// The shipped catalog directories.
+pub fn shipped_catalog() -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    (root.join("routes"), root.join("responders"))
+}
+
+impl TestApp {
+    /// Starts the app on a fresh database in `dir`.
+    pub async fn spawn(dir: &Path, slack: Option<&FakeSlack>, options: Options) -> Self {
+        let database_url = format!("sqlite://{}/responder.db", dir.display());
+        Self::spawn_on(database_url, slack, options).await
+    }
+
+    /// Starts the app on an existing database (a restart of the service).
+    pub async fn spawn_on(
+        database_url: String,
+        slack: Option<&FakeSlack>,
+        options: Options,
+    ) -> Self {
+        let (routes, responders) = options.catalog.clone().unwrap_or_else(shipped_catalog);
+        let args = SettingsArgs {
+            listen: Some("127.0.0.1:0".into()),
+            database_url: Some(database_url.clone()),
+            webhook_token: options.webhook_token.clone(),
+            mode: options.mode.clone(),
+            slack_bot_token: slack
+                .filter(|_| !options.no_slack)
+                .map(|_| SLACK_TOKEN.to_owned()),
+            slack_api_url: slack.map(FakeSlack::api_url),
+            slack_oncall_group: options.oncall_group.clone(),
+            routes_dir: Some(routes),
+            responders_dir: Some(responders),
+            body_limit: options.body_limit,
+            ..Default::default()
+        };
+        let settings = Settings::load(&args).expect("test settings are valid");
+        let app = Application::build(settings).await.expect("the app builds");
+        let address = format!("http://{}", app.local_addr().expect("bound"));
+        let store = app.store();
+        let stop = app.shutdown_token();
+        let handle = tokio::spawn(async move {
+            app.run_until_stopped().await.expect("the app runs");
+        });
+        Self {
+            address,
+            store,
+            client: reqwest::Client::new(),
+            database_url,
+            stop,
+            handle,
+            options,
+        }
+    }
+
+    /// Stops the app and starts it again on the same database.
+    pub async fn restart(self, slack: Option<&FakeSlack>) -> Self {
+        let (url, options) = (self.database_url.clone(), self.options.clone());
+        self.stop().await;
+        Self::spawn_on(url, slack, options).await
+    }
+
+    /// Stops the app and waits for it.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.handle.await;
+    }
+
+    /// Posts an Alertmanager webhook body, with the configured token if any.
+    pub async fn post_alertmanager(&self, body: &Value) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhook/alertmanager", self.address))
+            .json(body);
+        if let Some(token) = &self.options.webhook_token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("the app answers")
+    }
+
+    /// `GET path` with the token, as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        if let Some(token) = &self.options.webhook_token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the app answers");
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        response.json().await.expect("JSON")
+    }
+
+    /// All incidents, newest first.
+    pub async fn incidents(&self) -> Vec<Value> {
+        self.get_json("/api/incidents")
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the incident whose target is `target` has a finished run, and
+    /// returns its detail.
+    pub async fn wait_for_finished_run(&self, target: &str, runs: usize) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            for incident in self.incidents().await {
+                if incident["target"] == target {
+                    let id = incident["id"].as_i64().expect("id");
+                    last = self.get_json(&format!("/api/incidents/{id}")).await;
+                    let finished = last["runs"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .filter(|run| {
+                                    run["state"] == "finished" || run["state"] == "interrupted"
+                                })
+                                .count()
+                        })
+                        .unwrap_or(0);
+                    if finished >= runs {
+                        return last;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no finished run for {target} within 30 s; last seen: {last:#}");
+    }
+}
+
+/// An Alertmanager v4 webhook body for one alert instance.
+pub fn am_alert(
+    status: &str,
+    alertname: &str,
+    container: &str,
+    fingerprint: &str,
+    starts_at: &str,
+) -> Value {
+    let ends_at = if status == "resolved" {
+        "2026-11-27T06:00:00Z"
+    } else {
+        "0001-01-01T00:00:00Z"
+    };
+    json!({
+        "receiver": "responder",
+        "status": status,
+        "alerts": [{
+            "status": status,
+            "labels": {"alertname": alertname, "container": container, "severity": "critical"},
+            "annotations": {"summary": format!("{alertname} on {container}")},
+            "startsAt": starts_at,
+            "endsAt": ends_at,
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fingerprint,
+        }],
+        "groupLabels": {"alertname": alertname},
+        "commonLabels": {"alertname": alertname, "container": container, "severity": "critical"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": format!("{{}}:{{alertname=\"{alertname}\"}}"),
+        "truncatedAlerts": 0,
+    })
+}
+
+/// The steps of the first run of an incident detail, as (step_id, state) pairs.
+pub fn step_states(detail: &Value, run: usize) -> Vec<(String, String)> {
+    detail["runs"][run]["steps"]
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    (
+                        s["step_id"].as_str().unwrap_or("").to_owned(),
+                        s["state"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
