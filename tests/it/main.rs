@@ -5,4 +5,7 @@ mod support;
 
 mod docker_actions;
 mod high_memory;
+mod safety;
 mod slack_client;
+mod slack_outage;
+mod webhook;
