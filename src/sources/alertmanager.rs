@@ -4,10 +4,16 @@
 //! newer Alertmanagers add fields (`notification_reason`, `routeLabels`) and a receiver that
 //! rejected them would drop alerts, since Alertmanager never retries a 4xx.
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::IngestError;
+use super::{check_bearer, IngestError, SourceState};
+use crate::http::ApiError;
 use crate::alert::{Alert, Labels, Source, Status};
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +74,35 @@ fn into_alert(wire: WireAlert) -> Result<Alert, IngestError> {
         ends_at: wire.ends_at.filter(|t| t.year() > 1),
         generator_url: wire.generator_url.filter(|u| !u.is_empty()),
     })
+}
+
+/// `POST /webhook/alertmanager`: verify, parse, persist, then answer.
+pub(super) async fn receive(
+    State(state): State<SourceState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check_bearer(&headers, state.webhook_token.as_deref())?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            IngestError::TooLarge(state.body_limit)
+        } else {
+            IngestError::Malformed(rejection.body_text())
+        }
+    })?;
+    let alerts = parse(&body)?;
+    let count = alerts.len();
+    let receipt = state
+        .intake
+        .submit(alerts)
+        .await
+        .map_err(IngestError::from)?;
+    Ok(Json(serde_json::json!({
+        "status": "accepted",
+        "alerts": count,
+        "new": receipt.accepted,
+        "duplicates": receipt.duplicates,
+    })))
 }
 
 #[cfg(test)]
@@ -164,33 +199,4 @@ mod tests {
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
     }
-}
-
-/// `POST /webhook/alertmanager`: verify, parse, persist, then answer.
-pub(super) async fn receive(
-    axum::extract::State(state): axum::extract::State<super::SourceState>,
-    headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<axum::Json<serde_json::Value>, crate::http::ApiError> {
-    super::check_bearer(&headers, state.webhook_token.as_deref())?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::TooLarge(state.body_limit)
-        } else {
-            IngestError::Malformed(rejection.body_text())
-        }
-    })?;
-    let alerts = parse(&body)?;
-    let count = alerts.len();
-    let receipt = state
-        .intake
-        .submit(alerts)
-        .await
-        .map_err(IngestError::from)?;
-    Ok(axum::Json(serde_json::json!({
-        "status": "accepted",
-        "alerts": count,
-        "new": receipt.accepted,
-        "duplicates": receipt.duplicates,
-    })))
 }

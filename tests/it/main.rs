@@ -1,5 +1,7 @@
 //! The one integration-test binary: every module below runs against real parts
 //! (Docker engine, Alertmanager) or protocol-faithful fakes (Slack).
+// Fixtures and helpers here are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

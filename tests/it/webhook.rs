@@ -281,7 +281,7 @@ async fn wait_for_decision(app: &TestApp, kind: &str) -> Value {
 }
 
 /// Counts rows with an independent connection (the test's own view of the file).
-pub async fn sqlx_count(database_url: &str, sql: &str) -> i64 {
+async fn sqlx_count(database_url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(database_url).await.unwrap();
     sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
