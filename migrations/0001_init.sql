@@ -60,6 +60,7 @@ CREATE TABLE steps (
     run_id      INTEGER NOT NULL REFERENCES runs (id),
     step_id     TEXT NOT NULL,
     action      TEXT NOT NULL,
+    destructive INTEGER NOT NULL DEFAULT 0,
     state       TEXT NOT NULL,             -- started | succeeded | failed | skipped | refused | cancelled | planned | unknown
     summary     TEXT,
     outputs     TEXT,

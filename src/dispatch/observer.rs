@@ -32,10 +32,12 @@ impl<'a> StoreObserver<'a> {
     }
 
     fn new_step(&self, step: &Step) -> NewStep {
+        let kind = step.action.kind();
         NewStep {
             run_id: self.run.run_id,
             step_id: step.id.clone(),
-            action: step.action.kind().name().to_owned(),
+            action: kind.name().to_owned(),
+            destructive: kind.destructive(),
         }
     }
 

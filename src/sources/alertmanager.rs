@@ -13,8 +13,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::{check_bearer, IngestError, SourceState};
-use crate::http::ApiError;
 use crate::alert::{Alert, Labels, Source, Status};
+use crate::http::ApiError;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -7,10 +7,12 @@
 mod intake;
 mod model;
 mod sqlite;
+mod views;
 
 pub use intake::{Intake, Receipt};
 pub use model::*;
 pub use sqlite::SqliteStore;
+pub use views::*;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;

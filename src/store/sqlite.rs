@@ -6,6 +6,7 @@
 //! survives power loss, and group commit in [`super::Intake`] keeps that affordable.
 
 mod queries;
+mod reads;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -123,11 +124,12 @@ impl Store for SqliteStore {
 
     async fn step_started(&self, step: &NewStep, now: OffsetDateTime) -> Result<i64, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO steps (run_id, step_id, action, state, started_at) VALUES (?, ?, ?, 'started', ?)",
+            "INSERT INTO steps (run_id, step_id, action, destructive, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)",
         )
         .bind(step.run_id)
         .bind(&step.step_id)
         .bind(&step.action)
+        .bind(step.destructive)
         .bind(ts(now))
         .execute(&self.writer)
         .await?;
@@ -162,12 +164,13 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let at = ts(now);
         sqlx::query(
-            "INSERT INTO steps (run_id, step_id, action, state, summary, outputs, error, started_at, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO steps (run_id, step_id, action, destructive, state, summary, outputs, error, started_at, finished_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(step.run_id)
         .bind(&step.step_id)
         .bind(&step.action)
+        .bind(step.destructive)
         .bind(end.state.as_str())
         .bind(&end.summary)
         .bind(end.outputs.as_ref().map(to_json).transpose()?)
@@ -277,7 +280,7 @@ impl Store for SqliteStore {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
-        queries::due_messages(&self.writer, now.unix_timestamp(), limit).await
+        queries::due_messages(&self.reader, now.unix_timestamp(), limit).await
     }
 
     async fn message_sent(
@@ -337,14 +340,14 @@ impl Store for SqliteStore {
         open_only: bool,
         limit: u32,
     ) -> Result<Vec<IncidentRow>, StoreError> {
-        queries::list_incidents(&self.reader, open_only, limit).await
+        reads::list_incidents(&self.reader, open_only, limit).await
     }
 
     async fn incident_detail(&self, id: i64) -> Result<Option<IncidentDetail>, StoreError> {
-        queries::incident_detail(&self.reader, id).await
+        reads::incident_detail(&self.reader, id).await
     }
 
     async fn incident_view(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
-        queries::incident_view(&self.writer, id).await
+        reads::incident_view(&self.reader, id).await
     }
 }

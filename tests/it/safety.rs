@@ -339,6 +339,7 @@ async fn after_a_crash_an_interrupted_run_is_reported_not_rerun_and_a_pending_on
                     run_id: runs[0],
                     step_id: "restart".into(),
                     action: "docker_restart".into(),
+                    destructive: true,
                 },
                 now,
             )

@@ -1,0 +1,204 @@
+//! The read side of the SQLite store: incidents with their alerts, runs, steps, decisions
+//! and messages, as the API and the message renderer see them.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::StoreError;
+use crate::alert::Alert;
+use crate::store::*;
+
+const INCIDENT_COLUMNS: &str =
+    "id, fingerprint, alertname, severity, target, status, summary, opened_at, resolved_at";
+
+fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
+    Ok(IncidentRow {
+        id: row.try_get("id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        alertname: row.try_get("alertname")?,
+        severity: row.try_get("severity")?,
+        target: row.try_get("target")?,
+        status: row.try_get("status")?,
+        summary: row.try_get("summary")?,
+        opened_at: row.try_get("opened_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+    })
+}
+
+pub(super) async fn list_incidents(
+    pool: &SqlitePool,
+    open_only: bool,
+    limit: u32,
+) -> Result<Vec<IncidentRow>, StoreError> {
+    let filter = if open_only {
+        "WHERE status = 'open'"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents {filter} ORDER BY id DESC LIMIT ?");
+    let rows = sqlx::query(&sql).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(incident_row).collect()
+}
+
+fn json_column(row: &SqliteRow, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    let text: Option<String> = row.try_get(name)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+async fn runs_of(
+    conn: &mut SqliteConnection,
+    incident: i64,
+    latest_only: bool,
+) -> Result<Vec<RunRow>, StoreError> {
+    let sql = if latest_only {
+        "SELECT * FROM runs WHERE incident_id = ? ORDER BY id DESC LIMIT 1"
+    } else {
+        "SELECT * FROM runs WHERE incident_id = ? ORDER BY id"
+    };
+    let rows = sqlx::query(sql)
+        .bind(incident)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut runs = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let steps = sqlx::query("SELECT * FROM steps WHERE run_id = ? ORDER BY id")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|s| {
+                Ok(StepRow {
+                    step_id: s.try_get("step_id")?,
+                    action: s.try_get("action")?,
+                    destructive: s.try_get("destructive")?,
+                    state: s.try_get("state")?,
+                    summary: s.try_get("summary")?,
+                    outputs: json_column(s, "outputs")?,
+                    error: s.try_get("error")?,
+                    started_at: s.try_get("started_at")?,
+                    finished_at: s.try_get("finished_at")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        runs.push(RunRow {
+            id,
+            responder: row.try_get("responder")?,
+            target: row.try_get("target")?,
+            mode: row.try_get("mode")?,
+            state: row.try_get("state")?,
+            outcome: row.try_get("outcome")?,
+            summary: row.try_get("summary")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            steps,
+        });
+    }
+    Ok(runs)
+}
+
+async fn decisions_of(
+    conn: &mut SqliteConnection,
+    incident: i64,
+) -> Result<Vec<DecisionRow>, StoreError> {
+    sqlx::query("SELECT kind, detail, run_id, at FROM decisions WHERE incident_id = ? ORDER BY id")
+        .bind(incident)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DecisionRow {
+                kind: r.try_get("kind")?,
+                detail: r.try_get("detail")?,
+                run_id: r.try_get("run_id")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn incident_detail(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<IncidentDetail>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let sql = format!("SELECT {INCIDENT_COLUMNS}, labels FROM incidents WHERE id = ?");
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let incident = incident_row(&row)?;
+    let labels = json_column(&row, "labels")?.unwrap_or_default();
+    let alerts = sqlx::query("SELECT id, status, starts_at, ends_at, received_at, alert FROM alerts WHERE incident_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let alert: Alert = serde_json::from_str(&r.try_get::<String, _>("alert")?)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(AlertRow {
+                id: r.try_get("id")?,
+                status: r.try_get("status")?,
+                starts_at: r.try_get("starts_at")?,
+                ends_at: r.try_get("ends_at")?,
+                received_at: r.try_get("received_at")?,
+                labels: serde_json::to_value(&alert.labels).unwrap_or_default(),
+                annotations: serde_json::to_value(&alert.annotations).unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let runs = runs_of(&mut conn, id, false).await?;
+    let decisions = decisions_of(&mut conn, id).await?;
+    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts FROM outbox WHERE incident_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(MessageRow {
+                kind: r.try_get("kind")?,
+                state: r.try_get("state")?,
+                text: r.try_get("text")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                ts: r.try_get("ts")?,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(Some(IncidentDetail {
+        incident,
+        labels,
+        alerts,
+        runs,
+        decisions,
+        messages,
+    }))
+}
+
+pub(super) async fn incident_view(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<IncidentView>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
+    let Some(row) = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let incident = incident_row(&row)?;
+    let run = runs_of(&mut conn, id, true).await?.pop();
+    let decisions = decisions_of(&mut conn, id).await?;
+    Ok(Some(IncidentView {
+        incident,
+        run,
+        decisions,
+    }))
+}

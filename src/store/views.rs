@@ -1,0 +1,151 @@
+//! What the store returns for the API and for message rendering.
+
+use serde::Serialize;
+
+/// An incident as listed by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentRow {
+    /// Incident id.
+    pub id: i64,
+    /// Alert fingerprint (the incident key).
+    pub fingerprint: String,
+    /// Alert name.
+    pub alertname: String,
+    /// `severity` label.
+    pub severity: Option<String>,
+    /// What the responder acts on.
+    pub target: Option<String>,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// The latest run's summary.
+    pub summary: Option<String>,
+    /// RFC 3339.
+    pub opened_at: String,
+    /// RFC 3339.
+    pub resolved_at: Option<String>,
+}
+
+/// An alert notification as recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertRow {
+    /// Row id.
+    pub id: i64,
+    /// firing / resolved.
+    pub status: String,
+    /// RFC 3339.
+    pub starts_at: String,
+    /// RFC 3339.
+    pub ends_at: Option<String>,
+    /// RFC 3339.
+    pub received_at: String,
+    /// Labels.
+    pub labels: serde_json::Value,
+    /// Annotations.
+    pub annotations: serde_json::Value,
+}
+
+/// A run with its steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// Run id.
+    pub id: i64,
+    /// Responder name.
+    pub responder: String,
+    /// Target.
+    pub target: String,
+    /// live / dry-run.
+    pub mode: String,
+    /// pending / running / finished / interrupted.
+    pub state: String,
+    /// See [`RunOutcome`].
+    pub outcome: Option<String>,
+    /// One line.
+    pub summary: Option<String>,
+    /// RFC 3339.
+    pub started_at: Option<String>,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+    /// Steps in order.
+    pub steps: Vec<StepRow>,
+}
+
+/// A recorded step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRow {
+    /// Playbook step id.
+    pub step_id: String,
+    /// Action kind.
+    pub action: String,
+    /// Whether the action changes the system.
+    pub destructive: bool,
+    /// See [`StepState`].
+    pub state: String,
+    /// One line.
+    pub summary: Option<String>,
+    /// Typed outputs.
+    pub outputs: Option<serde_json::Value>,
+    /// Error text.
+    pub error: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: Option<String>,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRow {
+    /// See [`DecisionKind`].
+    pub kind: String,
+    /// Why.
+    pub detail: String,
+    /// Run it concerns.
+    pub run_id: Option<i64>,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// A message and its delivery state.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    /// parent / reply / update.
+    pub kind: String,
+    /// pending / sent / failed / disabled.
+    pub state: String,
+    /// Text.
+    pub text: String,
+    /// Attempts.
+    pub attempts: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Slack ts once sent.
+    pub ts: Option<String>,
+}
+
+/// Everything about one incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentDetail {
+    /// The incident.
+    pub incident: IncidentRow,
+    /// Its labels when it opened.
+    pub labels: serde_json::Value,
+    /// Every notification received.
+    pub alerts: Vec<AlertRow>,
+    /// Runs with steps.
+    pub runs: Vec<RunRow>,
+    /// Decisions.
+    pub decisions: Vec<DecisionRow>,
+    /// Messages.
+    pub messages: Vec<MessageRow>,
+}
+
+/// An incident's header and latest run, for rendering its Slack parent message.
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    /// The incident.
+    pub incident: IncidentRow,
+    /// Its latest run.
+    pub run: Option<RunRow>,
+    /// Its decisions.
+    pub decisions: Vec<DecisionRow>,
+}
