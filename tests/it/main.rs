@@ -3,6 +3,7 @@
 
 mod support;
 
+mod alertmanager_e2e;
 mod docker_actions;
 mod high_memory;
 mod slack_client;
