@@ -5,6 +5,7 @@
 
 mod support;
 
+mod alertmanager_e2e;
 mod docker_actions;
 mod high_memory;
 mod safety;

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test module uses a different subset of the fixtures
 #![allow(unreachable_pub)] // a test binary exports nothing; `pub` marks what the fixtures offer
 
+pub mod alertmanager;
 pub mod app;
 pub mod docker;
 pub mod fake_slack;
