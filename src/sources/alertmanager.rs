@@ -70,6 +70,35 @@ fn into_alert(wire: WireAlert) -> Result<Alert, IngestError> {
     })
 }
 
+/// `POST /webhook/alertmanager`: verify, parse, persist, then answer.
+pub(super) async fn receive(
+    axum::extract::State(state): axum::extract::State<super::SourceState>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<axum::Json<serde_json::Value>, crate::http::ApiError> {
+    super::check_bearer(&headers, state.webhook_token.as_deref())?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            IngestError::TooLarge(state.body_limit)
+        } else {
+            IngestError::Malformed(rejection.body_text())
+        }
+    })?;
+    let alerts = parse(&body)?;
+    let count = alerts.len();
+    let receipt = state
+        .intake
+        .submit(alerts)
+        .await
+        .map_err(IngestError::from)?;
+    Ok(axum::Json(serde_json::json!({
+        "status": "accepted",
+        "alerts": count,
+        "new": receipt.accepted,
+        "duplicates": receipt.duplicates,
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,33 +193,4 @@ mod tests {
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
     }
-}
-
-/// `POST /webhook/alertmanager`: verify, parse, persist, then answer.
-pub(super) async fn receive(
-    axum::extract::State(state): axum::extract::State<super::SourceState>,
-    headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<axum::Json<serde_json::Value>, crate::http::ApiError> {
-    super::check_bearer(&headers, state.webhook_token.as_deref())?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::TooLarge(state.body_limit)
-        } else {
-            IngestError::Malformed(rejection.body_text())
-        }
-    })?;
-    let alerts = parse(&body)?;
-    let count = alerts.len();
-    let receipt = state
-        .intake
-        .submit(alerts)
-        .await
-        .map_err(IngestError::from)?;
-    Ok(axum::Json(serde_json::json!({
-        "status": "accepted",
-        "alerts": count,
-        "new": receipt.accepted,
-        "duplicates": receipt.duplicates,
-    })))
 }
