@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cli;
 mod docker_actions;
 mod high_memory;
 mod slack_client;
