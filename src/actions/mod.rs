@@ -89,8 +89,9 @@ pub struct ActionCtx {
     pub docker: bollard::Docker,
 }
 
-/// Anchored patterns a container name must match before any step may touch it.
-#[derive(Debug, Clone)]
+/// Anchored patterns a container name must match before any step may touch it; the default
+/// (no patterns) permits nothing.
+#[derive(Debug, Clone, Default)]
 pub struct AllowList {
     patterns: Vec<Regex>,
 }

@@ -297,9 +297,12 @@ fn compile_responder(
             format!("{name:?}: use letters, digits, '-' and '_'"),
         );
     }
-    let allow = AllowList::new(&raw.allow_targets)
-        .map_err(|e| problems.add("allow_targets", one_line_regex_error(&e)))
-        .ok();
+    // A bad pattern is reported here; the responder is still kept (allowing nothing) so that
+    // routes naming it are not also told it is unknown, and the catalog fails to load anyway.
+    let allow = AllowList::new(&raw.allow_targets).unwrap_or_else(|e| {
+        problems.add("allow_targets", one_line_regex_error(&e));
+        AllowList::default()
+    });
     let budget = raw.budget.as_ref().and_then(|b| {
         let cooldown = duration(&b.cooldown)
             .map_err(|e| problems.add("budget.cooldown", e))
@@ -348,7 +351,7 @@ fn compile_responder(
         description: raw.description,
         file: file.to_owned(),
         target,
-        allow: allow?,
+        allow,
         allow_patterns: raw.allow_targets,
         budget: budget.unwrap_or_default(),
         mode: raw.mode,
