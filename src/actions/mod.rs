@@ -98,10 +98,14 @@ pub struct AllowList {
 
 impl AllowList {
     /// Compiles patterns such as `k2-.*`, anchored at both ends like Alertmanager's `=~`.
-    pub fn new(patterns: &[String]) -> Result<Self, regex::Error> {
+    ///
+    /// # Errors
+    /// The index of the first invalid pattern, with the regex error.
+    pub fn new(patterns: &[String]) -> Result<Self, (usize, regex::Error)> {
         let patterns = patterns
             .iter()
-            .map(|p| Regex::new(&format!("^(?:{p})$")))
+            .enumerate()
+            .map(|(i, p)| Regex::new(&format!("^(?:{p})$")).map_err(|e| (i, e)))
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns })
     }

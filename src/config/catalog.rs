@@ -127,8 +127,7 @@ pub(crate) fn one_line_regex_error(err: &regex::Error) -> String {
         .last()
         .unwrap_or("")
         .trim_start_matches("error: ");
-    let pattern = text.lines().nth(1).unwrap_or("").trim();
-    format!("invalid regex {pattern}: {reason}")
+    format!("invalid regex: {reason}")
 }
 
 /// Parses a duration such as `15m`, `10s`, `6h`.
@@ -299,8 +298,12 @@ fn compile_responder(
     }
     // A bad pattern is reported here; the responder is still kept (allowing nothing) so that
     // routes naming it are not also told it is unknown, and the catalog fails to load anyway.
-    let allow = AllowList::new(&raw.allow_targets).unwrap_or_else(|e| {
-        problems.add("allow_targets", one_line_regex_error(&e));
+    let allow = AllowList::new(&raw.allow_targets).unwrap_or_else(|(i, e)| {
+        let reason = one_line_regex_error(&e);
+        problems.add(
+            format!("allow_targets[{i}]"),
+            format!("{:?}: {reason}", raw.allow_targets[i]),
+        );
         AllowList::default()
     });
     let budget = raw.budget.as_ref().and_then(|b| {

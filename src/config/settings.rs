@@ -36,7 +36,7 @@ pub enum ConfigError {
 }
 
 /// Settings as given on the command line or in the environment (all optional).
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Clone, Default, Args)]
 pub struct SettingsArgs {
     /// YAML file with any of the settings below (keys in lowercase, e.g. `listen:`).
     #[arg(long, global = true, env = "RESPONDER_CONFIG")]
@@ -82,7 +82,7 @@ pub struct SettingsArgs {
     pub body_limit: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
     listen: Option<String>,
@@ -98,6 +98,26 @@ struct FileSettings {
     max_runs: Option<usize>,
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
+}
+
+// Written by hand so the tokens, plain strings until validated, can never reach a log.
+impl std::fmt::Debug for SettingsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("SettingsArgs")
+            .field("config", &self.config)
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url)
+            .field("webhook_token", &redacted(&self.webhook_token))
+            .field("mode", &self.mode)
+            .field("slack_bot_token", &redacted(&self.slack_bot_token))
+            .field("slack_channel", &self.slack_channel)
+            .field("slack_api_url", &self.slack_api_url)
+            .field("slack_oncall_group", &self.slack_oncall_group)
+            .field("routes_dir", &self.routes_dir)
+            .field("responders_dir", &self.responders_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Validated settings.
@@ -289,6 +309,25 @@ mod tests {
             let err = Settings::load(&args).unwrap_err().to_string();
             assert!(err.starts_with(key), "{err}");
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_token() {
+        let args = SettingsArgs {
+            webhook_token: Some("w-secret-1".into()),
+            slack_bot_token: Some("xoxb-secret-2".into()),
+            ..Default::default()
+        };
+        let settings = Settings::load(&args).unwrap();
+        let shown = format!("{args:?} {settings:?}");
+        assert!(
+            !shown.contains("w-secret-1") && !shown.contains("xoxb-secret-2"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("[redacted]") || shown.contains("REDACTED"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -248,7 +248,10 @@ async fn alertmanager_ha_pair_drives_one_restart_one_thread_and_the_resolve() {
 async fn duplicate_notifications_from_a_split_ha_pair_restart_once() {
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let options = Options { webhook_token: Some(WEBHOOK_TOKEN.to_owned()), ..Default::default() };
+    let options = Options {
+        webhook_token: Some(WEBHOOK_TOKEN.to_owned()),
+        ..Default::default()
+    };
     let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
     let hog = TestContainer::memory_hog("am-split");
     let hog_started = hog.started_at();
@@ -257,7 +260,8 @@ async fn duplicate_notifications_from_a_split_ha_pair_restart_once() {
         AlertmanagerCluster::start(1, &url, WEBHOOK_TOKEN),
         AlertmanagerCluster::start(1, &url, WEBHOOK_TOKEN)
     );
-    let labels = json!({"alertname": "HighMemoryUsage", "container": hog.name(), "severity": "critical"});
+    let labels =
+        json!({"alertname": "HighMemoryUsage", "container": hog.name(), "severity": "critical"});
     let starts = OffsetDateTime::now_utc();
     let firing = json!([prometheus_alert(
         &labels,
@@ -271,24 +275,44 @@ async fn duplicate_notifications_from_a_split_ha_pair_restart_once() {
     // Both peers deliver: the duplicate really reaches the app.
     let mut delivered = (0, 0);
     for _ in 0..200 {
-        delivered = (left.webhook_notifications().await.0, right.webhook_notifications().await.0);
+        delivered = (
+            left.webhook_notifications().await.0,
+            right.webhook_notifications().await.0,
+        );
         if delivered.0 >= 1 && delivered.1 >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(delivered.0 >= 1 && delivered.1 >= 1, "both peers sent: {delivered:?}");
+    assert!(
+        delivered.0 >= 1 && delivered.1 >= 1,
+        "both peers sent: {delivered:?}"
+    );
 
     let detail = app.wait_for_finished_run(hog.name(), 1).await;
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let incidents = incidents_for(&app, hog.name()).await;
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
-    let detail = app.get_json(&format!("/api/incidents/{}", incidents[0]["id"])).await;
-    assert_eq!(detail["runs"].as_array().map(Vec::len), Some(1), "one run: {detail:#}");
-    assert_eq!(detail["alerts"].as_array().map(Vec::len), Some(1), "the duplicate was a no-op");
+    let detail = app
+        .get_json(&format!("/api/incidents/{}", incidents[0]["id"]))
+        .await;
+    assert_eq!(
+        detail["runs"].as_array().map(Vec::len),
+        Some(1),
+        "one run: {detail:#}"
+    );
+    assert_eq!(
+        detail["alerts"].as_array().map(Vec::len),
+        Some(1),
+        "the duplicate was a no-op"
+    );
     assert_ne!(hog.started_at(), hog_started);
-    let parents = slack.messages().into_iter().filter(|m| m.thread_ts.is_none()).count();
+    let parents = slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.thread_ts.is_none())
+        .count();
     assert_eq!(parents, 1);
     app.stop().await;
 }
