@@ -110,7 +110,8 @@ impl Dispatcher {
                     detail,
                     "Alert not acted on."
                 );
-                if !recorded.opened {
+                // A new incident without runs says why in its parent; otherwise say it in the thread.
+                if !recorded.opened || !runs.is_empty() {
                     self.reporter.note(incident, detail).await;
                 }
             }
@@ -267,12 +268,11 @@ impl Dispatcher {
             tracing::error!("Responder no longer in the catalog; run dropped.");
             return;
         };
+        // A resolve while waiting for the target skips the wait; the engine then sees the
+        // cancelled token and records every step as cancelled without touching anything.
         let _permit = tokio::select! {
-            permit = self.guards.acquire(&run.target) => permit,
-            _ = cancel.cancelled() => {
-                let _ = self.store.finish_run(run.run_id, crate::store::RunOutcome::Cancelled, "cancelled: the alert resolved before the run started", OffsetDateTime::now_utc()).await;
-                return;
-            }
+            permit = self.guards.acquire(&run.target) => Some(permit),
+            _ = cancel.cancelled() => None,
         };
         if let Err(e) = self
             .store

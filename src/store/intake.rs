@@ -30,15 +30,14 @@ pub struct Receipt {
 #[derive(Debug, Clone)]
 pub struct Intake {
     tx: mpsc::Sender<(Vec<Alert>, Reply)>,
-    wake: Arc<Notify>,
 }
 
 impl Intake {
     /// Starts the writer task; `wake` is notified after every commit that added an alert.
     pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(write_batches(store, rx, wake.clone()));
-        Self { tx, wake }
+        tokio::spawn(write_batches(store, rx, wake));
+        Self { tx }
     }
 
     /// Makes `alerts` durable; returns once they are committed.
@@ -66,11 +65,6 @@ impl Intake {
             accepted,
             duplicates: fresh.len() - accepted,
         })
-    }
-
-    /// Wakes the dispatcher, e.g. after recovering pending work at startup.
-    pub fn wake(&self) {
-        self.wake.notify_one();
     }
 }
 

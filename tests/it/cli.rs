@@ -435,7 +435,11 @@ async fn check_lists_every_problem_with_file_and_path() {
     let lines: Vec<&str> = stderr.lines().collect();
     // (file, path, words of the reason): each must be on one line of stderr.
     let expected: [(&str, &str, &[&str]); 6] = [
-        ("fenced.yaml", "allow_targets[0]", &["invalid regex", "k2-("]),
+        (
+            "fenced.yaml",
+            "allow_targets[0]",
+            &["invalid regex", "k2-("],
+        ),
         ("sloppy.yaml", "steps[0]", &["timout"]),
         (
             "sloppy.yaml",

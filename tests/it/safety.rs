@@ -378,3 +378,100 @@ async fn after_a_crash_an_interrupted_run_is_reported_not_rerun_and_a_pending_on
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_run_resolved_while_waiting_for_its_target_cancels_every_step_and_touches_nothing() {
+    let idle = TestContainer::idle("queued");
+    let before = idle.started_at();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = write_catalog(
+        dir.path(),
+        r#"
+name: slow
+target: "{{ alert.labels.container }}"
+steps:
+  - id: wait
+    after: 30s
+    action: docker_inspect
+    container: "{{ target }}"
+  - id: restart
+    action: docker_restart
+    container: "{{ target }}"
+"#,
+    );
+    let app = TestApp::spawn(
+        dir.path(),
+        None,
+        Options {
+            catalog: Some(catalog),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Two alert instances on one target: the second run waits for the first to finish.
+    app.post_alertmanager(&am_alert(
+        "firing",
+        "Slow",
+        idle.name(),
+        "c000000000000010",
+        "2026-11-27T05:00:00Z",
+    ))
+    .await;
+    app.post_alertmanager(&am_alert(
+        "firing",
+        "Slow",
+        idle.name(),
+        "c000000000000011",
+        "2026-11-27T05:00:00Z",
+    ))
+    .await;
+    let mut queued = None;
+    for _ in 0..100 {
+        let incidents = app.incidents().await;
+        if incidents.len() == 2 {
+            queued = incidents
+                .iter()
+                .find(|i| i["fingerprint"] == "c000000000000011")
+                .cloned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let queued = queued.expect("both incidents recorded");
+    app.post_alertmanager(&am_alert(
+        "resolved",
+        "Slow",
+        idle.name(),
+        "c000000000000011",
+        "2026-11-27T05:00:00Z",
+    ))
+    .await;
+    let mut detail = Value::Null;
+    for _ in 0..100 {
+        detail = app
+            .get_json(&format!("/api/incidents/{}", queued["id"]))
+            .await;
+        if detail["runs"][0]["state"] == "finished" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(detail["runs"][0]["outcome"], "cancelled", "{detail:#}");
+    assert_eq!(
+        step_states(&detail, 0),
+        [("wait", "cancelled"), ("restart", "cancelled")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(idle.started_at(), before);
+    // Resolving the first one too lets it end now instead of at shutdown.
+    app.post_alertmanager(&am_alert(
+        "resolved",
+        "Slow",
+        idle.name(),
+        "c000000000000010",
+        "2026-11-27T05:00:00Z",
+    ))
+    .await;
+    app.wait_for_finished_run(idle.name(), 1).await;
+    app.stop().await;
+}
