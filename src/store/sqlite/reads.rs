@@ -118,11 +118,11 @@ async fn decisions_of(
         .collect()
 }
 
-pub(super) async fn incident_detail(
-    pool: &SqlitePool,
+/// The incident row and the labels it opened with.
+async fn incident_by_id(
+    conn: &mut SqliteConnection,
     id: i64,
-) -> Result<Option<IncidentDetail>, StoreError> {
-    let mut conn = pool.acquire().await?;
+) -> Result<Option<(IncidentRow, serde_json::Value)>, StoreError> {
     let sql = format!("SELECT {INCIDENT_COLUMNS}, labels FROM incidents WHERE id = ?");
     let Some(row) = sqlx::query(&sql)
         .bind(id)
@@ -131,8 +131,18 @@ pub(super) async fn incident_detail(
     else {
         return Ok(None);
     };
-    let incident = incident_row(&row)?;
     let labels = json_column(&row, "labels")?.unwrap_or_default();
+    Ok(Some((incident_row(&row)?, labels)))
+}
+
+pub(super) async fn incident_detail(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<IncidentDetail>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let Some((incident, labels)) = incident_by_id(&mut conn, id).await? else {
+        return Ok(None);
+    };
     let alerts = sqlx::query("SELECT id, status, starts_at, ends_at, received_at, alert FROM alerts WHERE incident_id = ? ORDER BY id")
         .bind(id)
         .fetch_all(&mut *conn)
@@ -185,15 +195,9 @@ pub(super) async fn incident_view(
     id: i64,
 ) -> Result<Option<IncidentView>, StoreError> {
     let mut conn = pool.acquire().await?;
-    let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
-    let Some(row) = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let Some((incident, _labels)) = incident_by_id(&mut conn, id).await? else {
         return Ok(None);
     };
-    let incident = incident_row(&row)?;
     let run = runs_of(&mut conn, id, true).await?.pop();
     let decisions = decisions_of(&mut conn, id).await?;
     Ok(Some(IncidentView {
