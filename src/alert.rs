@@ -37,6 +37,8 @@ impl Status {
 pub enum Source {
     /// Prometheus Alertmanager webhook (payload version 4).
     Alertmanager,
+    /// The Docker engine's event stream (OOM kills, deaths).
+    Docker,
 }
 
 impl Source {
@@ -44,6 +46,7 @@ impl Source {
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Alertmanager => "alertmanager",
+            Source::Docker => "docker",
         }
     }
 }

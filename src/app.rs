@@ -53,9 +53,8 @@ impl Application {
             responders = catalog.responders.len(),
             "Catalog loaded."
         );
-        let docker = bollard::Docker::connect_with_defaults()
-            .context("configuring the Docker client (DOCKER_HOST)")?;
-        check_docker(&docker).await;
+        let actions = ActionCtx::connect().map_err(anyhow::Error::msg)?;
+        check_docker(&actions.docker).await;
 
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
@@ -83,7 +82,7 @@ impl Application {
             store: store.clone(),
             catalog,
             mode: settings.mode,
-            actions: ActionCtx { docker },
+            actions,
             guards: Guards::new(settings.max_runs, settings.actions_per_minute),
             reporter,
             wake: journal_wake,

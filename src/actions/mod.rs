@@ -87,6 +87,26 @@ pub trait StepKind: Send + Sync + std::fmt::Debug {
 pub struct ActionCtx {
     /// The Docker engine (local socket or `DOCKER_HOST`).
     pub docker: bollard::Docker,
+    /// HTTP client for status APIs (Spark master, Schema Registry, Prometheus).
+    pub http: reqwest::Client,
+}
+
+impl ActionCtx {
+    /// Clients with the service's defaults: Docker from `DOCKER_HOST` or the local socket,
+    /// HTTP with a 10 s timeout so a hung API cannot outlive its step.
+    ///
+    /// # Errors
+    /// When `DOCKER_HOST` is malformed or the HTTP client cannot be built.
+    pub fn connect() -> Result<Self, String> {
+        let docker = bollard::Docker::connect_with_defaults()
+            .map_err(|e| format!("Docker client (DOCKER_HOST): {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("alert-responder/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self { docker, http })
+    }
 }
 
 /// Anchored patterns a container name must match before any step may touch it; the default

@@ -39,10 +39,8 @@ impl Step {
             templates: builder.build(),
             vars: minijinja::context! { target => target },
             allow: AllowList::new(&allow).expect("allow-list patterns compile"),
-            ctx: ActionCtx {
-                docker: bollard::Docker::connect_with_defaults()
-                    .expect("Docker is reachable (these tests need a running engine)"),
-            },
+            ctx: ActionCtx::connect()
+                .expect("Docker is reachable (these tests need a running engine)"),
         }
     }
 
