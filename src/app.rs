@@ -88,6 +88,7 @@ impl Application {
             wake: journal_wake,
             active: Arc::default(),
             tracker: TaskTracker::new(),
+            config: Arc::new(settings.playbook_config.clone()),
         };
         background.spawn(dispatcher.run(shutdown.clone()));
 

@@ -6,7 +6,7 @@
 
 mod observer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::alert::{Alert, Status};
 use crate::config::Catalog;
 use crate::limits::Guards;
 use crate::notify::Reporter;
+use crate::responders::context::Scope;
 use crate::responders::engine::{self, RunInput};
 use crate::responders::Mode;
 use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunPlan, Store};
@@ -48,6 +49,31 @@ pub struct Dispatcher {
     pub active: Arc<Mutex<HashMap<i64, CancellationToken>>>,
     /// Tracks spawned runs so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Settings playbooks read as `config.*`.
+    pub config: Arc<BTreeMap<String, String>>,
+}
+
+/// Why a responder refuses the alert's labels, if it does: a label that is missing or does
+/// not match the pattern the responder requires (values that enter queries, paths, ...).
+fn refused_label(responder: &crate::responders::Responder, alert: &Alert) -> Option<String> {
+    responder
+        .require_labels
+        .iter()
+        .find_map(|(label, pattern)| {
+            let value = alert.labels.get(label);
+            match value {
+                Some(v) if pattern.is_match(v) => None,
+                Some(v) => Some(format!(
+                    "{}: label {label}={v:?} refused: it must match {}; nothing was run",
+                    responder.name,
+                    pattern.as_str()
+                )),
+                None => Some(format!(
+                    "{}: label {label} is missing; nothing was run",
+                    responder.name
+                )),
+            }
+        })
 }
 
 impl Dispatcher {
@@ -149,7 +175,20 @@ impl Dispatcher {
         }
         for route in routes {
             let responder = &self.catalog.responders[&route.responder];
-            let vars = engine::context(alert, "", &responder.name, self.mode, &Map::new());
+            if let Some(refusal) = refused_label(responder, alert) {
+                declines.push((DecisionKind::LabelRefused, refusal));
+                continue;
+            }
+            let no_outputs = Map::new();
+            let scope = Scope {
+                alert,
+                target: "",
+                responder: &responder.name,
+                mode: self.mode,
+                config: &self.config,
+                previous: &no_outputs,
+            };
+            let vars = scope.vars(&no_outputs);
             let target = match self.catalog.templates.render(&responder.target, &vars) {
                 Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
                 Ok(_) => {
@@ -284,6 +323,14 @@ impl Dispatcher {
         }
         tracing::info!("Run started.");
         let observer = StoreObserver::new(self, run, responder.clone());
+        let previous = self
+            .store
+            .previous_outputs(&run.responder, &run.target, run.run_id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error.message = %e, "Could not read the previous run's outputs; `previous` is empty.");
+                Map::new()
+            });
         let input = RunInput {
             responder: &responder,
             alert: &run.alert,
@@ -292,6 +339,8 @@ impl Dispatcher {
             templates: &self.catalog.templates,
             actions: &self.actions,
             cancel,
+            config: &self.config,
+            previous: &previous,
         };
         let result = engine::run(input, &observer).await;
         tracing::info!(outcome = result.outcome.as_str(), summary = %result.summary, "Run finished.");

@@ -6,6 +6,7 @@
 //! [`StepOutput`] (or an [`ActionError`]) that the engine records.
 
 pub mod docker;
+pub mod report;
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -30,6 +31,8 @@ pub enum Action {
     DockerRestart(docker::Restart),
     /// Start a stopped container (destructive).
     DockerStart(docker::Start),
+    /// Post a templated message to the thread.
+    Report(report::Report),
 }
 
 impl Action {
@@ -42,6 +45,7 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::Report(a) => a,
         }
     }
 
@@ -54,6 +58,7 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::Report(a) => a,
         }
     }
 }

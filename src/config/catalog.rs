@@ -83,6 +83,8 @@ struct RawResponder {
     #[serde(default = "default_allow")]
     allow_targets: Vec<String>,
     #[serde(default)]
+    require_labels: BTreeMap<String, String>,
+    #[serde(default)]
     budget: Option<RawBudget>,
     #[serde(default)]
     mode: Option<Mode>,
@@ -107,9 +109,20 @@ fn default_allow() -> Vec<String> {
 pub(crate) struct Problems<'a> {
     file: &'a str,
     found: &'a mut Vec<Problem>,
+    deferred: Vec<(String, String)>,
 }
 
 impl Problems<'_> {
+    /// Notes a variable to check once the whole playbook is known.
+    pub(crate) fn defer(&mut self, path: &str, var: &str) {
+        self.deferred.push((path.to_owned(), var.to_owned()));
+    }
+
+    /// The deferred variables, (path, variable).
+    pub(crate) fn take_deferred(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.deferred)
+    }
+
     pub(crate) fn add(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.found.push(Problem {
             file: self.file.to_owned(),
@@ -149,6 +162,7 @@ impl Catalog {
             let mut problems = Problems {
                 file: &file,
                 found: &mut found,
+                deferred: Vec::new(),
             };
             if let Some(r) = compile_responder(&file, &text, &mut templates, &mut problems) {
                 if responders.contains_key(&r.name) {
@@ -163,6 +177,7 @@ impl Catalog {
             let mut problems = Problems {
                 file: &file,
                 found: &mut found,
+                deferred: Vec::new(),
             };
             compile_routes(&file, &text, &responders, &mut routes, &mut problems);
         }
@@ -306,6 +321,16 @@ fn compile_responder(
         );
         AllowList::default()
     });
+    let mut require_labels = Vec::new();
+    for (label, pattern) in &raw.require_labels {
+        match regex::Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(re) => require_labels.push((label.clone(), re)),
+            Err(e) => problems.add(
+                format!("require_labels.{label}"),
+                format!("{pattern:?}: {}", one_line_regex_error(&e)),
+            ),
+        }
+    }
     let budget = raw.budget.as_ref().and_then(|b| {
         let cooldown = duration(&b.cooldown)
             .map_err(|e| problems.add("budget.cooldown", e))
@@ -356,9 +381,84 @@ fn compile_responder(
         target,
         allow,
         allow_patterns: raw.allow_targets,
+        require_labels,
         budget: budget.unwrap_or_default(),
         mode: raw.mode,
         timeout,
         steps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(responder: &str) -> Result<Catalog, CatalogError> {
+        let dir = tempfile::tempdir().unwrap();
+        let (routes, responders) = (dir.path().join("routes"), dir.path().join("responders"));
+        std::fs::create_dir_all(&routes).unwrap();
+        std::fs::create_dir_all(&responders).unwrap();
+        std::fs::write(
+            routes.join("r.yaml"),
+            "routes:\n  - matchers: ['alertname=\"X\"']\n    responder: r\n",
+        )
+        .unwrap();
+        std::fs::write(responders.join("r.yaml"), responder).unwrap();
+        Catalog::load(&routes, &responders)
+    }
+
+    fn responder_with(text: &str) -> String {
+        format!(
+            "name: r\ntarget: \"{{{{ alert.labels.container }}}}\"\nrequire_labels: {{ source: '^[a-z0-9_]+$' }}\nsteps:\n  - id: a\n    action: docker_stats\n    container: \"{{{{ target }}}}\"\n  - id: say\n    action: report\n    text: \"{text}\"\n  - id: b\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n"
+        )
+    }
+
+    #[test]
+    fn config_previous_and_step_references_are_checked_at_load() {
+        let cases = [
+            (
+                "{{ config.kafka_container }} {{ config.prometheus_url }}",
+                None,
+            ),
+            (
+                "{{ config.kafka_contaner }}",
+                Some("no setting \"kafka_contaner\""),
+            ),
+            // `previous` may name any step, even one after this one...
+            (
+                "{{ previous.b.running }} {{ previous.a.memory_percent }}",
+                None,
+            ),
+            // ...but only real steps and real outputs.
+            (
+                "{{ previous.c.running }}",
+                Some("no step \"c\" among the steps in this playbook"),
+            ),
+            (
+                "{{ previous.a.running }}",
+                Some("step \"a\" (docker_stats) has no output \"running\""),
+            ),
+            (
+                "{{ steps.b.running }}",
+                Some("no step \"b\" among the steps before this one"),
+            ),
+            ("{{ steps.a.memory_percent }}", None),
+        ];
+        for (text, expected) in cases {
+            match (load(&responder_with(text)), expected) {
+                (Ok(_), None) => {}
+                (Err(e), Some(want)) => assert!(e.to_string().contains(want), "{text}: {e}"),
+                (Ok(_), Some(want)) => panic!("{text}: loaded, expected {want}"),
+                (Err(e), None) => panic!("{text}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn required_label_patterns_compile_anchored() {
+        let catalog = load(&responder_with("ok")).unwrap();
+        let (label, re) = &catalog.responders["r"].require_labels[0];
+        assert_eq!(label, "source");
+        assert!(re.is_match("binance") && !re.is_match("binance'; DROP") && !re.is_match(""));
+    }
 }

@@ -4,4 +4,4 @@ pub mod catalog;
 mod settings;
 
 pub use catalog::{Catalog, CatalogError, Problem};
-pub use settings::{ConfigError, Settings, SettingsArgs};
+pub use settings::{ConfigError, Settings, SettingsArgs, PLAYBOOK_CONFIG};

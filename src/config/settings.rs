@@ -80,6 +80,33 @@ pub struct SettingsArgs {
     /// Largest accepted webhook body in bytes [default: 4194304].
     #[arg(long, env = "RESPONDER_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Bearer token for approving or denying steps over the API; without it approvals can
+    /// only expire.
+    #[arg(long, env = "RESPONDER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// How long a step waits for approval before it expires and escalates [default: 30m].
+    #[arg(long, env = "RESPONDER_APPROVAL_TTL")]
+    pub approval_ttl: Option<String>,
+    /// Kafka container playbooks run kafka-consumer-groups in (`config.kafka_container`)
+    /// [default: k2-kafka].
+    #[arg(long, env = "KAFKA_CONTAINER")]
+    pub kafka_container: Option<String>,
+    /// Spark master container for spark-sql and checkpoints (`config.spark_master_container`)
+    /// [default: k2-spark-master].
+    #[arg(long, env = "SPARK_MASTER_CONTAINER")]
+    pub spark_master_container: Option<String>,
+    /// Spark master UI URL (`config.spark_master_url`) [default: http://localhost:8090].
+    #[arg(long, env = "SPARK_MASTER_URL")]
+    pub spark_master_url: Option<String>,
+    /// Schema Registry URL (`config.schema_registry_url`) [default: http://localhost:8081].
+    #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
+    /// Prometheus URL for trends (`config.prometheus_url`); unset skips trend steps.
+    #[arg(long, env = "PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// Checkpoint cleaner container (`config.cleaner_container`) [default: k2-checkpoint-cleaner].
+    #[arg(long, env = "CHECKPOINT_CLEANER_CONTAINER")]
+    pub cleaner_container: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -98,6 +125,14 @@ struct FileSettings {
     max_runs: Option<usize>,
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
+    admin_token: Option<String>,
+    approval_ttl: Option<String>,
+    kafka_container: Option<String>,
+    spark_master_container: Option<String>,
+    spark_master_url: Option<String>,
+    schema_registry_url: Option<String>,
+    prometheus_url: Option<String>,
+    cleaner_container: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -116,6 +151,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("slack_oncall_group", &self.slack_oncall_group)
             .field("routes_dir", &self.routes_dir)
             .field("responders_dir", &self.responders_dir)
+            .field("admin_token", &redacted(&self.admin_token))
             .finish_non_exhaustive()
     }
 }
@@ -149,7 +185,23 @@ pub struct Settings {
     pub actions_per_minute: NonZeroU32,
     /// Webhook body limit in bytes.
     pub body_limit: usize,
+    /// Token for approval decisions over the API.
+    pub admin_token: Option<SecretString>,
+    /// How long an approval waits.
+    pub approval_ttl: std::time::Duration,
+    /// Values playbooks read as `config.<name>`.
+    pub playbook_config: std::collections::BTreeMap<String, String>,
 }
+
+/// The names playbooks may read as `config.<name>`, checked when the catalog loads.
+pub const PLAYBOOK_CONFIG: &[&str] = &[
+    "kafka_container",
+    "spark_master_container",
+    "spark_master_url",
+    "schema_registry_url",
+    "prometheus_url",
+    "cleaner_container",
+];
 
 impl Settings {
     /// Merges flags/env over the `--config` file over defaults, and validates the result.
@@ -186,6 +238,21 @@ impl Settings {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let file_config = [
+            file.kafka_container,
+            file.spark_master_container,
+            file.spark_master_url,
+            file.schema_registry_url,
+            file.prometheus_url,
+            file.cleaner_container,
+        ];
+        let ttl_text =
+            pick(&args.approval_ttl, file.approval_ttl).unwrap_or_else(|| "30m".to_owned());
+        let approval_ttl =
+            humantime::parse_duration(&ttl_text).map_err(|e| ConfigError::Invalid {
+                key: "RESPONDER_APPROVAL_TTL",
+                reason: format!("{ttl_text:?} is not a duration like 30m: {e}"),
+            })?;
         let oncall_mention = pick(&args.slack_oncall_group, file.slack_oncall_group).map(|g| {
             if g.starts_with('<') {
                 g
@@ -224,6 +291,9 @@ impl Settings {
                 .body_limit
                 .or(file.body_limit)
                 .unwrap_or(4 * 1024 * 1024),
+            admin_token: pick(&args.admin_token, file.admin_token).map(SecretString::from),
+            approval_ttl,
+            playbook_config: playbook_config(args, file_config),
         })
     }
 
@@ -234,6 +304,43 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `config.*` for playbooks: flag/env over file over default, URLs without a trailing slash.
+fn playbook_config(
+    args: &SettingsArgs,
+    file: [Option<String>; 6],
+) -> std::collections::BTreeMap<String, String> {
+    let from_args = [
+        &args.kafka_container,
+        &args.spark_master_container,
+        &args.spark_master_url,
+        &args.schema_registry_url,
+        &args.prometheus_url,
+        &args.cleaner_container,
+    ];
+    let defaults = [
+        "k2-kafka",
+        "k2-spark-master",
+        "http://localhost:8090",
+        "http://localhost:8081",
+        "",
+        "k2-checkpoint-cleaner",
+    ];
+    PLAYBOOK_CONFIG
+        .iter()
+        .zip(from_args)
+        .zip(file)
+        .zip(defaults)
+        .map(|(((name, arg), file), default)| {
+            let value = arg
+                .clone()
+                .or(file)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned());
+            ((*name).to_owned(), value.trim_end_matches('/').to_owned())
+        })
+        .collect()
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {

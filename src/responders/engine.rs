@@ -8,11 +8,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use minijinja::Value;
 use serde_json::{Map, Value as Json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use std::collections::BTreeMap;
+
+use super::context::Scope;
 use super::{Mode, OnFailure, Responder, Step};
 use crate::actions::{ActionCtx, StepEnv};
 use crate::alert::Alert;
@@ -50,6 +52,23 @@ pub struct RunInput<'a> {
     pub actions: &'a ActionCtx,
     /// Fired by a resolve or shutdown.
     pub cancel: &'a CancellationToken,
+    /// Settings exposed to playbooks as `config.*`.
+    pub config: &'a BTreeMap<String, String>,
+    /// Outputs of the previous run on this target, as `previous.*`.
+    pub previous: &'a Map<String, Json>,
+}
+
+impl RunInput<'_> {
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            alert: self.alert,
+            target: self.target,
+            responder: &self.responder.name,
+            mode: self.mode,
+            config: self.config,
+            previous: self.previous,
+        }
+    }
 }
 
 /// How a run ended.
@@ -61,46 +80,6 @@ pub struct RunResult {
     pub summary: String,
     /// Why a human must look, when one must.
     pub escalation: Option<String>,
-}
-
-/// The variables templates see: `alert`, `target`, `responder`, `mode`, `steps`.
-pub fn context(
-    alert: &Alert,
-    target: &str,
-    responder: &str,
-    mode: Mode,
-    steps: &Map<String, Json>,
-) -> Value {
-    context_with(alert, target, responder, mode, steps, None)
-}
-
-fn context_with(
-    alert: &Alert,
-    target: &str,
-    responder: &str,
-    mode: Mode,
-    steps: &Map<String, Json>,
-    output: Option<&Map<String, Json>>,
-) -> Value {
-    let alert_json = serde_json::json!({
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "name": alert.name(),
-        "status": alert.status.as_str(),
-        "fingerprint": alert.fingerprint,
-        "starts_at": crate::store::format_time(alert.starts_at),
-        "ends_at": alert.ends_at.map(crate::store::format_time),
-        "source": alert.source.as_str(),
-        "generator_url": alert.generator_url,
-    });
-    Value::from_serialize(serde_json::json!({
-        "alert": alert_json,
-        "target": target,
-        "responder": responder,
-        "mode": mode.as_str(),
-        "steps": steps,
-        "output": output,
-    }))
 }
 
 /// Runs the responder to completion, cancellation or the run timeout.
@@ -115,13 +94,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             not_reached(&steps[index..], RESOLVED, observer).await;
             return cancelled(&done);
         }
-        let vars = context(
-            input.alert,
-            input.target,
-            &input.responder.name,
-            input.mode,
-            &outputs,
-        );
+        let vars = input.scope().vars(&outputs);
         if let Some(when) = &step.when {
             match input.templates.eval(when, &vars) {
                 Ok(true) => {}
@@ -290,14 +263,7 @@ fn check_expectation(
         return Ok(());
     };
     // `output` is this step's own result, so `expect` reads naturally: `output.running`.
-    let ctx = context_with(
-        input.alert,
-        input.target,
-        &input.responder.name,
-        input.mode,
-        outputs,
-        Some(own),
-    );
+    let ctx = input.scope().vars_with_output(outputs, Some(own));
     match input.templates.eval(expect, &ctx) {
         Ok(true) => Ok(()),
         Ok(false) => Err(format!("expectation `{}` not met", expect.source)),

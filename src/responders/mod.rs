@@ -1,5 +1,6 @@
 //! Responders: YAML playbooks of typed steps, compiled at load, run by the [`engine`].
 
+pub mod context;
 pub mod engine;
 
 use std::time::Duration;
@@ -70,6 +71,8 @@ pub struct Responder {
     pub allow: AllowList,
     /// The allow-list as written, for messages.
     pub allow_patterns: Vec<String>,
+    /// Labels that must match before anything runs (e.g. a value that enters a query).
+    pub require_labels: Vec<(String, regex::Regex)>,
     /// Budget for its destructive steps, per target.
     pub budget: Budget,
     /// Its own mode; the global mode can only make it stricter.

@@ -69,6 +69,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Recorded, StoreError>;
 
+    /// Each step's outputs in the latest finished run of (responder, target) before `run_id`.
+    async fn previous_outputs(
+        &self,
+        responder: &str,
+        target: &str,
+        run_id: i64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
+
     /// Marks a pending run as running.
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
 

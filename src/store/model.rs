@@ -66,6 +66,8 @@ pub enum DecisionKind {
     TargetRefused,
     /// The target template could not be rendered from the alert.
     TargetUnresolved,
+    /// A label the responder requires is missing or does not match its pattern.
+    LabelRefused,
     /// A destructive step was refused by the budget.
     BudgetExhausted,
     /// A destructive step was refused by the global action rate limit.
@@ -87,6 +89,7 @@ impl DecisionKind {
             DecisionKind::NoRoute => "no_route",
             DecisionKind::TargetRefused => "target_refused",
             DecisionKind::TargetUnresolved => "target_unresolved",
+            DecisionKind::LabelRefused => "label_refused",
             DecisionKind::BudgetExhausted => "budget_exhausted",
             DecisionKind::RateLimited => "rate_limited",
             DecisionKind::Escalated => "escalated",

@@ -113,6 +113,15 @@ impl Store for SqliteStore {
         Ok(recorded)
     }
 
+    async fn previous_outputs(
+        &self,
+        responder: &str,
+        target: &str,
+        run_id: i64,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+        reads::previous_outputs(&self.reader, responder, target, run_id).await
+    }
+
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET state = 'running', started_at = ? WHERE id = ?")
             .bind(ts(now))

@@ -7,6 +7,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::{duration, Problems};
 use crate::actions::Action;
+use crate::config::PLAYBOOK_CONFIG;
 use crate::responders::{OnFailure, Step};
 use crate::template::{Expr, TemplatesBuilder};
 
@@ -27,7 +28,15 @@ const ALERT_FIELDS: &[&str] = &[
 ];
 
 /// Top-level variables every template may read.
-const ROOTS: &[&str] = &["alert", "target", "responder", "mode", "steps"];
+const ROOTS: &[&str] = &[
+    "alert",
+    "target",
+    "responder",
+    "mode",
+    "config",
+    "previous",
+    "steps",
+];
 
 /// minijinja's global functions, which show up as undeclared variables when called.
 const GLOBALS: &[&str] = &[
@@ -75,6 +84,15 @@ pub(super) fn compile_steps(
         let kind = step.action.kind();
         outputs.insert(step.id.clone(), Some((kind.name(), kind.outputs())));
         steps.push(step);
+    }
+    // `previous` may name any step of the playbook, so it is checked once all are known.
+    for (path, var) in problems.take_deferred() {
+        let parts: Vec<&str> = var.split('.').collect();
+        if let Err(reason) =
+            check_step_reference(&var, &parts[1..], &outputs, "steps in this playbook")
+        {
+            problems.add(path, reason);
+        }
     }
     steps
 }
@@ -206,6 +224,43 @@ fn is_identifier(id: &str) -> bool {
         && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Marks a variable whose check waits until every step is known.
+const DEFER: &str = "\u{0}defer";
+
+/// `steps.<id>.<field>` / `previous.<id>.<field>`: the step exists in `known`, the field in
+/// its outputs.
+fn check_step_reference(
+    var: &str,
+    rest: &[&str],
+    known: &Earlier,
+    which: &str,
+) -> Result<(), String> {
+    let Some(id) = rest.first() else {
+        return Ok(());
+    };
+    let Some(entry) = known.get(*id) else {
+        let names: Vec<_> = known.keys().map(String::as_str).collect();
+        return Err(format!(
+            "`{var}`: no step {id:?} among the {which} ({})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ));
+    };
+    let Some((kind, outputs)) = entry else {
+        return Ok(());
+    };
+    match rest.get(1) {
+        Some(field) if !outputs.contains(field) => Err(format!(
+            "`{var}`: step {id:?} ({kind}) has no output {field:?}; its outputs are {}",
+            outputs.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that every variable a template reads exists: known roots, `alert` fields, earlier
 /// steps and their declared outputs, and (in `expect`) the step's own `output`.
 pub(super) fn check_variables(
@@ -216,8 +271,10 @@ pub(super) fn check_variables(
     problems: &mut Problems<'_>,
 ) {
     for var in vars {
-        if let Err(reason) = check_variable(var, earlier, own_outputs) {
-            problems.add(path, reason);
+        match check_variable(var, earlier, own_outputs) {
+            Err(reason) if reason == DEFER => problems.defer(path, var),
+            Err(reason) => problems.add(path, reason),
+            Ok(()) => {}
         }
     }
 }
@@ -233,29 +290,12 @@ fn check_variable(
             "`{var}`: alert has no field {field:?}; it has {}",
             ALERT_FIELDS.join(", ")
         )),
-        ["steps", id, rest @ ..] => {
-            let Some(known) = earlier.get(*id) else {
-                let known: Vec<_> = earlier.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "`{var}`: no step {id:?} runs before this one (earlier steps: {})",
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                ));
-            };
-            let Some((kind, outputs)) = known else {
-                return Ok(());
-            };
-            match rest.first() {
-                Some(field) if !outputs.contains(field) => Err(format!(
-                    "`{var}`: step {id:?} ({kind}) has no output {field:?}; its outputs are {}",
-                    outputs.join(", ")
-                )),
-                _ => Ok(()),
-            }
-        }
+        ["steps", rest @ ..] => check_step_reference(var, rest, earlier, "steps before this one"),
+        ["config", name, ..] if !PLAYBOOK_CONFIG.contains(name) => Err(format!(
+            "`{var}`: no setting {name:?}; playbooks can read config.{}",
+            PLAYBOOK_CONFIG.join(", config.")
+        )),
+        ["previous", ..] => Err(DEFER.to_owned()),
         ["output", rest @ ..] => match (own_outputs, rest.first()) {
             (None, _) => Err(format!("`{var}`: `output` is only available in `expect`")),
             (Some(outputs), Some(field)) if !outputs.contains(field) => Err(format!(

@@ -206,3 +206,29 @@ pub(super) async fn incident_view(
         decisions,
     }))
 }
+
+pub(super) async fn previous_outputs(
+    pool: &SqlitePool,
+    responder: &str,
+    target: &str,
+    run_id: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT step_id, outputs FROM steps WHERE outputs IS NOT NULL AND run_id = (
+             SELECT id FROM runs WHERE responder = ? AND target = ? AND id < ? AND state = 'finished'
+             ORDER BY id DESC LIMIT 1)
+         ORDER BY id",
+    )
+    .bind(responder)
+    .bind(target)
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
+    let mut outputs = serde_json::Map::new();
+    for row in &rows {
+        if let Some(value) = json_column(row, "outputs")? {
+            outputs.insert(row.try_get("step_id")?, value);
+        }
+    }
+    Ok(outputs)
+}
