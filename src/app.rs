@@ -77,6 +77,7 @@ impl Application {
         }
 
         let journal_wake = Arc::new(Notify::new());
+        let approvals = Arc::new(Notify::new());
         let intake = Intake::start(store.clone(), journal_wake.clone());
         let dispatcher = Dispatcher {
             store: store.clone(),
@@ -89,6 +90,8 @@ impl Application {
             active: Arc::default(),
             tracker: TaskTracker::new(),
             config: Arc::new(settings.playbook_config.clone()),
+            approval_ttl: settings.approval_ttl,
+            approvals: approvals.clone(),
         };
         background.spawn(dispatcher.run(shutdown.clone()));
 
@@ -106,6 +109,8 @@ impl Application {
             ApiState {
                 store: store.clone(),
                 token,
+                admin_token: settings.admin_token.clone().map(Arc::new),
+                approvals,
             },
         );
         let listener = TcpListener::bind(settings.listen)

@@ -51,6 +51,10 @@ pub struct Dispatcher {
     pub tracker: TaskTracker,
     /// Settings playbooks read as `config.*`.
     pub config: Arc<BTreeMap<String, String>>,
+    /// How long a step waits for approval.
+    pub approval_ttl: Duration,
+    /// Notified when an approval is decided, so waiting runs look at once.
+    pub approvals: Arc<Notify>,
 }
 
 /// Why a responder refuses the alert's labels, if it does: a label that is missing or does

@@ -7,9 +7,11 @@ use time::OffsetDateTime;
 
 use super::Dispatcher;
 use crate::limits::Admission;
-use crate::responders::engine::RunObserver;
+use tokio_util::sync::CancellationToken;
+
+use crate::responders::engine::{ApprovalOutcome, RunObserver};
 use crate::responders::{Responder, Step};
-use crate::store::{DecisionKind, NewDecision, NewStep, PendingRun, StepEnd};
+use crate::store::{DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, StepEnd};
 
 /// Records a run's progress in the store and its thread.
 pub(super) struct StoreObserver<'a> {
@@ -146,5 +148,84 @@ impl RunObserver for StoreObserver<'_> {
             self.decide(DecisionKind::BudgetExhausted, reason).await;
         }
         admission
+    }
+
+    async fn approval(
+        &self,
+        step: &Step,
+        plan: &str,
+        cancel: &CancellationToken,
+    ) -> ApprovalOutcome {
+        let d = self.dispatcher;
+        let now = OffsetDateTime::now_utc();
+        let ttl = d.approval_ttl;
+        let request = NewApproval {
+            incident_id: self.run.incident_id,
+            run_id: self.run.run_id,
+            step_id: step.id.clone(),
+            plan: plan.to_owned(),
+            expires_at: now + ttl,
+        };
+        let id = match d.store.request_approval(&request, now).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(step = %step.id, error.message = %e, "Could not record an approval request; not acting.");
+                return ApprovalOutcome::Expired {
+                    waited: "0s (the request could not be stored)".to_owned(),
+                };
+            }
+        };
+        let waited = humantime::format_duration(ttl).to_string();
+        tracing::info!(step = %step.id, approval = id, "Waiting for approval.");
+        d.reporter
+            .approval_requested(self.run.incident_id, &step.id, plan, &waited)
+            .await;
+        let deadline = tokio::time::Instant::now() + ttl;
+        loop {
+            match d.store.approval(id).await {
+                Ok(Some(row)) if row.state == "approved" || row.state == "denied" => {
+                    let by = row.decided_by.unwrap_or_else(|| "someone".to_owned());
+                    d.reporter
+                        .approval_decided(self.run.incident_id, &step.id, &row.state, &by)
+                        .await;
+                    return if row.state == "approved" {
+                        ApprovalOutcome::Approved { by }
+                    } else {
+                        ApprovalOutcome::Denied { by }
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(approval = id, error.message = %e, "Could not read an approval; will retry.")
+                }
+            }
+            tokio::select! {
+                _ = d.approvals.notified() => {}
+                // A decision made on another replica, or between the read and the wait, is
+                // seen at the next look.
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.close(id, "expired").await;
+                    return ApprovalOutcome::Expired { waited };
+                }
+                _ = cancel.cancelled() => {
+                    self.close(id, "cancelled").await;
+                    return ApprovalOutcome::Cancelled;
+                }
+            }
+        }
+    }
+}
+
+impl StoreObserver<'_> {
+    async fn close(&self, approval: i64, state: &str) {
+        if let Err(e) = self
+            .dispatcher
+            .store
+            .close_approval(approval, state, OffsetDateTime::now_utc())
+            .await
+        {
+            tracing::error!(approval, error.message = %e, "Could not close an approval.");
+        }
     }
 }

@@ -21,9 +21,15 @@ pub enum ApiError {
     /// 413.
     #[error("{0}")]
     TooLarge(String),
+    /// 403: authenticated as nobody allowed to do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the thing to act on is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
     /// 503: the store cannot take or serve data right now; Alertmanager retries 5xx.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),
@@ -52,7 +58,9 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let ApiError::Unavailable(cause) = &self {

@@ -6,6 +6,8 @@
 //! - `GET /readyz`: the store answers; 503 otherwise.
 //! - `GET /api/incidents[?open=true&limit=N]`: incidents, newest first.
 //! - `GET /api/incidents/{id}`: one incident with alerts, runs, steps, decisions, messages.
+//! - `POST /api/incidents/{id}/approvals`: approve or deny the step waiting for a human
+//!   (`{"decision": "approve"|"deny", "by": "name"}`, admin token).
 //!
 //! With a webhook token configured, `/api/*` requires the same bearer token.
 
@@ -35,6 +37,10 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     /// Bearer token for `/api/*`, when configured.
     pub token: Option<Arc<SecretString>>,
+    /// Bearer token for approval decisions; without it nobody can approve over the API.
+    pub admin_token: Option<Arc<SecretString>>,
+    /// Notified after a decision so the waiting run looks at once.
+    pub approvals: Arc<tokio::sync::Notify>,
 }
 
 /// Builds the full router.

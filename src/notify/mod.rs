@@ -82,6 +82,37 @@ impl Reporter {
         self.queue(incident, MessageKind::Reply, text).await;
     }
 
+    /// A step waits for a human: what it will do, how to decide, when it expires.
+    pub async fn approval_requested(
+        &self,
+        incident: i64,
+        step_id: &str,
+        plan: &str,
+        expires_in: &str,
+    ) {
+        let who = self
+            .mention
+            .as_deref()
+            .map(|m| format!("{m} "))
+            .unwrap_or_default();
+        let text = format!(
+            ":raised_hand: {who}Approval needed for *{step_id}*: {plan}. Expires in {expires_in}. \
+             Decide with `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"<you>\"}}` (admin token)."
+        );
+        self.queue(incident, MessageKind::Reply, text).await;
+    }
+
+    /// A human decided an approval.
+    pub async fn approval_decided(&self, incident: i64, step_id: &str, decision: &str, by: &str) {
+        let icon = if decision == "approved" {
+            ":white_check_mark:"
+        } else {
+            ":no_entry_sign:"
+        };
+        let text = format!("{icon} *{step_id}* {decision} by {by}");
+        self.queue(incident, MessageKind::Reply, text).await;
+    }
+
     /// The run ended or the alert resolved: edit the parent to show the current state.
     pub async fn refresh(&self, incident: i64) {
         self.parent(incident, MessageKind::Update).await;

@@ -33,6 +33,13 @@ pub trait RunObserver: Send + Sync {
     async fn not_run(&self, step: &Step, end: &StepEnd);
     /// May this destructive step act now? (budget, global rate limit)
     async fn admit(&self, step: &Step) -> Admission;
+    /// Asks a human to approve `plan` and waits for the answer, the expiry or `cancel`.
+    async fn approval(
+        &self,
+        step: &Step,
+        plan: &str,
+        cancel: &CancellationToken,
+    ) -> ApprovalOutcome;
 }
 
 /// Everything one run needs.
@@ -152,19 +159,24 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 .plan(&env)
                 .unwrap_or_else(|e| format!("{} ({e})", kind.name()));
             if input.mode == Mode::DryRun {
+                let ask = if step.approval {
+                    "ask for approval, then "
+                } else {
+                    ""
+                };
+                let summary = format!("dry-run: would {ask}{plan}");
                 observer
-                    .not_run(
-                        step,
-                        &end(
-                            StepState::Planned,
-                            format!("dry-run: would {plan}"),
-                            None,
-                            None,
-                        ),
-                    )
+                    .not_run(step, &end(StepState::Planned, summary, None, None))
                     .await;
-                done.push(format!("would {plan}"));
+                done.push(format!("would {ask}{plan}"));
                 continue;
+            }
+            if step.approval {
+                if let Err(stopped) =
+                    await_approval(step, &plan, &steps[index..], &input, observer, &done).await
+                {
+                    return stopped;
+                }
             }
             if let Admission::Refused { reason } = observer.admit(step).await {
                 // "docker_restart" reads as "restart budget exhausted" to people.
@@ -272,6 +284,75 @@ fn check_expectation(
             expect.source
         )),
     }
+}
+
+/// What a human decided about a step that needs approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalOutcome {
+    /// Go ahead.
+    Approved {
+        /// Who approved.
+        by: String,
+    },
+    /// Do not.
+    Denied {
+        /// Who denied.
+        by: String,
+    },
+    /// Nobody decided in time.
+    Expired {
+        /// How long it waited, e.g. `30m`.
+        waited: String,
+    },
+    /// The alert resolved (or the service stopped) while waiting.
+    Cancelled,
+}
+
+/// Asks for approval; `Err` carries the run's end when the answer is anything but yes.
+/// `rest` starts with the step itself.
+async fn await_approval(
+    step: &Step,
+    plan: &str,
+    rest: &[Step],
+    input: &RunInput<'_>,
+    observer: &dyn RunObserver,
+    done: &[String],
+) -> Result<(), RunResult> {
+    let (summary, outcome, escalation) = match observer.approval(step, plan, input.cancel).await {
+        ApprovalOutcome::Approved { .. } => return Ok(()),
+        ApprovalOutcome::Cancelled => {
+            not_reached(
+                rest,
+                "cancelled: the alert resolved while waiting for approval",
+                observer,
+            )
+            .await;
+            return Err(cancelled(done));
+        }
+        ApprovalOutcome::Denied { by } => (
+            format!("denied by {by}: {plan}"),
+            RunOutcome::Cancelled,
+            None,
+        ),
+        ApprovalOutcome::Expired { waited } => {
+            let why = format!("approval for {} expired after {waited}: {plan}", step.id);
+            (why.clone(), RunOutcome::Escalated, Some(why))
+        }
+    };
+    observer
+        .not_run(step, &end(StepState::Refused, summary.clone(), None, None))
+        .await;
+    not_reached(
+        &rest[1..],
+        "not reached: the step before was not approved",
+        observer,
+    )
+    .await;
+    Err(RunResult {
+        outcome,
+        summary: format!("{summary}; nothing changed by it"),
+        escalation,
+    })
 }
 
 fn round(d: Duration) -> Duration {

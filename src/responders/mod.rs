@@ -111,4 +111,6 @@ pub struct Step {
     pub timeout: Duration,
     /// Stop or continue when it fails.
     pub on_failure: OnFailure,
+    /// A human must approve it before it runs (`approval: required`).
+    pub approval: bool,
 }

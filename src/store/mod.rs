@@ -161,6 +161,33 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), StoreError>;
 
+    /// Records a step's request for approval; returns its id.
+    async fn request_approval(
+        &self,
+        approval: &NewApproval,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
+
+    /// One approval.
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRow>, StoreError>;
+
+    /// Decides the incident's oldest pending, unexpired approval; `None` when there is none.
+    async fn decide_approval(
+        &self,
+        incident_id: i64,
+        approve: bool,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApprovalRow>, StoreError>;
+
+    /// Closes a still-pending approval as `expired` or `cancelled`.
+    async fn close_approval(
+        &self,
+        id: i64,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     /// Incidents, newest first.
     async fn list_incidents(
         &self,

@@ -299,3 +299,18 @@ pub struct OutboxMessage {
     /// The incident's thread (channel id, parent ts) once the parent was posted.
     pub thread: Option<(String, String)>,
 }
+
+/// An approval to request.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    /// Incident.
+    pub incident_id: i64,
+    /// Run.
+    pub run_id: i64,
+    /// Step waiting.
+    pub step_id: String,
+    /// What it will do.
+    pub plan: String,
+    /// When it expires.
+    pub expires_at: time::OffsetDateTime,
+}

@@ -344,6 +344,74 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn request_approval(
+        &self,
+        a: &NewApproval,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix)
+             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(a.incident_id)
+        .bind(a.run_id)
+        .bind(&a.step_id)
+        .bind(&a.plan)
+        .bind(ts(now))
+        .bind(a.expires_at.unix_timestamp())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn approval(&self, id: i64) -> Result<Option<ApprovalRow>, StoreError> {
+        reads::approval(&self.reader, id).await
+    }
+
+    async fn decide_approval(
+        &self,
+        incident_id: i64,
+        approve: bool,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApprovalRow>, StoreError> {
+        // One statement: two deciders (or two replicas) cannot both win the same approval.
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?
+             WHERE id = (SELECT id FROM approvals WHERE incident_id = ? AND state = 'pending'
+                         AND expires_at_unix > ? ORDER BY id LIMIT 1)
+             RETURNING id",
+        )
+        .bind(if approve { "approved" } else { "denied" })
+        .bind(by)
+        .bind(ts(now))
+        .bind(incident_id)
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.writer)
+        .await?;
+        match id {
+            Some(id) => reads::approval(&self.writer, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn close_approval(
+        &self,
+        id: i64,
+        state: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE approvals SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn list_incidents(
         &self,
         open_only: bool,

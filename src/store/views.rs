@@ -137,6 +137,8 @@ pub struct IncidentDetail {
     pub decisions: Vec<DecisionRow>,
     /// Messages.
     pub messages: Vec<MessageRow>,
+    /// Approvals requested by its runs.
+    pub approvals: Vec<ApprovalRow>,
 }
 
 /// An incident's header and latest run, for rendering its Slack parent message.
@@ -148,4 +150,27 @@ pub struct IncidentView {
     pub run: Option<RunRow>,
     /// Its decisions.
     pub decisions: Vec<DecisionRow>,
+}
+
+/// A step's request for a human decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalRow {
+    /// Approval id.
+    pub id: i64,
+    /// The run waiting for it.
+    pub run_id: i64,
+    /// The step waiting for it.
+    pub step_id: String,
+    /// What the step will do, e.g. `delete 12 files ... in k2-spark-master`.
+    pub plan: String,
+    /// pending / approved / denied / expired / cancelled.
+    pub state: String,
+    /// RFC 3339.
+    pub requested_at: String,
+    /// Unix seconds after which it expires.
+    pub expires_at_unix: i64,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// RFC 3339.
+    pub decided_at: Option<String>,
 }

@@ -6,6 +6,7 @@
 mod support;
 
 mod alertmanager_e2e;
+mod approvals;
 mod cli;
 mod docker_actions;
 mod high_memory;

@@ -12,7 +12,15 @@ use crate::responders::{OnFailure, Step};
 use crate::template::{Expr, TemplatesBuilder};
 
 /// Keys every step may have besides its action's own fields.
-const COMMON_KEYS: &[&str] = &["id", "when", "expect", "after", "timeout", "on_failure"];
+const COMMON_KEYS: &[&str] = &[
+    "id",
+    "when",
+    "expect",
+    "after",
+    "timeout",
+    "on_failure",
+    "approval",
+];
 
 /// Fields of `alert` that templates may read.
 const ALERT_FIELDS: &[&str] = &[
@@ -147,8 +155,26 @@ fn compile_step(
             .map_err(|_| problems.add(format!("{path}.on_failure"), "must be `stop` or `continue`"))
             .unwrap_or_default(),
     };
+    let approval =
+        match string_field(take("approval"), &format!("{path}.approval"), problems).as_deref() {
+            None | Some("none") => false,
+            Some("required") => true,
+            Some(other) => {
+                problems.add(
+                    format!("{path}.approval"),
+                    format!("{other:?}: use `required` or `none`"),
+                );
+                false
+            }
+        };
     let mut action = parse_action(path, map, problems)?;
     let kind_name = action.kind().name();
+    if approval && !action.kind().destructive() {
+        problems.add(
+            format!("{path}.approval"),
+            format!("{kind_name} changes nothing; approval applies to destructive steps"),
+        );
+    }
     let key = |field: &str| format!("{responder}:{id}.{field}");
     for (field, tmpl) in action.kind_mut().templates_mut() {
         match templates.add_template(&key(field), tmpl) {
@@ -180,6 +206,7 @@ fn compile_step(
         after,
         timeout,
         on_failure,
+        approval,
     })
 }
 

@@ -196,6 +196,12 @@ pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery,
             .bind(run_id)
             .execute(&mut **tx)
             .await?;
+        // Nobody can approve a step of a run that no longer runs.
+        sqlx::query("UPDATE approvals SET state = 'cancelled', decided_at = ? WHERE run_id = ? AND state = 'pending'")
+            .bind(now)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await?;
         let incident_id: i64 = row.try_get("incident_id")?;
         let d = NewDecision {
             incident_id: Some(incident_id),

@@ -180,6 +180,13 @@ pub(super) async fn incident_detail(
             })
         })
         .collect::<Result<_, StoreError>>()?;
+    let approvals = sqlx::query("SELECT * FROM approvals WHERE incident_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(approval_row)
+        .collect::<Result<_, StoreError>>()?;
     Ok(Some(IncidentDetail {
         incident,
         labels,
@@ -187,6 +194,7 @@ pub(super) async fn incident_detail(
         runs,
         decisions,
         messages,
+        approvals,
     }))
 }
 
@@ -231,4 +239,31 @@ pub(super) async fn previous_outputs(
         }
     }
     Ok(outputs)
+}
+
+fn approval_row(r: &SqliteRow) -> Result<ApprovalRow, StoreError> {
+    Ok(ApprovalRow {
+        id: r.try_get("id")?,
+        run_id: r.try_get("run_id")?,
+        step_id: r.try_get("step_id")?,
+        plan: r.try_get("plan")?,
+        state: r.try_get("state")?,
+        requested_at: r.try_get("requested_at")?,
+        expires_at_unix: r.try_get("expires_at_unix")?,
+        decided_by: r.try_get("decided_by")?,
+        decided_at: r.try_get("decided_at")?,
+    })
+}
+
+pub(super) async fn approval(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<ApprovalRow>, StoreError> {
+    sqlx::query("SELECT * FROM approvals WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(approval_row)
+        .transpose()
 }

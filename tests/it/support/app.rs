@@ -31,6 +31,10 @@ pub struct Options {
     pub body_limit: Option<usize>,
     /// Run without Slack.
     pub no_slack: bool,
+    /// Token for approval decisions.
+    pub admin_token: Option<String>,
+    /// How long approvals wait, e.g. `2s`.
+    pub approval_ttl: Option<String>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -81,6 +85,8 @@ impl TestApp {
             routes_dir: Some(routes),
             responders_dir: Some(responders),
             body_limit: options.body_limit,
+            admin_token: options.admin_token.clone(),
+            approval_ttl: options.approval_ttl.clone(),
             ..Default::default()
         };
         let settings = Settings::load(&args).expect("test settings are valid");
