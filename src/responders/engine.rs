@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use std::collections::BTreeMap;
 
+use super::approval::await_approval;
+pub use super::approval::ApprovalOutcome;
 use super::context::Scope;
 use super::{Mode, OnFailure, Responder, Step};
 use crate::actions::{ActionCtx, StepEnv};
@@ -286,80 +288,16 @@ fn check_expectation(
     }
 }
 
-/// What a human decided about a step that needs approval.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalOutcome {
-    /// Go ahead.
-    Approved {
-        /// Who approved.
-        by: String,
-    },
-    /// Do not.
-    Denied {
-        /// Who denied.
-        by: String,
-    },
-    /// Nobody decided in time.
-    Expired {
-        /// How long it waited, e.g. `30m`.
-        waited: String,
-    },
-    /// The alert resolved (or the service stopped) while waiting.
-    Cancelled,
-}
-
-/// Asks for approval; `Err` carries the run's end when the answer is anything but yes.
-/// `rest` starts with the step itself.
-async fn await_approval(
-    step: &Step,
-    plan: &str,
-    rest: &[Step],
-    input: &RunInput<'_>,
-    observer: &dyn RunObserver,
-    done: &[String],
-) -> Result<(), RunResult> {
-    let (summary, outcome, escalation) = match observer.approval(step, plan, input.cancel).await {
-        ApprovalOutcome::Approved { .. } => return Ok(()),
-        ApprovalOutcome::Cancelled => {
-            not_reached(
-                rest,
-                "cancelled: the alert resolved while waiting for approval",
-                observer,
-            )
-            .await;
-            return Err(cancelled(done));
-        }
-        ApprovalOutcome::Denied { by } => (
-            format!("denied by {by}: {plan}"),
-            RunOutcome::Cancelled,
-            None,
-        ),
-        ApprovalOutcome::Expired { waited } => {
-            let why = format!("approval for {} expired after {waited}: {plan}", step.id);
-            (why.clone(), RunOutcome::Escalated, Some(why))
-        }
-    };
-    observer
-        .not_run(step, &end(StepState::Refused, summary.clone(), None, None))
-        .await;
-    not_reached(
-        &rest[1..],
-        "not reached: the step before was not approved",
-        observer,
-    )
-    .await;
-    Err(RunResult {
-        outcome,
-        summary: format!("{summary}; nothing changed by it"),
-        escalation,
-    })
-}
-
 fn round(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs().max(1))
 }
 
-fn end(state: StepState, summary: String, outputs: Option<Json>, error: Option<String>) -> StepEnd {
+pub(super) fn end(
+    state: StepState,
+    summary: String,
+    outputs: Option<Json>,
+    error: Option<String>,
+) -> StepEnd {
     StepEnd {
         state,
         summary,
@@ -368,7 +306,7 @@ fn end(state: StepState, summary: String, outputs: Option<Json>, error: Option<S
     }
 }
 
-async fn not_reached(steps: &[Step], reason: &str, observer: &dyn RunObserver) {
+pub(super) async fn not_reached(steps: &[Step], reason: &str, observer: &dyn RunObserver) {
     let state = if reason.starts_with("cancelled") {
         StepState::Cancelled
     } else {
@@ -381,7 +319,7 @@ async fn not_reached(steps: &[Step], reason: &str, observer: &dyn RunObserver) {
     }
 }
 
-fn cancelled(done: &[String]) -> RunResult {
+pub(super) fn cancelled(done: &[String]) -> RunResult {
     let summary = if done.is_empty() {
         "cancelled: the alert resolved; no change made".to_owned()
     } else {

@@ -1,5 +1,6 @@
 //! Responders: YAML playbooks of typed steps, compiled at load, run by the [`engine`].
 
+mod approval;
 pub mod context;
 pub mod engine;
 
