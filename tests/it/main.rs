@@ -10,6 +10,7 @@ mod approvals;
 mod cli;
 mod docker_actions;
 mod high_memory;
+mod oom_responder;
 mod safety;
 mod slack_client;
 mod slack_outage;
