@@ -5,7 +5,11 @@
 //! dispatcher: they get a client context and a [`StepEnv`] to render their fields, and return a
 //! [`StepOutput`] (or an [`ActionError`]) that the engine records.
 
+pub mod disk_usage;
 pub mod docker;
+pub mod find_files;
+pub mod schema_registry;
+pub mod spark_sql;
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -30,6 +34,14 @@ pub enum Action {
     DockerRestart(docker::Restart),
     /// Start a stopped container (destructive).
     DockerStart(docker::Start),
+    /// One query through the `spark-sql` CLI in a container; its rows.
+    SparkSql(spark_sql::SparkSql),
+    /// The versions registered under one Schema Registry subject.
+    SchemaRegistryVersions(schema_registry::SchemaRegistryVersions),
+    /// Sizes of the directories under a path, graded green/yellow/red.
+    DiskUsage(disk_usage::DiskUsage),
+    /// Old files under a path, listed and optionally deleted (destructive with `delete`).
+    FindFiles(find_files::FindFiles),
 }
 
 impl Action {
@@ -42,6 +54,10 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::SparkSql(a) => a,
+            Action::SchemaRegistryVersions(a) => a,
+            Action::DiskUsage(a) => a,
+            Action::FindFiles(a) => a,
         }
     }
 
@@ -54,6 +70,10 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::SparkSql(a) => a,
+            Action::SchemaRegistryVersions(a) => a,
+            Action::DiskUsage(a) => a,
+            Action::FindFiles(a) => a,
         }
     }
 }
