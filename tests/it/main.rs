@@ -7,6 +7,7 @@ mod support;
 
 mod alertmanager_e2e;
 mod cli;
+mod dlq_checkpoint_actions;
 mod docker_actions;
 mod high_memory;
 mod safety;
