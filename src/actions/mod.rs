@@ -5,8 +5,12 @@
 //! dispatcher: they get a client context and a [`StepEnv`] to render their fields, and return a
 //! [`StepOutput`] (or an [`ActionError`]) that the engine records.
 
+pub mod disk_usage;
 pub mod docker;
+pub mod find_files;
 pub mod report;
+pub mod schema_registry;
+pub mod spark_sql;
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -33,6 +37,14 @@ pub enum Action {
     DockerStart(docker::Start),
     /// Post a templated message to the thread.
     Report(report::Report),
+    /// One query through the `spark-sql` CLI in a container; its rows.
+    SparkSql(spark_sql::SparkSql),
+    /// The versions registered under one Schema Registry subject.
+    SchemaRegistryVersions(schema_registry::SchemaRegistryVersions),
+    /// Sizes of the directories under a path, graded green/yellow/red.
+    DiskUsage(disk_usage::DiskUsage),
+    /// Old files under a path, listed and optionally deleted (destructive with `delete`).
+    FindFiles(find_files::FindFiles),
 }
 
 impl Action {
@@ -46,6 +58,10 @@ impl Action {
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
             Action::Report(a) => a,
+            Action::SparkSql(a) => a,
+            Action::SchemaRegistryVersions(a) => a,
+            Action::DiskUsage(a) => a,
+            Action::FindFiles(a) => a,
         }
     }
 
@@ -59,6 +75,10 @@ impl Action {
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
             Action::Report(a) => a,
+            Action::SparkSql(a) => a,
+            Action::SchemaRegistryVersions(a) => a,
+            Action::DiskUsage(a) => a,
+            Action::FindFiles(a) => a,
         }
     }
 }

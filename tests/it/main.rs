@@ -8,6 +8,7 @@ mod support;
 mod alertmanager_e2e;
 mod approvals;
 mod cli;
+mod dlq_checkpoint_actions;
 mod docker_actions;
 mod high_memory;
 mod oom_responder;

@@ -87,6 +87,15 @@ fn push_capped(buf: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
     chunk.len() > room
 }
 
+/// Appends `chunk` to `buf` and keeps only its last `cap` bytes; returns whether any were
+/// dropped. The cut may split a UTF-8 character; the lossy decode later replaces it.
+fn push_tail(buf: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
+    buf.extend_from_slice(chunk);
+    let excess = buf.len().saturating_sub(cap);
+    buf.drain(..excess);
+    excess > 0
+}
+
 impl Exec {
     /// Renders every argv element on its own; none is ever split or joined.
     fn render_argv(&self, env: &StepEnv<'_>) -> Result<Vec<String>, ActionError> {
@@ -124,64 +133,107 @@ impl StepKind for Exec {
     async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
         let name = env.container(&self.container)?;
         let argv = self.render_argv(env)?;
-        let created = ctx
-            .docker
-            .create_exec(
-                &name,
-                CreateExecOptions {
-                    cmd: Some(argv.clone()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| docker_error(&name, e))?;
-        let started = ctx
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(|e| docker_error(&name, e))?;
-        let StartExecResults::Attached { mut output, .. } = started else {
-            return Err(ActionError::Docker(
-                "exec started detached; no output to read".into(),
-            ));
-        };
-        let cap = self.max_output_bytes;
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let mut truncated = false;
-        // Read to the end even past the cap so the process can finish and report its exit
-        // code; the engine's step timeout bounds a command that never stops writing.
-        while let Some(frame) = output.next().await {
-            match frame.map_err(|e| docker_error(&name, e))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    truncated |= push_capped(&mut stdout, &message, cap);
-                }
-                LogOutput::StdErr { message } => {
-                    truncated |= push_capped(&mut stderr, &message, cap);
-                }
-                LogOutput::StdIn { .. } => {}
-            }
-        }
-        let exit_code = exit_code(ctx, &name, &created.id).await?;
-        let typed = ExecOutput {
-            container: name,
-            exit_code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            truncated,
-        };
+        let program = argv.first().cloned().unwrap_or_default();
+        let ran = run_argv(ctx, &name, argv, self.max_output_bytes, Keep::Head).await?;
         let summary = format!(
             "{} exited {} in {} ({} bytes out, {} bytes err{})",
-            argv.first().map(String::as_str).unwrap_or_default(),
-            exit_code,
-            typed.container,
-            stdout.len(),
-            stderr.len(),
-            if truncated { ", truncated" } else { "" }
+            program,
+            ran.exit_code,
+            name,
+            ran.stdout.len(),
+            ran.stderr.len(),
+            if ran.truncated { ", truncated" } else { "" }
         );
+        let typed = ExecOutput {
+            container: name,
+            exit_code: ran.exit_code,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
+            truncated: ran.truncated,
+        };
         Ok(StepOutput::from_typed(&typed, summary))
     }
+}
+
+/// What one command run in a container produced, for step kinds built on exec.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ran {
+    /// The command's exit code.
+    pub(crate) exit_code: i64,
+    /// Its standard output (lossy UTF-8, capped).
+    pub(crate) stdout: String,
+    /// Its standard error (lossy UTF-8, capped).
+    pub(crate) stderr: String,
+    /// Whether stdout or stderr was cut at the cap.
+    pub(crate) truncated: bool,
+}
+
+/// Which end of stderr [`run_argv`] keeps once it passes the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// The first bytes, like stdout: what `docker_exec` reports.
+    Head,
+    /// The last bytes: tools that log a lot (spark-sql) put the error at the end.
+    Tail,
+}
+
+/// Runs `argv` in `container` (already allow-listed by the caller) as an exec, never through a
+/// shell, keeping at most `cap` bytes each of stdout (its head) and stderr (the `keep` end).
+pub(crate) async fn run_argv(
+    ctx: &ActionCtx,
+    container: &str,
+    argv: Vec<String>,
+    cap: usize,
+    keep: Keep,
+) -> Result<Ran, ActionError> {
+    let created = ctx
+        .docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(argv),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| docker_error(container, e))?;
+    let started = ctx
+        .docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| docker_error(container, e))?;
+    let StartExecResults::Attached { mut output, .. } = started else {
+        return Err(ActionError::Docker(
+            "exec started detached; no output to read".into(),
+        ));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let mut truncated = false;
+    // Read to the end even past the cap so the process can finish and report its exit
+    // code; the engine's step timeout bounds a command that never stops writing.
+    while let Some(frame) = output.next().await {
+        match frame.map_err(|e| docker_error(container, e))? {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                truncated |= push_capped(&mut stdout, &message, cap);
+            }
+            LogOutput::StdErr { message } => {
+                truncated |= match keep {
+                    Keep::Head => push_capped(&mut stderr, &message, cap),
+                    Keep::Tail => push_tail(&mut stderr, &message, cap),
+                };
+            }
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    let exit_code = exit_code(ctx, container, &created.id).await?;
+    Ok(Ran {
+        exit_code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        truncated,
+    })
 }
 
 /// The exec's exit code. The output stream can close a moment before the engine records the
@@ -217,6 +269,14 @@ mod tests {
         assert_eq!(buf, b"hellowor");
         assert!(push_capped(&mut buf, b"!", 8));
         assert_eq!(buf.len(), 8);
+    }
+
+    #[test]
+    fn tail_capping_keeps_the_end() {
+        let mut buf = Vec::new();
+        assert!(!push_tail(&mut buf, b"hello", 8));
+        assert!(push_tail(&mut buf, b"world", 8));
+        assert_eq!(buf, b"lloworld");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::ActionError;
 
+pub(crate) use exec::{run_argv, Keep};
 pub use exec::{Exec, ExecOutput};
 pub use logs::{GrepPattern, Logs, LogsOutput};
 pub use state::{Inspect, InspectOutput, Restart, RestartOutput, Start, StartOutput};
@@ -56,7 +57,7 @@ impl std::fmt::Display for HumanDuration {
 }
 
 /// Formats a byte count the way `docker stats` does (binary units, one decimal).
-fn format_bytes(bytes: u64) -> String {
+pub(crate) fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     // f64 is exact enough for display; byte counts here never approach 2^53.
     let mut value = bytes as f64;
