@@ -35,6 +35,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// How long approvals wait, e.g. `2s`.
     pub approval_ttl: Option<String>,
+    /// Playbook settings (`config.*`) by name, e.g. ("cleaner_container", "k2-test-...").
+    pub config: Vec<(&'static str, String)>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -89,6 +91,19 @@ impl TestApp {
             approval_ttl: options.approval_ttl.clone(),
             ..Default::default()
         };
+        let mut args = args;
+        for (name, value) in &options.config {
+            let field = match *name {
+                "kafka_container" => &mut args.kafka_container,
+                "spark_master_container" => &mut args.spark_master_container,
+                "spark_master_url" => &mut args.spark_master_url,
+                "schema_registry_url" => &mut args.schema_registry_url,
+                "prometheus_url" => &mut args.prometheus_url,
+                "cleaner_container" => &mut args.cleaner_container,
+                other => panic!("no playbook setting {other}"),
+            };
+            *field = Some(value.clone());
+        }
         let settings = Settings::load(&args).expect("test settings are valid");
         let app = Application::build(settings).await.expect("the app builds");
         let address = format!("http://{}", app.local_addr().expect("bound"));
