@@ -19,7 +19,7 @@ use crate::http::{self, ApiState};
 use crate::limits::Guards;
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
-use crate::sources::SourceState;
+use crate::sources::{docker_events, SourceState};
 use crate::store::{Intake, SqliteStore, Store};
 
 /// A built, bound, not yet serving application.
@@ -78,6 +78,7 @@ impl Application {
 
         let journal_wake = Arc::new(Notify::new());
         let intake = Intake::start(store.clone(), journal_wake.clone());
+        let docker = actions.docker.clone();
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
@@ -90,6 +91,12 @@ impl Application {
             tracker: TaskTracker::new(),
         };
         background.spawn(dispatcher.run(shutdown.clone()));
+        background.spawn(docker_events::stream::run(
+            docker,
+            settings.oom_containers.clone(),
+            intake.clone(),
+            shutdown.clone(),
+        ));
 
         let token = settings.webhook_token.clone().map(Arc::new);
         if token.is_none() {

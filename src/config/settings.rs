@@ -6,10 +6,12 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use regex::Regex;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::responders::Mode;
+use crate::sources::docker_events::allow_list;
 
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,9 @@ pub struct SettingsArgs {
     /// Largest accepted webhook body in bytes [default: 4194304].
     #[arg(long, env = "RESPONDER_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
+    #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
+    pub oom_containers: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -98,6 +103,7 @@ struct FileSettings {
     max_runs: Option<usize>,
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
+    oom_containers: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -116,6 +122,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("slack_oncall_group", &self.slack_oncall_group)
             .field("routes_dir", &self.routes_dir)
             .field("responders_dir", &self.responders_dir)
+            .field("oom_containers", &self.oom_containers)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +156,8 @@ pub struct Settings {
     pub actions_per_minute: NonZeroU32,
     /// Webhook body limit in bytes.
     pub body_limit: usize,
+    /// Containers whose OOM kills become alerts, anchored to match whole names.
+    pub oom_containers: Regex,
 }
 
 impl Settings {
@@ -186,6 +195,12 @@ impl Settings {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let oom_text =
+            pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
+        let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
+            key: "RESPONDER_OOM_CONTAINERS",
+            reason: format!("{oom_text:?} is not a regex: {e}"),
+        })?;
         let oncall_mention = pick(&args.slack_oncall_group, file.slack_oncall_group).map(|g| {
             if g.starts_with('<') {
                 g
@@ -224,6 +239,7 @@ impl Settings {
                 .body_limit
                 .or(file.body_limit)
                 .unwrap_or(4 * 1024 * 1024),
+            oom_containers,
         })
     }
 
@@ -260,6 +276,8 @@ mod tests {
         assert_eq!(s.slack_channel, "#incidents");
         assert_eq!(s.slack_api_url, "https://slack.com/api");
         assert!(s.slack_bot_token.is_none());
+        assert!(s.oom_containers.is_match("k2-spark-master"));
+        assert!(!s.oom_containers.is_match("postgres"));
         assert!(s.check_exposure().is_ok());
     }
 
@@ -267,7 +285,7 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\n").unwrap();
+        std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\noom_containers: spark-.*\n").unwrap();
         let args = SettingsArgs {
             config: Some(path),
             listen: Some("127.0.0.1:7001".into()),
@@ -278,6 +296,7 @@ mod tests {
         assert_eq!(s.mode, Mode::DryRun);
         assert_eq!(s.slack_channel, "#ops");
         assert_eq!(s.oncall_mention.as_deref(), Some("<!subteam^S0ONCALL>"));
+        assert!(s.oom_containers.is_match("spark-worker-1"));
     }
 
     #[test]
@@ -303,6 +322,13 @@ mod tests {
                     ..Default::default()
                 },
                 "RESPONDER_MAX_RUNS",
+            ),
+            (
+                SettingsArgs {
+                    oom_containers: Some("k2-(".into()),
+                    ..Default::default()
+                },
+                "RESPONDER_OOM_CONTAINERS",
             ),
         ];
         for (args, key) in cases {

@@ -31,6 +31,9 @@ pub struct Options {
     pub body_limit: Option<usize>,
     /// Run without Slack.
     pub no_slack: bool,
+    /// Containers whose OOM kills become alerts; none by default, so that containers other
+    /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
+    pub oom_containers: Option<String>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -81,6 +84,13 @@ impl TestApp {
             routes_dir: Some(routes),
             responders_dir: Some(responders),
             body_limit: options.body_limit,
+            // `^$` only matches an empty name, and Docker names are never empty.
+            oom_containers: Some(
+                options
+                    .oom_containers
+                    .clone()
+                    .unwrap_or_else(|| "^$".into()),
+            ),
             ..Default::default()
         };
         let settings = Settings::load(&args).expect("test settings are valid");
