@@ -8,6 +8,7 @@ mod support;
 mod alertmanager_e2e;
 mod cli;
 mod docker_actions;
+mod docker_events;
 mod high_memory;
 mod safety;
 mod slack_client;
