@@ -17,9 +17,14 @@
 //! the journal turns it into a no-op.
 //!
 //! One-shot alerts: Docker never sends a "resolved", so every alert from this source carries
-//! the annotation [`ONE_SHOT`]` = "true"` (see [`is_one_shot`]). Whatever closes incidents
-//! should close one opened by a one-shot alert once its runs are done (at once if it has none),
-//! rather than wait for a resolution that will never come.
+//! the annotation `one_shot: "true"` ([`ONE_SHOT`], tested by [`is_one_shot`]). An annotation
+//! rather than a property of [`Source::Docker`] because it travels with the alert through the
+//! journal and the API, and a later Docker alert that does resolve (health checks) can omit
+//! it. Whatever closes incidents should close one opened by a one-shot alert once its runs
+//! are done (at once if it has none), rather than wait for a resolution that never comes.
+//!
+//! The fingerprint is per container, so while that incident is open, later deaths of the same
+//! container are further alerts of it; once it is closed, the next death opens a new one.
 
 pub mod stream;
 

@@ -3,8 +3,8 @@
 //! last event handled, so deaths during the gap are still delivered.
 //!
 //! Resuming replays some events already handled; their alerts have the same dedup keys, so
-//! the journal makes them no-ops. The engine only keeps its last 256 events in memory, and
-//! none across its own restart: a longer gap loses deaths, which is logged, not hidden.
+//! the journal makes them no-ops. The engine keeps only a bounded in-memory buffer of recent
+//! events, emptied when it restarts: deaths that fell out of it before the resume are lost.
 
 use std::collections::HashMap;
 use std::pin::pin;
@@ -38,6 +38,7 @@ pub async fn run(docker: Docker, allow: Regex, intake: Intake, shutdown: Cancell
     let mut delay = MIN_BACKOFF;
     loop {
         let since = follower.subscribe();
+        let subscribed = Instant::now();
         let end = follower
             .follow(docker.events(Some(options(since))), &shutdown)
             .await;
@@ -45,7 +46,8 @@ pub async fn run(docker: Docker, allow: Regex, intake: Intake, shutdown: Cancell
             End::Shutdown => return,
             End::Broken { reason, healthy } => (reason, healthy),
         };
-        if healthy {
+        // A quiet stream that stayed up a while was healthy too (events are rare).
+        if healthy || subscribed.elapsed() >= MAX_BACKOFF {
             delay = MIN_BACKOFF;
         }
         tracing::warn!(
