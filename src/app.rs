@@ -19,7 +19,7 @@ use crate::http::{self, ApiState};
 use crate::limits::Guards;
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
-use crate::sources::SourceState;
+use crate::sources::{docker_events, SourceState};
 use crate::store::{Intake, SqliteStore, Store};
 
 /// A built, bound, not yet serving application.
@@ -79,6 +79,7 @@ impl Application {
         let journal_wake = Arc::new(Notify::new());
         let approvals = Arc::new(Notify::new());
         let intake = Intake::start(store.clone(), journal_wake.clone());
+        let docker = actions.docker.clone();
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
@@ -94,6 +95,12 @@ impl Application {
             approvals: approvals.clone(),
         };
         background.spawn(dispatcher.run(shutdown.clone()));
+        background.spawn(docker_events::stream::run(
+            docker,
+            settings.oom_containers.clone(),
+            intake.clone(),
+            shutdown.clone(),
+        ));
 
         let token = settings.webhook_token.clone().map(Arc::new);
         if token.is_none() {

@@ -6,10 +6,12 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use regex::Regex;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::responders::Mode;
+use crate::sources::docker_events::allow_list;
 
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +109,9 @@ pub struct SettingsArgs {
     /// Checkpoint cleaner container (`config.cleaner_container`) [default: k2-checkpoint-cleaner].
     #[arg(long, env = "CHECKPOINT_CLEANER_CONTAINER")]
     pub cleaner_container: Option<String>,
+    /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
+    #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
+    pub oom_containers: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -133,6 +138,7 @@ struct FileSettings {
     schema_registry_url: Option<String>,
     prometheus_url: Option<String>,
     cleaner_container: Option<String>,
+    oom_containers: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -152,6 +158,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("routes_dir", &self.routes_dir)
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
+            .field("oom_containers", &self.oom_containers)
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +198,8 @@ pub struct Settings {
     pub approval_ttl: std::time::Duration,
     /// Values playbooks read as `config.<name>`.
     pub playbook_config: std::collections::BTreeMap<String, String>,
+    /// Containers whose OOM kills become alerts, anchored to match whole names.
+    pub oom_containers: Regex,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -253,6 +262,12 @@ impl Settings {
                 key: "RESPONDER_APPROVAL_TTL",
                 reason: format!("{ttl_text:?} is not a duration like 30m: {e}"),
             })?;
+        let oom_text =
+            pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
+        let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
+            key: "RESPONDER_OOM_CONTAINERS",
+            reason: format!("{oom_text:?} is not a regex: {e}"),
+        })?;
         let oncall_mention = pick(&args.slack_oncall_group, file.slack_oncall_group).map(|g| {
             if g.starts_with('<') {
                 g
@@ -294,6 +309,7 @@ impl Settings {
             admin_token: pick(&args.admin_token, file.admin_token).map(SecretString::from),
             approval_ttl,
             playbook_config: playbook_config(args, file_config),
+            oom_containers,
         })
     }
 
@@ -367,6 +383,8 @@ mod tests {
         assert_eq!(s.slack_channel, "#incidents");
         assert_eq!(s.slack_api_url, "https://slack.com/api");
         assert!(s.slack_bot_token.is_none());
+        assert!(s.oom_containers.is_match("k2-spark-master"));
+        assert!(!s.oom_containers.is_match("postgres"));
         assert!(s.check_exposure().is_ok());
     }
 
@@ -374,7 +392,7 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\n").unwrap();
+        std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\noom_containers: spark-.*\n").unwrap();
         let args = SettingsArgs {
             config: Some(path),
             listen: Some("127.0.0.1:7001".into()),
@@ -385,6 +403,7 @@ mod tests {
         assert_eq!(s.mode, Mode::DryRun);
         assert_eq!(s.slack_channel, "#ops");
         assert_eq!(s.oncall_mention.as_deref(), Some("<!subteam^S0ONCALL>"));
+        assert!(s.oom_containers.is_match("spark-worker-1"));
     }
 
     #[test]
@@ -410,6 +429,13 @@ mod tests {
                     ..Default::default()
                 },
                 "RESPONDER_MAX_RUNS",
+            ),
+            (
+                SettingsArgs {
+                    oom_containers: Some("k2-(".into()),
+                    ..Default::default()
+                },
+                "RESPONDER_OOM_CONTAINERS",
             ),
         ];
         for (args, key) in cases {

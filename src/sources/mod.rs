@@ -4,6 +4,7 @@
 //! Endpoints: `POST /webhook/alertmanager`.
 
 pub mod alertmanager;
+pub mod docker_events;
 
 use std::sync::Arc;
 

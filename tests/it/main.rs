@@ -10,6 +10,7 @@ mod approvals;
 mod cli;
 mod dlq_checkpoint_actions;
 mod docker_actions;
+mod docker_events;
 mod high_memory;
 mod oom_responder;
 mod safety;

@@ -37,6 +37,9 @@ pub struct Options {
     pub approval_ttl: Option<String>,
     /// Playbook settings (`config.*`) by name, e.g. ("cleaner_container", "k2-test-...").
     pub config: Vec<(&'static str, String)>,
+    /// Containers whose OOM kills become alerts; none by default, so that containers other
+    /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
+    pub oom_containers: Option<String>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -89,6 +92,13 @@ impl TestApp {
             body_limit: options.body_limit,
             admin_token: options.admin_token.clone(),
             approval_ttl: options.approval_ttl.clone(),
+            // `^$` only matches an empty name, and Docker names are never empty.
+            oom_containers: Some(
+                options
+                    .oom_containers
+                    .clone()
+                    .unwrap_or_else(|| "^$".into()),
+            ),
             ..Default::default()
         };
         let mut args = args;

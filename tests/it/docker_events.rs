@@ -1,0 +1,197 @@
+//! The Docker OOM source against the real engine: a busybox container truly killed by the
+//! kernel OOM killer (16 MiB limit, 64 MiB written to a tmpfs charged to its cgroup) becomes
+//! one `ContainerOomKilled` incident, although the engine sends both `oom` and `die`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::support::app::{Options, TestApp};
+use crate::support::docker::test_image;
+
+/// Writes 64 MiB into a tmpfs inside a 16 MiB memory cgroup: the kernel OOM killer ends it.
+const FILL: &str = "dd if=/dev/zero of=/fill/x bs=1M count=64";
+
+async fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run the docker CLI ({e}); this test needs Docker"));
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Removes the container when the test ends, passing or not.
+struct Removed(String);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// Waits until the container has exited, and returns `(ExitCode, OOMKilled)` from inspect.
+async fn wait_exited(name: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}",
+            name,
+        ])
+        .await;
+        let parts: Vec<&str> = state.split(' ').collect();
+        if parts[0] == "exited" {
+            return (parts[1].to_owned(), parts[2].to_owned());
+        }
+        assert!(Instant::now() < deadline, "{name} still {state} after 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the one incident has `alerts` alerts, and returns its detail.
+async fn wait_for_alerts(app: &TestApp, alerts: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        let incidents = app.incidents().await;
+        if let Some(incident) = incidents.first() {
+            let id = incident["id"].as_i64().unwrap();
+            last = app.get_json(&format!("/api/incidents/{id}")).await;
+            if last["alerts"].as_array().map_or(0, Vec::len) >= alerts {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no incident with {alerts} alert(s) within 15 s; last seen: {last:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oom_kill_is_one_incident_and_each_later_kill_one_more_alert() {
+    let image = test_image();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("k2-test-oom-{}-{nanos}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped catalog has no route for ContainerOomKilled: the incident records no_route.
+    let app = TestApp::spawn(
+        dir.path(),
+        None,
+        Options {
+            oom_containers: Some(regex::escape(&name)),
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let _removed = Removed(name.clone());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "--tmpfs",
+        "/fill",
+        &image,
+        "sh",
+        "-c",
+        FILL,
+    ])
+    .await;
+    assert_eq!(
+        wait_exited(&name).await,
+        ("137".into(), "true".into()),
+        "the kernel OOM killer ended it"
+    );
+
+    let detail = wait_for_alerts(&app, 1).await;
+    // Both events are in by now; give a wrongly unpaired oom its 2 s to show up as a 2nd alert.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let incidents = app.incidents().await;
+    assert_eq!(incidents.len(), 1, "one incident: {incidents:#?}");
+    assert_eq!(incidents[0]["alertname"], "ContainerOomKilled");
+    let id = incidents[0]["id"].as_i64().unwrap();
+    let detail_now = app.get_json(&format!("/api/incidents/{id}")).await;
+    assert_eq!(detail_now["alerts"], detail["alerts"], "still one alert");
+    let alert = &detail["alerts"][0];
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["container"], name.as_str());
+    assert_eq!(alert["labels"]["reason"], "oom");
+    assert_eq!(alert["labels"]["exit_code"], "137");
+    assert_eq!(alert["labels"]["image"], image.as_str());
+    assert_eq!(alert["annotations"]["one_shot"], "true");
+    assert_eq!(detail["labels"]["container"], name.as_str());
+    let kinds: Vec<&str> = detail["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["no_route"], "{detail:#}");
+
+    // Started again, it fills the tmpfs again and dies again: a second alert instance, on the
+    // same (still open) incident since the fingerprint is per container.
+    docker(&["start", &name]).await;
+    assert_eq!(wait_exited(&name).await, ("137".into(), "true".into()));
+    let detail = wait_for_alerts(&app, 2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.incidents().await.len(), 1);
+    let alerts = app.get_json(&format!("/api/incidents/{id}")).await["alerts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert_ne!(alerts[0]["starts_at"], alerts[1]["starts_at"]);
+    assert!(
+        alerts.iter().all(|a| a["labels"]["reason"] == "oom"),
+        "{detail:#}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_without_oom_is_reported_as_killed() {
+    let image = test_image();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("k2-test-oomkill-{}-{nanos}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(
+        dir.path(),
+        None,
+        Options {
+            oom_containers: Some(regex::escape(&name)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let _removed = Removed(name.clone());
+    docker(&["run", "-d", "--name", &name, &image, "sleep", "3600"]).await;
+    docker(&["kill", &name]).await;
+    assert_eq!(wait_exited(&name).await, ("137".into(), "false".into()));
+
+    let detail = wait_for_alerts(&app, 1).await;
+    let alert = &detail["alerts"][0];
+    assert_eq!(alert["labels"]["container"], name.as_str());
+    assert_eq!(alert["labels"]["reason"], "killed");
+    assert_eq!(alert["labels"]["exit_code"], "137");
+    app.stop().await;
+}
