@@ -74,7 +74,16 @@ pub struct Alert {
     pub generator_url: Option<String>,
 }
 
+/// The annotation that marks an alert nothing will ever resolve (e.g. a container's death):
+/// its incident closes once its runs are done.
+pub const ONE_SHOT: &str = "one_shot";
+
 impl Alert {
+    /// Whether nothing will ever send this alert's resolution (see [`ONE_SHOT`]).
+    pub fn is_one_shot(&self) -> bool {
+        self.annotations.get(ONE_SHOT).map(String::as_str) == Some("true")
+    }
+
     /// The `alertname` label, or `"unnamed"` when a source sent none.
     pub fn name(&self) -> &str {
         self.labels

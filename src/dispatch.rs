@@ -159,6 +159,9 @@ impl Dispatcher {
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;
         }
+        if alert.is_one_shot() && recorded.run_ids.is_empty() {
+            let _ = self.close_one_shot(incident).await;
+        }
         Ok(())
     }
 
@@ -263,6 +266,28 @@ impl Dispatcher {
         self.reporter.refresh(incident).await;
     }
 
+    /// Nothing will resolve a one-shot alert (a container's death): its incident closes once
+    /// no run of it is left.
+    /// Returns whether it closed (and its parent message was refreshed).
+    async fn close_one_shot(&self, incident: i64) -> bool {
+        match self
+            .store
+            .close_idle_incident(incident, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(incident, "One-shot incident closed: its runs are done.");
+                self.reporter.refresh(incident).await;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not close a one-shot incident.");
+                false
+            }
+        }
+    }
+
     async fn recover(&self) {
         let recovery = match self.store.recover_runs(OffsetDateTime::now_utc()).await {
             Ok(r) => r,
@@ -360,6 +385,9 @@ impl Dispatcher {
             observer.escalated(reason).await;
             self.reporter.escalate(run.incident_id, reason).await;
         }
-        self.reporter.refresh(run.incident_id).await;
+        // Closing a one-shot incident refreshes the parent itself.
+        if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
+            self.reporter.refresh(run.incident_id).await;
+        }
     }
 }

@@ -40,7 +40,7 @@ use crate::alert::{Alert, Labels, Source, Status};
 pub const ALERTNAME: &str = "ContainerOomKilled";
 
 /// The annotation marking an alert no "resolved" will ever follow.
-pub const ONE_SHOT: &str = "one_shot";
+pub use crate::alert::ONE_SHOT;
 
 /// How long after an `oom` its container's `die` is still the same death.
 pub const PAIR_WINDOW: Duration = Duration::seconds(2);
@@ -50,7 +50,7 @@ const SIGKILL_EXIT: i64 = 137;
 
 /// Whether `alert` is one-shot: it opens an incident that nothing will ever resolve.
 pub fn is_one_shot(alert: &Alert) -> bool {
-    alert.annotations.get(ONE_SHOT).map(String::as_str) == Some("true")
+    alert.is_one_shot()
 }
 
 /// What an engine event says happened to a container.

@@ -77,6 +77,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         run_id: i64,
     ) -> Result<serde_json::Map<String, serde_json::Value>, StoreError>;
 
+    /// Closes an open incident that has no pending or running runs; true when it closed.
+    async fn close_idle_incident(
+        &self,
+        incident_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
     /// Marks a pending run as running.
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
 

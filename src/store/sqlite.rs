@@ -122,6 +122,24 @@ impl Store for SqliteStore {
         reads::previous_outputs(&self.reader, responder, target, run_id).await
     }
 
+    async fn close_idle_incident(
+        &self,
+        incident_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE incidents SET status = 'resolved', resolved_at = ?
+             WHERE id = ? AND status = 'open' AND NOT EXISTS (
+                 SELECT 1 FROM runs WHERE incident_id = ? AND state IN ('pending', 'running'))",
+        )
+        .bind(ts(now))
+        .bind(incident_id)
+        .bind(incident_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET state = 'running', started_at = ? WHERE id = ?")
             .bind(ts(now))

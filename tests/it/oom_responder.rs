@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::support::app::{am_alert, step_states, Options, TestApp, SLACK_TOKEN};
-use crate::support::docker::TestContainer;
+use crate::support::docker::{test_image, TestContainer};
 use crate::support::fake_slack::FakeSlack;
 
 #[tokio::test]
@@ -20,14 +22,15 @@ async fn a_killed_container_is_started_and_verified_and_a_running_one_is_left_al
         (dead.name(), "f100000000000001"),
         (back.name(), "f100000000000002"),
     ] {
-        app.post_alertmanager(&am_alert(
+        let mut alert = am_alert(
             "firing",
             "ContainerOomKilled",
             c,
             fp,
             "2026-11-27T05:00:00Z",
-        ))
-        .await;
+        );
+        alert["alerts"][0]["labels"]["reason"] = "oom".into();
+        app.post_alertmanager(&alert).await;
     }
 
     let d = app.wait_for_finished_run(dead.name(), 1).await;
@@ -72,6 +75,108 @@ async fn a_killed_container_is_started_and_verified_and_a_running_one_is_left_al
                 Duration::from_secs(10)
             )
             .await
+    );
+    app.stop().await;
+}
+
+/// Removes a container started by hand when the test ends, however it ends.
+struct Remove(String);
+
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_real_oom_kill_becomes_one_incident_one_start_and_closes_itself() {
+    let name = format!("k2-test-oome2e-{}", std::process::id());
+    let _cleanup = Remove(name.clone());
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        oom_containers: Some(name.clone()),
+        ..Default::default()
+    };
+    let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
+    // 16 MiB of memory and a 64 MiB write to tmpfs: the kernel OOM-kills it, on its first
+    // start only (the marker survives in its writable layer), like a job that blew up once.
+    // `exec` makes dd the main process, as a JVM is in a real job, so the kill ends the container.
+    let script = "trap 'exit 0' TERM; if [ ! -e /started ]; then touch /started; \
+                  exec dd if=/dev/zero of=/fill/x bs=1M count=64; fi; sleep 3600 & wait";
+    let image = test_image();
+    let run = std::process::Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--memory",
+            "16m",
+            "--memory-swap",
+            "16m",
+            "--tmpfs",
+            "/fill",
+            &image,
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let detail = app.wait_for_finished_run(&name, 1).await;
+    let states: Vec<_> = step_states(&detail, 0)
+        .into_iter()
+        .map(|(id, s)| format!("{id}={s}"))
+        .collect();
+    assert_eq!(
+        states[..4],
+        [
+            "state=succeeded",
+            "logs=succeeded",
+            "start=succeeded",
+            "stays_up=succeeded"
+        ],
+        "{detail:#}"
+    );
+    assert_eq!(detail["alerts"][0]["labels"]["reason"], "oom");
+    assert_eq!(detail["runs"][0]["steps"][0]["outputs"]["oom_killed"], true);
+    // A one-shot incident closes once its run is done: no resolve will ever come.
+    let mut closed = Value::Null;
+    for _ in 0..50 {
+        closed = app
+            .get_json(&format!("/api/incidents/{}", detail["incident"]["id"]))
+            .await;
+        if closed["incident"]["status"] == "resolved" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(closed["incident"]["status"], "resolved", "{closed:#}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let incidents: Vec<_> = app
+        .incidents()
+        .await
+        .into_iter()
+        .filter(|i| i["target"] == name.as_str())
+        .collect();
+    assert_eq!(
+        incidents.len(),
+        1,
+        "one death, one incident: {incidents:#?}"
+    );
+    assert_eq!(
+        closed["runs"].as_array().map(Vec::len),
+        Some(1),
+        "one run, one start"
     );
     app.stop().await;
 }
