@@ -135,6 +135,7 @@ impl RunObserver for StoreObserver<'_> {
             .consume_budget(
                 &self.responder.name,
                 &self.run.target,
+                &step.id,
                 &self.responder.budget,
                 self.run.run_id,
                 now,

@@ -181,9 +181,11 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 }
             }
             if let Admission::Refused { reason } = observer.admit(step).await {
-                // "docker_restart" reads as "restart budget exhausted" to people.
-                let noun = kind.name().rsplit('_').next().unwrap_or("action");
-                let why = format!("{noun} budget exhausted for {} ({reason})", input.target);
+                // Budgets are per step: "restart budget exhausted", "cleanup budget exhausted".
+                let why = format!(
+                    "{} budget exhausted for {} ({reason})",
+                    step.id, input.target
+                );
                 observer
                     .not_run(
                         step,

@@ -122,12 +122,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
-    /// Atomically checks the budget of (responder, target) against its stored history and,
+    /// Atomically checks the budget of (responder, target, step) against its stored history and,
     /// when admitted, records the use, so two replicas cannot both spend the last unit.
     async fn consume_budget(
         &self,
         responder: &str,
         target: &str,
+        step: &str,
         budget: &Budget,
         run_id: i64,
         now: OffsetDateTime,

@@ -245,6 +245,7 @@ impl Store for SqliteStore {
         &self,
         responder: &str,
         target: &str,
+        step: &str,
         budget: &Budget,
         run_id: i64,
         now: OffsetDateTime,
@@ -256,20 +257,22 @@ impl Store for SqliteStore {
         // the transaction keeps it atomic for other processes sharing the file.
         let mut tx = self.writer.begin().await?;
         let uses: Vec<i64> = sqlx::query_scalar(
-            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND at_unix > ?",
+            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND step_id = ? AND at_unix > ?",
         )
         .bind(responder)
         .bind(target)
+        .bind(step)
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
         let admission = admit(budget, &uses, now_unix);
         if admission == Admission::Allowed {
             sqlx::query(
-                "INSERT INTO budget_uses (responder, target, at_unix, run_id) VALUES (?, ?, ?, ?)",
+                "INSERT INTO budget_uses (responder, target, step_id, at_unix, run_id) VALUES (?, ?, ?, ?, ?)",
             )
             .bind(responder)
             .bind(target)
+            .bind(step)
             .bind(now_unix)
             .bind(run_id)
             .execute(&mut *tx)

@@ -454,4 +454,3 @@ async fn schema_registry_versions_reads_versions_and_reports_a_missing_subject()
     );
     assert_eq!(paths.len(), 3);
 }
-
