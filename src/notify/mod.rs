@@ -56,7 +56,13 @@ impl Reporter {
         self.queue(
             incident,
             MessageKind::Reply,
-            render::step_reply(step_id, action, mode, end),
+            render::step_reply(
+                step_id,
+                action,
+                mode,
+                end,
+                OffsetDateTime::now_utc().to_offset(time::UtcOffset::UTC),
+            ),
         )
         .await;
     }

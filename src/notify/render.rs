@@ -81,7 +81,14 @@ fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
 }
 
 /// One thread reply per step.
-pub fn step_reply(step_id: &str, action: &str, mode: &str, end: &StepEnd) -> String {
+/// `at` is when the step ended: every number in the reply was read then.
+pub fn step_reply(
+    step_id: &str,
+    action: &str,
+    mode: &str,
+    end: &StepEnd,
+    at: time::OffsetDateTime,
+) -> String {
     let icon = match end.state {
         StepState::Succeeded => ":white_check_mark:",
         StepState::Failed => ":x:",
@@ -92,5 +99,9 @@ pub fn step_reply(step_id: &str, action: &str, mode: &str, end: &StepEnd) -> Str
         StepState::Started | StepState::Unknown => ":grey_question:",
     };
     let tag = if mode == "dry-run" { " [dry-run]" } else { "" };
-    format!("{icon} *{step_id}* (`{action}`){tag}: {}", end.summary)
+    let clock = format!("{:02}:{:02}:{:02}Z", at.hour(), at.minute(), at.second());
+    format!(
+        "{icon} *{step_id}* (`{action}`){tag} {clock}: {}",
+        end.summary
+    )
 }

@@ -283,7 +283,8 @@ async fn dry_run_reads_live_state_and_plans_the_restart_without_doing_it() {
             .wait_for(
                 |m| m
                     .iter()
-                    .any(|c| c.text.contains("[dry-run]: dry-run: would restart")),
+                    .any(|c| c.text.contains("[dry-run] ")
+                        && c.text.contains("dry-run: would restart")),
                 Duration::from_secs(10)
             )
             .await,
