@@ -124,46 +124,12 @@ impl StepKind for Exec {
     async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
         let name = env.container(&self.container)?;
         let argv = self.render_argv(env)?;
-        let created = ctx
-            .docker
-            .create_exec(
-                &name,
-                CreateExecOptions {
-                    cmd: Some(argv.clone()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| docker_error(&name, e))?;
-        let started = ctx
-            .docker
-            .start_exec(&created.id, None)
-            .await
-            .map_err(|e| docker_error(&name, e))?;
-        let StartExecResults::Attached { mut output, .. } = started else {
-            return Err(ActionError::Docker(
-                "exec started detached; no output to read".into(),
-            ));
-        };
-        let cap = self.max_output_bytes;
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let mut truncated = false;
-        // Read to the end even past the cap so the process can finish and report its exit
-        // code; the engine's step timeout bounds a command that never stops writing.
-        while let Some(frame) = output.next().await {
-            match frame.map_err(|e| docker_error(&name, e))? {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    truncated |= push_capped(&mut stdout, &message, cap);
-                }
-                LogOutput::StdErr { message } => {
-                    truncated |= push_capped(&mut stderr, &message, cap);
-                }
-                LogOutput::StdIn { .. } => {}
-            }
-        }
-        let exit_code = exit_code(ctx, &name, &created.id).await?;
+        let Captured {
+            exit_code,
+            stdout,
+            stderr,
+            truncated,
+        } = run_argv(ctx, &name, &argv, self.max_output_bytes).await?;
         let typed = ExecOutput {
             container: name,
             exit_code,
@@ -182,6 +148,75 @@ impl StepKind for Exec {
         );
         Ok(StepOutput::from_typed(&typed, summary))
     }
+}
+
+/// What one command printed and how it ended, as [`run_argv`] captured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Captured {
+    /// The command's exit code.
+    pub(crate) exit_code: i64,
+    /// Its standard output, capped.
+    pub(crate) stdout: Vec<u8>,
+    /// Its standard error, capped.
+    pub(crate) stderr: Vec<u8>,
+    /// Whether stdout or stderr was cut at the cap.
+    pub(crate) truncated: bool,
+}
+
+/// Runs `argv` (never through a shell) in container `name` and captures up to `cap` bytes of
+/// stdout and of stderr, plus the exit code. Shared by every step kind that runs a CLI inside
+/// a container, so they all get the same argv safety, capping and exit-code polling.
+pub(crate) async fn run_argv(
+    ctx: &ActionCtx,
+    name: &str,
+    argv: &[String],
+    cap: usize,
+) -> Result<Captured, ActionError> {
+    let created = ctx
+        .docker
+        .create_exec(
+            name,
+            CreateExecOptions {
+                cmd: Some(argv.to_vec()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| docker_error(name, e))?;
+    let started = ctx
+        .docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|e| docker_error(name, e))?;
+    let StartExecResults::Attached { mut output, .. } = started else {
+        return Err(ActionError::Docker(
+            "exec started detached; no output to read".into(),
+        ));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let mut truncated = false;
+    // Read to the end even past the cap so the process can finish and report its exit
+    // code; the engine's step timeout bounds a command that never stops writing.
+    while let Some(frame) = output.next().await {
+        match frame.map_err(|e| docker_error(name, e))? {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                truncated |= push_capped(&mut stdout, &message, cap);
+            }
+            LogOutput::StdErr { message } => {
+                truncated |= push_capped(&mut stderr, &message, cap);
+            }
+            LogOutput::StdIn { .. } => {}
+        }
+    }
+    let exit_code = exit_code(ctx, name, &created.id).await?;
+    Ok(Captured {
+        exit_code,
+        stdout,
+        stderr,
+        truncated,
+    })
 }
 
 /// The exec's exit code. The output stream can close a moment before the engine records the

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::ActionError;
 
+pub(crate) use exec::run_argv;
 pub use exec::{Exec, ExecOutput};
 pub use logs::{GrepPattern, Logs, LogsOutput};
 pub use state::{Inspect, InspectOutput, Restart, RestartOutput, Start, StartOutput};
@@ -32,7 +33,7 @@ fn docker_error(container: &str, err: bollard::errors::Error) -> ActionError {
 }
 
 /// Collapses whitespace runs (including newlines) to single spaces.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
