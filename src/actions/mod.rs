@@ -5,7 +5,11 @@
 //! dispatcher: they get a client context and a [`StepEnv`] to render their fields, and return a
 //! [`StepOutput`] (or an [`ActionError`]) that the engine records.
 
+mod api;
 pub mod docker;
+pub mod kafka;
+pub mod prometheus;
+pub mod spark;
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -30,6 +34,12 @@ pub enum Action {
     DockerRestart(docker::Restart),
     /// Start a stopped container (destructive).
     DockerStart(docker::Start),
+    /// A consumer group's lag, sampled twice and classified.
+    KafkaConsumerLag(kafka::ConsumerLag),
+    /// The Spark standalone master's workers and one application's state.
+    SparkMasterStatus(spark::MasterStatus),
+    /// A Prometheus range query, summed across series, reduced to a trend.
+    PrometheusRange(prometheus::Range),
 }
 
 impl Action {
@@ -42,6 +52,9 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::KafkaConsumerLag(a) => a,
+            Action::SparkMasterStatus(a) => a,
+            Action::PrometheusRange(a) => a,
         }
     }
 
@@ -54,6 +67,9 @@ impl Action {
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
             Action::DockerStart(a) => a,
+            Action::KafkaConsumerLag(a) => a,
+            Action::SparkMasterStatus(a) => a,
+            Action::PrometheusRange(a) => a,
         }
     }
 }
