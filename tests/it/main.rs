@@ -9,6 +9,7 @@ mod alertmanager_e2e;
 mod cli;
 mod docker_actions;
 mod high_memory;
+mod lag_actions;
 mod safety;
 mod slack_client;
 mod slack_outage;
