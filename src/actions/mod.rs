@@ -5,11 +5,15 @@
 //! dispatcher: they get a client context and a [`StepEnv`] to render their fields, and return a
 //! [`StepOutput`] (or an [`ActionError`]) that the engine records.
 
+mod api;
 pub mod disk_usage;
 pub mod docker;
 pub mod find_files;
+pub mod kafka;
+pub mod prometheus;
 pub mod report;
 pub mod schema_registry;
+pub mod spark;
 pub mod spark_sql;
 
 use async_trait::async_trait;
@@ -45,6 +49,12 @@ pub enum Action {
     DiskUsage(disk_usage::DiskUsage),
     /// Old files under a path, listed and optionally deleted (destructive with `delete`).
     FindFiles(find_files::FindFiles),
+    /// A consumer group's lag, sampled twice and classified.
+    KafkaConsumerLag(kafka::ConsumerLag),
+    /// The Spark standalone master's workers and one application's state.
+    SparkMasterStatus(spark::MasterStatus),
+    /// A Prometheus range query, summed across series, reduced to a trend.
+    PrometheusRange(prometheus::Range),
 }
 
 impl Action {
@@ -62,6 +72,9 @@ impl Action {
             Action::SchemaRegistryVersions(a) => a,
             Action::DiskUsage(a) => a,
             Action::FindFiles(a) => a,
+            Action::KafkaConsumerLag(a) => a,
+            Action::SparkMasterStatus(a) => a,
+            Action::PrometheusRange(a) => a,
         }
     }
 
@@ -79,6 +92,9 @@ impl Action {
             Action::SchemaRegistryVersions(a) => a,
             Action::DiskUsage(a) => a,
             Action::FindFiles(a) => a,
+            Action::KafkaConsumerLag(a) => a,
+            Action::SparkMasterStatus(a) => a,
+            Action::PrometheusRange(a) => a,
         }
     }
 }

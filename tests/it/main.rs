@@ -14,6 +14,7 @@ mod docker_events;
 mod high_memory;
 mod oom_responder;
 mod runbook_responders;
+mod lag_actions;
 mod safety;
 mod slack_client;
 mod slack_outage;

@@ -33,7 +33,7 @@ fn docker_error(container: &str, err: bollard::errors::Error) -> ActionError {
 }
 
 /// Collapses whitespace runs (including newlines) to single spaces.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -1,0 +1,317 @@
+//! Spark step kinds: `spark_master_status`, the runbook's "Check Spark UI" (workers ALIVE,
+//! the application running, its duration) read from the standalone master's `/json/`.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{api, ActionCtx, ActionError, StepEnv, StepKind, StepOutput};
+use crate::template::Tmpl;
+
+/// Reads the Spark standalone master's state: live workers and one application.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterStatus {
+    /// The master's web UI base URL, e.g. `http://k2-spark-master:8080`.
+    pub url: Tmpl,
+    /// The application name to look for among the active applications (case-insensitive).
+    pub app: Tmpl,
+    /// How many ALIVE workers the cluster should have.
+    #[serde(default = "default_expected_workers")]
+    pub expected_workers: u32,
+}
+
+/// The runbook: "Workers tab: 2 workers registered, both ALIVE".
+fn default_expected_workers() -> u32 {
+    2
+}
+
+/// The typed outputs of [`MasterStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MasterStatusOutput {
+    /// Workers in state ALIVE.
+    pub workers_alive: u32,
+    /// The `expected_workers` field.
+    pub workers_expected: u32,
+    /// Whether at least the expected number of workers are ALIVE.
+    pub workers_ok: bool,
+    /// Whether the application is among the active applications.
+    pub app_present: bool,
+    /// Its state (`RUNNING`, `WAITING`, ...), `""` when absent.
+    pub app_state: String,
+    /// How long it has been running, in ms (0 when absent); a reset means it restarted.
+    pub app_duration_ms: u64,
+    /// When it started (RFC 3339), `""` when absent.
+    pub app_started_at: String,
+    /// Active applications in state RUNNING, this one or not.
+    pub apps_running: u32,
+}
+
+const OUTPUTS: &[&str] = &[
+    "workers_alive",
+    "workers_expected",
+    "workers_ok",
+    "app_present",
+    "app_state",
+    "app_duration_ms",
+    "app_started_at",
+    "apps_running",
+];
+
+/// The parts of the master's `/json/` this step reads; the rest is ignored, since Spark
+/// versions add fields freely.
+#[derive(Debug, Deserialize)]
+struct MasterJson {
+    workers: Vec<WorkerJson>,
+    activeapps: Vec<AppJson>,
+    #[serde(default)]
+    completedapps: Vec<AppJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkerJson {
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AppJson {
+    name: String,
+    state: String,
+    starttime: i64,
+    duration: u64,
+}
+
+/// Parses the master's `/json/` body.
+fn parse(body: &str) -> Result<MasterJson, String> {
+    serde_json::from_str(body).map_err(|e| format!("not a Spark master /json/ answer: {e}"))
+}
+
+/// What the master's state says about `app`, plus the last completed state of an absent app
+/// (e.g. `FAILED`) for the summary.
+fn summarize(
+    master: &MasterJson,
+    app: &str,
+    expected: u32,
+) -> (MasterStatusOutput, Option<String>) {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let workers_alive = count(master.workers.iter().filter(|w| w.state == "ALIVE").count());
+    let named = |a: &&AppJson| a.name.eq_ignore_ascii_case(app);
+    // A restarted app can briefly appear twice (old RUNNING, new WAITING): report RUNNING.
+    let found = master
+        .activeapps
+        .iter()
+        .filter(named)
+        .max_by_key(|a| (a.state == "RUNNING", a.starttime));
+    let completed = master
+        .completedapps
+        .iter()
+        .filter(named)
+        .max_by_key(|a| a.starttime)
+        .map(|a| a.state.clone());
+    let out = MasterStatusOutput {
+        workers_alive,
+        workers_expected: expected,
+        workers_ok: workers_alive >= expected,
+        app_present: found.is_some(),
+        app_state: found.map(|a| a.state.clone()).unwrap_or_default(),
+        app_duration_ms: found.map(|a| a.duration).unwrap_or(0),
+        app_started_at: found
+            .map(|a| api::rfc3339_millis(a.starttime))
+            .unwrap_or_default(),
+        apps_running: count(
+            master
+                .activeapps
+                .iter()
+                .filter(|a| a.state == "RUNNING")
+                .count(),
+        ),
+    };
+    (out, completed)
+}
+
+#[async_trait]
+impl StepKind for MasterStatus {
+    fn name(&self) -> &'static str {
+        "spark_master_status"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        OUTPUTS
+    }
+
+    fn templates_mut(&mut self) -> Vec<(&'static str, &mut Tmpl)> {
+        vec![("url", &mut self.url), ("app", &mut self.app)]
+    }
+
+    fn plan(&self, env: &StepEnv<'_>) -> Result<String, ActionError> {
+        let url = api::join(&env.render(&self.url)?, "/json/");
+        let app = env.render(&self.app)?;
+        Ok(format!("read Spark master {url} for workers and app {app}"))
+    }
+
+    async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
+        let url = api::join(&env.render(&self.url)?, "/json/");
+        let app = env.render(&self.app)?;
+        let (status, body) = api::get(&ctx.http, &url, &[]).await?;
+        if !status.is_success() {
+            return Err(api::status_error(&url, status, &body));
+        }
+        let master = parse(&body).map_err(|e| ActionError::Failed(format!("GET {url}: {e}")))?;
+        let (typed, completed) = summarize(&master, &app, self.expected_workers);
+        let app_part = if typed.app_present {
+            format!(
+                "app {app} {} for {}",
+                typed.app_state,
+                humantime::format_duration(std::time::Duration::from_secs(
+                    typed.app_duration_ms / 1000
+                ))
+            )
+        } else if let Some(state) = completed {
+            format!("app {app} not active (last run {state})")
+        } else {
+            format!("app {app} not found")
+        };
+        let summary = format!(
+            "workers {}/{} ALIVE, {app_part}, {} apps running",
+            typed.workers_alive, typed.workers_expected, typed.apps_running
+        );
+        Ok(StepOutput::from_typed(&typed, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> MasterJson {
+        let path = format!("{}/tests/fixtures/spark/{name}", env!("CARGO_MANIFEST_DIR"));
+        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        parse(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn fixtures_summarize() {
+        // (fixture, app, alive, ok, present, state, duration, started, running, completed)
+        type Row = (
+            &'static str,
+            &'static str,
+            u32,
+            bool,
+            bool,
+            &'static str,
+            u64,
+            &'static str,
+            u32,
+            Option<&'static str>,
+        );
+        let table: &[Row] = &[
+            (
+                "master.json",
+                "K2-Bronze-Binance-Ingestion",
+                2,
+                true,
+                true,
+                "RUNNING",
+                3_600_289,
+                "2026-01-20T10:15:30.123Z",
+                3,
+                None,
+            ),
+            (
+                "master.json",
+                "k2-bronze-binance-ingestion",
+                2,
+                true,
+                true,
+                "RUNNING",
+                3_600_289,
+                "2026-01-20T10:15:30.123Z",
+                3,
+                None,
+            ),
+            (
+                "master.json",
+                "K2-Silver-Kraken-Transformation",
+                2,
+                true,
+                true,
+                "WAITING",
+                60_410,
+                "2026-01-20T11:14:30.002Z",
+                3,
+                Some("FAILED"),
+            ),
+            (
+                "master.json",
+                "k2-bronze-binance-stream",
+                2,
+                true,
+                false,
+                "",
+                0,
+                "",
+                3,
+                None,
+            ),
+            (
+                "master_worker_dead.json",
+                "K2-Bronze-Binance-Ingestion",
+                1,
+                false,
+                false,
+                "",
+                0,
+                "",
+                2,
+                None,
+            ),
+        ];
+        for &(file, app, alive, ok, present, state, duration, started, running, completed) in table
+        {
+            let (out, last) = summarize(&fixture(file), app, 2);
+            let got = (
+                out.workers_alive,
+                out.workers_ok,
+                out.app_present,
+                out.app_state.as_str(),
+                out.app_duration_ms,
+                out.app_started_at.as_str(),
+                out.apps_running,
+                last.as_deref(),
+            );
+            let want = (
+                alive, ok, present, state, duration, started, running, completed,
+            );
+            assert_eq!(got, want, "{file} / {app}");
+            assert_eq!(out.workers_expected, 2);
+        }
+    }
+
+    #[test]
+    fn non_master_bodies_are_errors() {
+        assert!(parse("<html>Spark Master at spark://m:7077</html>").is_err());
+        assert!(parse(r#"{"status":"ALIVE"}"#).is_err());
+    }
+
+    #[test]
+    fn yaml_shape_and_defaults() {
+        let mut s: MasterStatus =
+            serde_yaml_ng::from_str("url: '{{ config.spark_master_url }}'\napp: x")
+                .expect("valid YAML");
+        assert_eq!(s.expected_workers, 2);
+        assert!(!s.destructive());
+        let names: Vec<&str> = s.templates_mut().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["url", "app"]);
+        assert!(serde_yaml_ng::from_str::<MasterStatus>("url: u\napp: x\nworkers: 3").is_err());
+    }
+
+    #[test]
+    fn output_keys_equal_outputs() {
+        let (typed, _) = summarize(&fixture("master.json"), "x", 2);
+        let out = StepOutput::from_typed(&typed, String::new());
+        let mut got: Vec<&str> = out.fields.keys().map(String::as_str).collect();
+        let mut want = OUTPUTS.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+}
