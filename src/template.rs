@@ -192,6 +192,22 @@ mod tests {
     }
 
     #[test]
+    fn default_and_is_defined_work_on_missing_labels_in_strict_mode() {
+        let mut b = TemplatesBuilder::default();
+        let mut t = Tmpl::new("{{ alert.labels.spark_app | default(alert.labels.container) }}");
+        b.add_template("t", &mut t).unwrap();
+        let mut e = Expr {
+            source: "alert.labels.topic is defined".into(),
+            key: String::new(),
+        };
+        b.add_expression("e", &mut e).unwrap();
+        let templates = b.build();
+        let ctx = context! { alert => context!{ labels => context!{ container => "k2-job" } } };
+        assert_eq!(templates.render(&t, &ctx).unwrap(), "k2-job");
+        assert!(!templates.eval(&e, &ctx).unwrap());
+    }
+
+    #[test]
     fn syntax_errors_are_reported() {
         let mut b = TemplatesBuilder::default();
         let mut e = Expr {

@@ -121,9 +121,16 @@ impl ConsumerLag {
 
     /// One `--describe` run, parsed; a failed or unparseable run is the step's error.
     async fn sample(ctx: &ActionCtx, r: &Rendered) -> Result<describe::Description, ActionError> {
-        let out = run_argv(ctx, &r.container, r.argv.clone(), MAX_OUTPUT_BYTES, Keep::Tail).await?;
+        let out = run_argv(
+            ctx,
+            &r.container,
+            r.argv.clone(),
+            MAX_OUTPUT_BYTES,
+            Keep::Tail,
+        )
+        .await?;
         let (stdout, stderr) = (&out.stdout, &out.stderr);
-        match describe::parse(&r.group, &stdout, &stderr) {
+        match describe::parse(&r.group, stdout, stderr) {
             Ok(d) => Ok(d),
             // A non-zero exit (no such binary, broker unreachable) explains more than the
             // missing table does; Kafka's own "Error: ..." lines come with exit code 0.

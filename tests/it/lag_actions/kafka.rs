@@ -14,7 +14,7 @@ use crate::support::docker::TestContainer;
 /// an Empty group (notice on stderr, table on stdout) for the offsets in /tmp/offsets (lines of
 /// `topic partition current log-end`), or Kafka's error for a missing group when that file is
 /// absent; then appends to /tmp/calls so the test knows a sample was taken.
-const FAKE_CLI: &str = r#"#!/bin/sh
+pub(crate) const FAKE_CLI: &str = r#"#!/bin/sh
 printf '%s\n' "$#" "$@" > /tmp/argv
 group=
 while [ $# -gt 0 ]; do
@@ -53,7 +53,7 @@ fn docker_exec(name: &str, argv: &[&str]) -> (bool, String) {
 }
 
 /// Writes `content` to `path` in the container (passed as an argument, never parsed by sh).
-fn write_file(name: &str, path: &str, content: &str) {
+pub(crate) fn write_file(name: &str, path: &str, content: &str) {
     let (ok, _) = docker_exec(
         name,
         &[
@@ -69,7 +69,7 @@ fn write_file(name: &str, path: &str, content: &str) {
 }
 
 /// A busybox container carrying the fake `kafka-consumer-groups` on its PATH.
-fn kafka_container(prefix: &str) -> TestContainer {
+pub(crate) fn kafka_container(prefix: &str) -> TestContainer {
     let c = TestContainer::idle(prefix);
     write_file(c.name(), "/bin/kafka-consumer-groups", FAKE_CLI);
     c.exec(&["chmod", "755", "/bin/kafka-consumer-groups"]);

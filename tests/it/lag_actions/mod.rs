@@ -4,7 +4,7 @@
 //! answer on the real paths with the fixture JSON ([`http`]).
 
 mod http;
-mod kafka;
+pub(crate) mod kafka;
 
 use alert_responder::actions::{Action, ActionCtx, ActionError, AllowList, StepEnv, StepOutput};
 use alert_responder::template::{Templates, TemplatesBuilder};
