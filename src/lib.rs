@@ -12,6 +12,7 @@ pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod notify;
 pub mod responders;
 pub mod routing;

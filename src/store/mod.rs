@@ -208,4 +208,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The incident's header and its latest run with steps, for rendering messages.
     async fn incident_view(&self, id: i64) -> Result<Option<IncidentView>, StoreError>;
+
+    /// The counts `/metrics` exposes as gauges, in one cheap read.
+    async fn gauges(&self, now: OffsetDateTime) -> Result<StoreGauges, StoreError>;
 }

@@ -448,4 +448,8 @@ impl Store for SqliteStore {
     async fn incident_view(&self, id: i64) -> Result<Option<IncidentView>, StoreError> {
         reads::incident_view(&self.reader, id).await
     }
+
+    async fn gauges(&self, now: OffsetDateTime) -> Result<StoreGauges, StoreError> {
+        reads::gauges(&self.reader, now).await
+    }
 }

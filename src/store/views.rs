@@ -174,3 +174,18 @@ pub struct ApprovalRow {
     /// RFC 3339.
     pub decided_at: Option<String>,
 }
+
+/// Counts read at scrape time for the `/metrics` gauges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// Journal entries not yet processed.
+    pub journal_pending: i64,
+    /// Age of the oldest unprocessed journal entry; zero when none.
+    pub journal_oldest_pending_age: std::time::Duration,
+    /// Outbox messages still to deliver.
+    pub outbox_pending: i64,
+    /// Approvals pending and not yet expired.
+    pub approvals_pending: i64,
+    /// Open incidents.
+    pub incidents_open: i64,
+}
