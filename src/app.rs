@@ -17,6 +17,7 @@ use crate::config::{Catalog, Settings};
 use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
+use crate::metrics::Metrics;
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
 use crate::sources::{docker_events, SourceState};
@@ -57,6 +58,7 @@ impl Application {
         check_docker(&actions.docker).await;
 
         let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
         let background = TaskTracker::new();
         let outbox_wake = Arc::new(Notify::new());
         let chat = slack_client(&settings)?;
@@ -72,6 +74,7 @@ impl Application {
                 chat,
                 settings.slack_channel.clone(),
                 outbox_wake,
+                metrics.clone(),
                 shutdown.clone(),
             ));
         }
@@ -93,6 +96,7 @@ impl Application {
             config: Arc::new(settings.playbook_config.clone()),
             approval_ttl: settings.approval_ttl,
             approvals: approvals.clone(),
+            metrics: metrics.clone(),
         };
         background.spawn(dispatcher.run(shutdown.clone()));
         background.spawn(docker_events::stream::run(
@@ -110,6 +114,7 @@ impl Application {
             intake,
             webhook_token: token.clone(),
             body_limit: settings.body_limit,
+            metrics: metrics.clone(),
         };
         let router = http::router(
             sources,
@@ -118,6 +123,7 @@ impl Application {
                 token,
                 admin_token: settings.admin_token.clone().map(Arc::new),
                 approvals,
+                metrics,
             },
         );
         let listener = TcpListener::bind(settings.listen)

@@ -21,11 +21,12 @@ use crate::actions::ActionCtx;
 use crate::alert::{Alert, Status};
 use crate::config::Catalog;
 use crate::limits::Guards;
+use crate::metrics::Metrics;
 use crate::notify::Reporter;
 use crate::responders::context::Scope;
 use crate::responders::engine::{self, RunInput};
 use crate::responders::Mode;
-use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunPlan, Store};
+use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunOutcome, RunPlan, Store};
 use observer::StoreObserver;
 
 /// The dispatcher's parts, shared by its loop and the runs it spawns.
@@ -55,6 +56,8 @@ pub struct Dispatcher {
     pub approval_ttl: Duration,
     /// Notified when an approval is decided, so waiting runs look at once.
     pub approvals: Arc<Notify>,
+    /// Run, budget and step-duration metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why a responder refuses the alert's labels, if it does: a label that is missing or does
@@ -298,6 +301,8 @@ impl Dispatcher {
         };
         for run in recovery.interrupted {
             tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, "Run was interrupted by a restart; not re-running it.");
+            self.metrics
+                .run_finished(&run.responder, RunOutcome::Interrupted);
             let text = match &run.last_step {
                 Some(step) => format!("Run of {} on `{}` was interrupted by a restart of the responder during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
                 None => format!("Run of {} on `{}` was interrupted by a restart of the responder between steps. Not re-run: please check.", run.responder, run.target),
@@ -373,6 +378,7 @@ impl Dispatcher {
         };
         let result = engine::run(input, &observer).await;
         tracing::info!(outcome = result.outcome.as_str(), summary = %result.summary, "Run finished.");
+        self.metrics.run_finished(&run.responder, result.outcome);
         let now = OffsetDateTime::now_utc();
         if let Err(e) = self
             .store

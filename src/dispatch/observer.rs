@@ -1,9 +1,10 @@
 //! The engine's observer in a dispatched run: records steps, posts replies, spends budgets.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use super::Dispatcher;
 use crate::limits::Admission;
@@ -18,6 +19,8 @@ pub(super) struct StoreObserver<'a> {
     dispatcher: &'a Dispatcher,
     run: &'a PendingRun,
     responder: Arc<Responder>,
+    /// When the step in progress started (the engine runs one step at a time).
+    step_started: Mutex<Option<Instant>>,
 }
 
 impl<'a> StoreObserver<'a> {
@@ -30,6 +33,7 @@ impl<'a> StoreObserver<'a> {
             dispatcher,
             run,
             responder,
+            step_started: Mutex::new(None),
         }
     }
 
@@ -83,7 +87,7 @@ impl<'a> StoreObserver<'a> {
 impl RunObserver for StoreObserver<'_> {
     async fn started(&self, step: &Step) -> i64 {
         tracing::info!(step = %step.id, "Step started.");
-        match self
+        let handle = match self
             .dispatcher
             .store
             .step_started(&self.new_step(step), OffsetDateTime::now_utc())
@@ -94,11 +98,22 @@ impl RunObserver for StoreObserver<'_> {
                 tracing::error!(step = %step.id, error.message = %e, "Could not record a step start.");
                 -1
             }
-        }
+        };
+        *self.step_started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        handle
     }
 
     async fn finished(&self, step: &Step, handle: i64, end: &StepEnd) {
         tracing::info!(step = %step.id, state = end.state.as_str(), summary = %end.summary, "Step ended.");
+        let started = self
+            .step_started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(started) = started {
+            let metrics = &self.dispatcher.metrics;
+            metrics.step_finished(step.action.kind().name(), started.elapsed());
+        }
         if let Err(e) = self
             .dispatcher
             .store
@@ -146,6 +161,7 @@ impl RunObserver for StoreObserver<'_> {
             });
         if let Admission::Refused { reason } = &admission {
             tracing::warn!(step = %step.id, reason, "Destructive step refused by budget.");
+            self.dispatcher.metrics.budget_refused(&self.responder.name);
             self.decide(DecisionKind::BudgetExhausted, reason).await;
         }
         admission

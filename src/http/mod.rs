@@ -4,6 +4,8 @@
 //! - `POST /webhook/alertmanager`: Alertmanager v4 webhooks (see [`crate::sources`]).
 //! - `GET /healthz`: the process is up.
 //! - `GET /readyz`: the store answers; 503 otherwise.
+//! - `GET /metrics`: Prometheus text format; unauthenticated like `/healthz` (see
+//!   [`crate::metrics`]: counts only, no secrets or alert text).
 //! - `GET /api/incidents[?open=true&limit=N]`: incidents, newest first.
 //! - `GET /api/incidents/{id}`: one incident with alerts, runs, steps, decisions, messages.
 //! - `POST /api/incidents/{id}/approvals`: approve or deny the step waiting for a human
@@ -20,13 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use secrecy::SecretString;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::metrics::Metrics;
 use crate::sources::{self, SourceState};
 use crate::store::Store;
 
@@ -41,6 +44,8 @@ pub struct ApiState {
     pub admin_token: Option<Arc<SecretString>>,
     /// Notified after a decision so the waiting run looks at once.
     pub approvals: Arc<tokio::sync::Notify>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Builds the full router.
@@ -50,7 +55,8 @@ pub fn router(sources: SourceState, api: ApiState) -> Router {
         .merge(sources::routes(sources))
         .merge(api::routes(api.clone()))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz).with_state(api))
+        .route("/readyz", get(readyz).with_state(api.clone()))
+        .route("/metrics", get(metrics).with_state(api))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -66,4 +72,24 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.store.ping().await?;
     Ok(Json(serde_json::json!({ "status": "ready" })))
+}
+
+/// Counters, then the store's gauges; a store that cannot answer leaves the gauges out (and
+/// `/readyz` says why) rather than failing the scrape and hiding the counters.
+async fn metrics(State(state): State<ApiState>) -> impl axum::response::IntoResponse {
+    let gauges = state
+        .store
+        .gauges(time::OffsetDateTime::now_utc())
+        .await
+        .inspect_err(
+            |e| tracing::warn!(error.message = %e, "Metrics scraped without the store's gauges."),
+        )
+        .ok();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(gauges.as_ref()),
+    )
 }

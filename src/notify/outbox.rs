@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::slack::{ChatApi, SlackError};
+use crate::metrics::{DeliveryFailure, Metrics};
 use crate::store::{MessageKind, OutboxMessage, Store};
 
 /// Longest wait between two attempts at one message.
@@ -24,6 +25,7 @@ pub async fn deliver(
     chat: Arc<dyn ChatApi>,
     channel: String,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -35,7 +37,9 @@ pub async fn deliver(
             }
         };
         for message in &due {
-            send_one(store.as_ref(), chat.as_ref(), &channel, message).await;
+            if let Err(failure) = send_one(store.as_ref(), chat.as_ref(), &channel, message).await {
+                metrics.slack_delivery_failed(failure);
+            }
         }
         if due.is_empty() {
             tokio::select! {
@@ -48,7 +52,13 @@ pub async fn deliver(
     }
 }
 
-async fn send_one(store: &dyn Store, chat: &dyn ChatApi, channel: &str, m: &OutboxMessage) {
+/// Sends one message and records the result; says how the attempt failed, if it did.
+async fn send_one(
+    store: &dyn Store,
+    chat: &dyn ChatApi,
+    channel: &str,
+    m: &OutboxMessage,
+) -> Result<(), DeliveryFailure> {
     let now = OffsetDateTime::now_utc();
     let result = match (m.kind, &m.thread) {
         (MessageKind::Parent, _) => chat.post_message(channel, &m.text, None).await,
@@ -67,6 +77,11 @@ async fn send_one(store: &dyn Store, chat: &dyn ChatApi, channel: &str, m: &Outb
             Err(SlackError::Rejected("no parent message to edit".to_owned()))
         }
     };
+    let failure = result.as_ref().err().map(|err| match err {
+        SlackError::RateLimited { .. } => DeliveryFailure::RateLimited,
+        SlackError::Unavailable(_) => DeliveryFailure::Unavailable,
+        SlackError::Rejected(_) => DeliveryFailure::Rejected,
+    });
     let recorded = match result {
         Ok(posted) => {
             store
@@ -89,6 +104,7 @@ async fn send_one(store: &dyn Store, chat: &dyn ChatApi, channel: &str, m: &Outb
     if let Err(e) = recorded {
         tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
     }
+    failure.map_or(Ok(()), Err)
 }
 
 /// When to try again: Slack's Retry-After, else exponential backoff; `None` gives up.

@@ -76,13 +76,26 @@ fn into_alert(wire: WireAlert) -> Result<Alert, IngestError> {
     })
 }
 
-/// `POST /webhook/alertmanager`: verify, parse, persist, then answer.
+/// `POST /webhook/alertmanager`: verify, parse, persist, then answer; counted by status.
 pub(super) async fn receive(
     State(state): State<SourceState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    check_bearer(&headers, state.webhook_token.as_deref())?;
+    let answer = accept(&state, &headers, body).await;
+    let status = answer
+        .as_ref()
+        .map_or_else(ApiError::status, |_| StatusCode::OK);
+    state.metrics.webhook(Source::Alertmanager, status.as_u16());
+    answer
+}
+
+async fn accept(
+    state: &SourceState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check_bearer(headers, state.webhook_token.as_deref())?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             IngestError::TooLarge(state.body_limit)
@@ -97,6 +110,9 @@ pub(super) async fn receive(
         .submit(alerts)
         .await
         .map_err(IngestError::from)?;
+    state
+        .metrics
+        .duplicates(Source::Alertmanager, receipt.duplicates);
     Ok(Json(serde_json::json!({
         "status": "accepted",
         "alerts": count,

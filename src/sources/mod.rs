@@ -14,6 +14,7 @@ use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use crate::metrics::Metrics;
 use crate::store::{Intake, StoreError};
 
 /// Why an inbound webhook was not accepted.
@@ -42,6 +43,8 @@ pub struct SourceState {
     pub webhook_token: Option<Arc<SecretString>>,
     /// The body limit, for the error message.
     pub body_limit: usize,
+    /// Webhook and duplicate counters.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The webhook routes of every source.
