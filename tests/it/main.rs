@@ -13,6 +13,7 @@ mod docker_actions;
 mod docker_events;
 mod high_memory;
 mod lag_actions;
+mod metrics;
 mod oom_responder;
 mod runbook_responders;
 mod safety;

@@ -1,0 +1,149 @@
+//! `GET /metrics`: webhook, duplicate and store counts move as alerts arrive, and the scrape
+//! passes `promtool check metrics` (Debian's `prometheus` package; missing is a failure).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::app::{am_alert, Options, TestApp};
+
+/// Every sample of a scrape, keyed by `name{labels}` exactly as rendered.
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').expect("`series value`");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    // No token: /metrics is open like /healthz.
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    response.text().await.unwrap()
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (apt-get install prometheus; scripts/test does)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn webhooks_duplicates_and_store_gauges_show_in_a_valid_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(
+        dir.path(),
+        None,
+        Options {
+            webhook_token: Some("metrics-test-token".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let before = samples(&scrape(&app).await);
+    assert_eq!(before["alert_responder_incidents_open"], 0.0);
+    assert_eq!(before["alert_responder_journal_pending"], 0.0);
+
+    // `web-frontend` is outside the allow-list: an incident is opened, nothing is touched.
+    let body = am_alert(
+        "firing",
+        "HighMemoryUsage",
+        "web-frontend",
+        "d000000000000001",
+        "2026-11-27T05:00:00Z",
+    );
+    assert_eq!(app.post_alertmanager(&body).await.status(), 200);
+    assert_eq!(app.post_alertmanager(&body).await.status(), 200);
+    let malformed = app
+        .client
+        .post(format!("{}/webhook/alertmanager", app.address))
+        .bearer_auth("metrics-test-token")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let unauthorized = app
+        .client
+        .post(format!("{}/webhook/alertmanager", app.address));
+    assert_eq!(unauthorized.json(&body).send().await.unwrap().status(), 401);
+
+    // The dispatcher processes the journal in the background: wait (bounded) for the incident.
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(&app).await;
+        let s = samples(&text);
+        if s["alert_responder_incidents_open"] == 1.0 && s["alert_responder_journal_pending"] == 0.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = samples(&text);
+    let expected = [
+        (
+            r#"alert_responder_webhooks_total{source="alertmanager",status="200"}"#,
+            2.0,
+        ),
+        (
+            r#"alert_responder_webhooks_total{source="alertmanager",status="400"}"#,
+            1.0,
+        ),
+        (
+            r#"alert_responder_webhooks_total{source="alertmanager",status="401"}"#,
+            1.0,
+        ),
+        (
+            r#"alert_responder_alerts_duplicate_total{source="alertmanager"}"#,
+            1.0,
+        ),
+        ("alert_responder_incidents_open", 1.0),
+        ("alert_responder_journal_pending", 0.0),
+        ("alert_responder_journal_oldest_pending_age_seconds", 0.0),
+        // Without Slack, messages are recorded as not to be delivered: nothing pending.
+        ("alert_responder_outbox_pending", 0.0),
+        ("alert_responder_approvals_pending", 0.0),
+    ];
+    for (series, value) in expected {
+        assert_eq!(s.get(series), Some(&value), "{series} in\n{text}");
+    }
+    // Nothing ran: no run, budget or step series, only their HELP and TYPE.
+    assert!(!s
+        .keys()
+        .any(|k| k.starts_with("alert_responder_runs_total")));
+    assert!(text.contains("# TYPE alert_responder_step_duration_seconds histogram"));
+    assert!(!text.contains("web-frontend"), "no alert text in metrics");
+    assert!(!text.contains("metrics-test-token"));
+    promtool_check(&text);
+    app.stop().await;
+}
