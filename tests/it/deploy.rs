@@ -390,8 +390,8 @@ fn env_examples_list_every_setting() {
             .filter(|s| !listed.contains(s.as_str()))
             .collect();
         assert!(missing.is_empty(), "{example} lacks {missing:?}");
-        // Every line that sets something has a comment above it or in its section.
-        assert!(body.contains("RESPONDER_WEBHOOK_TOKEN=change-me"));
+        // The required token is set (to a placeholder), not left commented out.
+        assert!(body.contains("\nRESPONDER_WEBHOOK_TOKEN=change-me\n"));
         assert!(
             !body.contains("xoxb-1"),
             "no real-looking Slack token in an example"
@@ -681,6 +681,115 @@ fn scripts_test_installs_the_deploy_tools() {
                 "command -v {tool} >/dev/null 2>&1 || missing+=({package})"
             )),
             "scripts/test must install {package} for {tool}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The env examples are a working configuration, not just a list.
+
+/// `KEY=value` lines that are not commented out.
+fn env_file(path: &Path) -> Vec<(String, String)> {
+    read(path)
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Status code of a plain HTTP/1.1 GET, or None while nothing answers.
+fn http_status(port: u16, path: &str, token: Option<&str>) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn env_examples_boot_the_service() {
+    for (example, listen_host) in [
+        ("compose/responder.env.example", "0.0.0.0"),
+        ("systemd/alert-responder.env.example", "127.0.0.1"),
+    ] {
+        let vars = env_file(&deploy(example));
+        let token = vars
+            .iter()
+            .find(|(k, _)| k == "RESPONDER_WEBHOOK_TOKEN")
+            .map(|(_, v)| v.clone())
+            .expect("a webhook token");
+        let tmp = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_alert-responder"));
+        cmd.arg("serve").current_dir(tmp.path());
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().into_owned();
+            if key.starts_with("RESPONDER_") || key.starts_with("SLACK_") || key == "RUST_LOG" {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            // What the compose file / unit set around the example, at test-local places.
+            .env("RESPONDER_LISTEN", format!("{listen_host}:{port}"))
+            .env(
+                "RESPONDER_DATABASE_URL",
+                format!("sqlite://{}/alert-responder.db", tmp.path().display()),
+            )
+            .env("RESPONDER_ROUTES_DIR", repo().join("routes"))
+            .env("RESPONDER_RESPONDERS_DIR", repo().join("responders"))
+            .stdout(std::fs::File::create(tmp.path().join("out.log")).unwrap())
+            .stderr(std::fs::File::create(tmp.path().join("err.log")).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut ready = None;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{example}: serve exited {status}:\n{}",
+                    read(&tmp.path().join("err.log"))
+                );
+            }
+            ready = http_status(port, "/readyz", None);
+            if ready == Some(200) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let healthz = http_status(port, "/healthz", None);
+        let api_with = http_status(port, "/api/incidents", Some(&token));
+        let api_without = http_status(port, "/api/incidents", None);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let logs = read(&tmp.path().join("err.log")) + &read(&tmp.path().join("out.log"));
+        assert_eq!(ready, Some(200), "{example}: /readyz\n{logs}");
+        assert_eq!(healthz, Some(200), "{example}: /healthz\n{logs}");
+        assert_eq!(
+            api_with,
+            Some(200),
+            "{example}: /api with the token\n{logs}"
+        );
+        assert_eq!(
+            api_without,
+            Some(401),
+            "{example}: /api without the token\n{logs}"
+        );
+        assert!(
+            logs.contains("mode=dry-run"),
+            "{example} starts in dry-run: {logs}"
         );
     }
 }
