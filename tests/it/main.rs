@@ -8,6 +8,7 @@ mod support;
 mod alertmanager_e2e;
 mod approvals;
 mod cli;
+mod deploy;
 mod dlq_checkpoint_actions;
 mod docker_actions;
 mod docker_events;
