@@ -14,6 +14,7 @@ mod docker_events;
 mod high_memory;
 mod lag_actions;
 mod oom_responder;
+mod page;
 mod runbook_responders;
 mod safety;
 mod slack_client;
