@@ -224,7 +224,12 @@ async fn the_browser_renders_the_list_and_the_timeline_with_steps_escaped_at_bot
         "{refused_page}"
     );
 
-    for (name, size) in [("laptop", (1280, 900)), ("phone", (390, 844))] {
+    // A tall laptop window too: the whole timeline, steps included, in one picture.
+    for (name, size) in [
+        ("laptop", (1280, 900)),
+        ("phone", (390, 844)),
+        ("laptop-tall", (1280, 2400)),
+    ] {
         screenshot(
             &profile,
             &format!("{}/", app.address),

@@ -3,8 +3,9 @@
 //! and annotations are text anyone who can fire an alert controls), no script, no external
 //! assets; the page reloads itself every [`REFRESH_SECONDS`] seconds.
 //!
-//! Access follows the same rule as `/api/*`: without a webhook token the page is open; with one,
-//! it requires `Authorization: Bearer <token>`. A browser does not send that header by itself,
+//! Access follows the same rule as `/api/*`: without a webhook token the page is open (and the
+//! service refuses to listen beyond loopback, see [`crate::config::Settings`]); with one, it
+//! requires `Authorization: Bearer <token>`. A browser does not send that header by itself,
 //! so with a token configured the page is meant to sit behind an authenticating reverse proxy
 //! (SSO) that adds the header. The token is never accepted in the query string: URLs end up in
 //! access logs, browser history and `Referer` headers. "Loopback only" was not chosen because

@@ -130,7 +130,10 @@ fn run_events(run: &RunRow, events: &mut Vec<Event>) {
             run.target
         ),
     );
-    start.state = Some(run.state.clone());
+    // Once finished, the outcome shows on the end event; the start shows a live state only.
+    if run.finished_at.is_none() {
+        start.state = Some(run.state.clone());
+    }
     start.fields.push(("mode".to_owned(), run.mode.clone()));
     events.push(start);
     for step in &run.steps {
