@@ -11,10 +11,15 @@
 //! - `POST /api/incidents/{id}/approvals`: approve or deny the step waiting for a human
 //!   (`{"decision": "approve"|"deny", "by": "name"}`, admin token).
 //!
-//! With a webhook token configured, `/api/*` requires the same bearer token.
+//! - `GET /`: the incident page, open and recent incidents (HTML, see [`page`]).
+//! - `GET /incidents/{id}`: one incident's timeline (HTML).
+//!
+//! With a webhook token configured, `/api/*`, `/` and `/incidents/*` require the same bearer
+//! token.
 
 mod api;
 mod error;
+pub mod page;
 
 pub use error::ApiError;
 
@@ -54,6 +59,7 @@ pub fn router(sources: SourceState, api: ApiState) -> Router {
     Router::new()
         .merge(sources::routes(sources))
         .merge(api::routes(api.clone()))
+        .merge(page::routes(api.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz).with_state(api.clone()))
         .route("/metrics", get(metrics).with_state(api))

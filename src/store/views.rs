@@ -23,6 +23,10 @@ pub struct IncidentRow {
     pub opened_at: String,
     /// RFC 3339.
     pub resolved_at: Option<String>,
+    /// The latest run's state (pending / running / finished / interrupted), if any run.
+    pub run_state: Option<String>,
+    /// The latest run's outcome once it finished.
+    pub run_outcome: Option<String>,
 }
 
 /// An alert notification as recorded.
@@ -120,6 +124,10 @@ pub struct MessageRow {
     pub last_error: Option<String>,
     /// Slack ts once sent.
     pub ts: Option<String>,
+    /// RFC 3339: when it was queued.
+    pub created_at: String,
+    /// RFC 3339: when it was delivered.
+    pub sent_at: Option<String>,
 }
 
 /// Everything about one incident.

@@ -16,6 +16,7 @@ mod high_memory;
 mod lag_actions;
 mod metrics;
 mod oom_responder;
+mod page;
 mod runbook_responders;
 mod safety;
 mod slack_client;

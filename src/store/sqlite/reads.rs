@@ -9,7 +9,9 @@ use crate::alert::Alert;
 use crate::store::*;
 
 const INCIDENT_COLUMNS: &str =
-    "id, fingerprint, alertname, severity, target, status, summary, opened_at, resolved_at";
+    "id, fingerprint, alertname, severity, target, status, summary, opened_at, resolved_at, \
+     (SELECT state FROM runs WHERE runs.incident_id = incidents.id ORDER BY runs.id DESC LIMIT 1) AS run_state, \
+     (SELECT outcome FROM runs WHERE runs.incident_id = incidents.id ORDER BY runs.id DESC LIMIT 1) AS run_outcome";
 
 fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
     Ok(IncidentRow {
@@ -22,6 +24,8 @@ fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
         summary: row.try_get("summary")?,
         opened_at: row.try_get("opened_at")?,
         resolved_at: row.try_get("resolved_at")?,
+        run_state: row.try_get("run_state")?,
+        run_outcome: row.try_get("run_outcome")?,
     })
 }
 
@@ -164,7 +168,7 @@ pub(super) async fn incident_detail(
         .collect::<Result<_, StoreError>>()?;
     let runs = runs_of(&mut conn, id, false).await?;
     let decisions = decisions_of(&mut conn, id).await?;
-    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts FROM outbox WHERE incident_id = ? ORDER BY id")
+    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts, created_at, sent_at FROM outbox WHERE incident_id = ? ORDER BY id")
         .bind(id)
         .fetch_all(&mut *conn)
         .await?
@@ -177,6 +181,8 @@ pub(super) async fn incident_detail(
                 attempts: r.try_get("attempts")?,
                 last_error: r.try_get("last_error")?,
                 ts: r.try_get("ts")?,
+                created_at: r.try_get("created_at")?,
+                sent_at: r.try_get("sent_at")?,
             })
         })
         .collect::<Result<_, StoreError>>()?;
