@@ -204,12 +204,16 @@ pub struct Death {
     pub first_event: OffsetDateTime,
 }
 
-/// Folds engine events into deaths, pairing each `oom` with the `die` that follows it.
+/// Folds engine events into deaths, pairing each `oom` with its container's `die`.
+///
+/// The engine emits the two from different paths, so under load a `die` can come before its
+/// `oom`: a `die` 137 waits [`PAIR_WINDOW`] for an `oom` just like an `oom` waits for its `die`,
+/// and only then counts as a plain SIGKILL (`killed`).
 ///
 /// Pure: time only moves with the event times and the `now` the caller passes.
 #[derive(Debug, Default)]
 pub struct Deaths {
-    /// `oom` events still waiting for their `die`, by container ID.
+    /// `oom` or `die` 137 events still waiting for their partner, by container ID.
     pending: BTreeMap<String, ContainerEvent>,
 }
 
@@ -218,56 +222,69 @@ impl Deaths {
     pub fn push(&mut self, event: ContainerEvent) -> Vec<Death> {
         // Events arrive in time order, so anything older than the window is complete.
         let mut done = self.expire(event.time);
-        match event.kind {
-            Kind::Oom => {
+        let waiting = self.pending.remove(&event.id);
+        match (event.kind, waiting) {
+            (Kind::Oom, Some(waiting)) => match waiting.kind {
+                // The `die` came first: the death is its exit, the reason the `oom`.
+                Kind::Die { exit_code } => {
+                    let first = waiting.time.min(event.time);
+                    done.push(death(waiting, Reason::Oom, Some(exit_code), first));
+                }
                 // A second oom while one waits is the same episode (several processes killed).
-                self.pending.entry(event.id.clone()).or_insert(event);
+                Kind::Oom => {
+                    self.pending.insert(waiting.id.clone(), waiting);
+                }
+            },
+            (Kind::Oom, None) => {
+                self.pending.insert(event.id.clone(), event);
             }
-            Kind::Die { exit_code } => {
-                if let Some(oom) = self.pending.remove(&event.id) {
-                    done.push(death(event, Reason::Oom, Some(exit_code), oom.time));
-                } else if exit_code == SIGKILL_EXIT {
-                    let first = event.time;
-                    done.push(death(event, Reason::Killed, Some(exit_code), first));
+            (Kind::Die { exit_code }, Some(oom)) if oom.kind == Kind::Oom => {
+                done.push(death(event, Reason::Oom, Some(exit_code), oom.time));
+            }
+            (Kind::Die { exit_code }, earlier) => {
+                // An earlier lone `die` of a container that already died again is complete.
+                done.extend(earlier.map(alone));
+                if exit_code == SIGKILL_EXIT {
+                    self.pending.insert(event.id.clone(), event);
                 }
             }
         }
         done
     }
 
-    /// The `oom`s whose `die` did not come within [`PAIR_WINDOW`] before `now` (engine time).
+    /// The events whose partner did not come within [`PAIR_WINDOW`] before `now` (engine time).
     pub fn expire(&mut self, now: OffsetDateTime) -> Vec<Death> {
         let stale: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, oom)| oom.time + PAIR_WINDOW < now)
+            .filter(|(_, e)| e.time + PAIR_WINDOW < now)
             .map(|(id, _)| id.clone())
             .collect();
         let mut done: Vec<Death> = stale
             .iter()
             .filter_map(|id| self.pending.remove(id))
-            .map(oom_alone)
+            .map(alone)
             .collect();
         done.sort_by_key(|d| d.time);
         done
     }
 
-    /// Every waiting `oom` as a death: the events are over.
+    /// Every waiting event as a death: the events are over.
     pub fn flush(&mut self) -> Vec<Death> {
         let mut done: Vec<Death> = std::mem::take(&mut self.pending)
             .into_values()
-            .map(oom_alone)
+            .map(alone)
             .collect();
         done.sort_by_key(|d| d.time);
         done
     }
 
-    /// Forgets waiting `oom`s (a replay from [`Deaths::earliest_pending`] brings them back).
+    /// Forgets waiting events (a replay from [`Deaths::earliest_pending`] brings them back).
     pub fn forget(&mut self) {
         self.pending.clear();
     }
 
-    /// The time of the oldest waiting `oom`.
+    /// The time of the oldest waiting event.
     pub fn earliest_pending(&self) -> Option<OffsetDateTime> {
         self.pending.values().map(|e| e.time).min()
     }
@@ -290,9 +307,14 @@ fn death(
     }
 }
 
-fn oom_alone(oom: ContainerEvent) -> Death {
-    let first = oom.time;
-    death(oom, Reason::Oom, None, first)
+/// A waiting event whose partner never came: an `oom` that did not end the container, or a
+/// `die` 137 without an `oom` (docker kill, a stop that timed out, docker rm -f).
+fn alone(event: ContainerEvent) -> Death {
+    let first = event.time;
+    match event.kind {
+        Kind::Die { exit_code } => death(event, Reason::Killed, Some(exit_code), first),
+        Kind::Oom => death(event, Reason::Oom, None, first),
+    }
 }
 
 /// The alert for one death. Pure.

@@ -96,6 +96,25 @@ fn events_become_one_alert_per_death() {
             vec![("k2-a".into(), "killed".into(), Some("137".into()), t(1_000))],
         ),
         (
+            "die 137 before its oom (emitted out of order under load): still one oom death",
+            vec![
+                event("die", "a", "k2-a", Some("137"), t(1_000)),
+                event("oom", "a", "k2-a", None, t(1_030)),
+            ],
+            vec![oom("k2-a", t(1_000))],
+        ),
+        (
+            "die 137, then an oom after the window: a kill, then an oom of the restarted one",
+            vec![
+                event("die", "a", "k2-a", Some("137"), t(1_000)),
+                event("oom", "a", "k2-a", None, t(4_000)),
+            ],
+            vec![
+                ("k2-a".into(), "killed".into(), Some("137".into()), t(1_000)),
+                ("k2-a".into(), "oom".into(), None, t(4_000)),
+            ],
+        ),
+        (
             "die 0 alone: ignored",
             vec![event("die", "a", "k2-a", Some("0"), t(1_000))],
             vec![],

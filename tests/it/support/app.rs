@@ -186,7 +186,7 @@ impl TestApp {
     /// returns its detail.
     pub async fn wait_for_finished_run(&self, target: &str, runs: usize) -> Value {
         let mut last = Value::Null;
-        for _ in 0..300 {
+        for _ in 0..600 {
             for incident in self.incidents().await {
                 if incident["target"] == target {
                     let id = incident["id"].as_i64().expect("id");
@@ -208,7 +208,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no finished run for {target} within 30 s; last seen: {last:#}");
+        panic!("no finished run for {target} within 60 s; last seen: {last:#}");
     }
 }
 
