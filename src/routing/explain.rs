@@ -54,7 +54,10 @@ pub fn first_failure(route: &Route, labels: &Labels) -> Option<String> {
     let failed = route.matchers.iter().find(|m| !m.matches(labels))?;
     Some(match labels.get(&failed.name) {
         Some(value) => format!("{failed} does not match {value:?}"),
-        None => format!("{failed} does not match: the alert has no {} label", failed.name),
+        None => format!(
+            "{failed} does not match: the alert has no {} label",
+            failed.name
+        ),
     })
 }
 
@@ -92,7 +95,10 @@ mod tests {
 
     fn route(origin: &str, matchers: &[&str], cont: bool) -> Route {
         Route {
-            matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
             responder: format!("r-{origin}"),
             continue_matching: cont,
             origin: origin.to_owned(),

@@ -179,7 +179,10 @@ mod tests {
     #[test]
     fn display_is_canonical_and_parses_back() {
         for (text, shown) in [
-            ("alertname = HighMemoryUsage", r#"alertname="HighMemoryUsage""#),
+            (
+                "alertname = HighMemoryUsage",
+                r#"alertname="HighMemoryUsage""#,
+            ),
             (r#"container=~"k2-.*""#, r#"container=~"k2-.*""#),
             (r#"summary!="say \"hi\"""#, r#"summary!="say \"hi\"""#),
         ] {
