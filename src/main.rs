@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use alert_responder::app::Application;
 use alert_responder::commands::{self, PayloadSource};
-use alert_responder::config::{Catalog, Settings, SettingsArgs};
+use alert_responder::config::{lints, Catalog, Settings, SettingsArgs, Severity};
 use clap::{Parser, Subcommand};
 
 /// An automated first responder: Alertmanager webhooks in, runbook actions on Docker within
@@ -25,7 +25,10 @@ enum Command {
     /// the environment variable shown, or from the --config file.
     Serve(SettingsArgs),
     /// Load routes/ and responders/, report every problem (file, path, reason) and exit
-    /// non-zero if there is any. Run it in CI and before deploying a playbook change.
+    /// non-zero if there is any. Then lint what loaded: errors (a route that can never match)
+    /// fail too; warnings (a destructive step on the default budget, an allow-list that
+    /// matches everything, an approval step nobody can approve) are explained and pass.
+    /// Run it in CI and before deploying a playbook change.
     Check(SettingsArgs),
     /// Show what the service would do with an Alertmanager webhook payload, touching nothing:
     /// no Docker call, no database write (the database is opened read-only and never created),
@@ -141,26 +144,44 @@ fn check(args: &SettingsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match Catalog::load(&settings.routes_dir, &settings.responders_dir) {
-        Ok(catalog) => {
-            println!(
-                "ok: {} route(s), {} responder(s) ({})",
-                catalog.routes.routes.len(),
-                catalog.responders.len(),
-                catalog
-                    .responders
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            ExitCode::SUCCESS
-        }
+    let catalog = match Catalog::load(&settings.routes_dir, &settings.responders_dir) {
+        Ok(catalog) => catalog,
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let lints = lints(&catalog, &settings);
+    for lint in &lints {
+        match lint.severity {
+            Severity::Error => eprintln!("{lint}"),
+            Severity::Warning => println!("{lint}"),
         }
     }
+    let errors = lints
+        .iter()
+        .filter(|l| l.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        eprintln!("{errors} error(s) in the catalog");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "ok: {} route(s), {} responder(s) ({}){}",
+        catalog.routes.routes.len(),
+        catalog.responders.len(),
+        catalog
+            .responders
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        match lints.len() {
+            0 => String::new(),
+            n => format!(", {n} warning(s)"),
+        }
+    );
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {
