@@ -111,9 +111,7 @@ fn shadowed_routes(routes: &[Route]) -> Vec<Lint> {
     let mut found = Vec::new();
     for (j, route) in routes.iter().enumerate() {
         let shadow = (0..j).find(|&i| {
-            !routes[i].continue_matching
-                && !texts[i].is_empty()
-                && texts[i].is_subset(&texts[j])
+            !routes[i].continue_matching && !texts[i].is_empty() && texts[i].is_subset(&texts[j])
         });
         if let Some(i) = shadow {
             let (file, path) = route
@@ -150,7 +148,11 @@ mod tests {
             .replace("{extra}", extra)
             .replace(
                 "{approval}",
-                if approval { "    approval: required\n" } else { "" },
+                if approval {
+                    "    approval: required\n"
+                } else {
+                    ""
+                },
             )
     }
 
@@ -249,7 +251,11 @@ mod tests {
             let got = lint_texts(case.routes, &[("a", case.responder)], case.admin);
             assert_eq!(got.len(), case.expected.len(), "{}: {got:#?}", case.name);
             for (got, want) in got.iter().zip(&case.expected) {
-                assert!(got.starts_with(want), "{}:\n got {got}\nwant {want}", case.name);
+                assert!(
+                    got.starts_with(want),
+                    "{}:\n got {got}\nwant {want}",
+                    case.name
+                );
             }
         }
     }

@@ -48,6 +48,12 @@ impl SqliteStore {
         Ok(Self { writer, reader })
     }
 
+    /// Closes both pools, waiting for their connections (and SQLite's WAL cleanup) to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
     /// Opens an existing database strictly read-only, without applying the schema, for
     /// commands that must change nothing (`simulate`, `incidents`). `Ok(None)` when the file
     /// does not exist: it is not created. Every write through this store fails.

@@ -16,6 +16,7 @@ mod lag_actions;
 mod oom_responder;
 mod runbook_responders;
 mod safety;
+mod simulate;
 mod slack_client;
 mod slack_outage;
 mod streaming_lag;
