@@ -5,6 +5,7 @@
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
 mod observer;
+pub mod planning;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,11 +24,11 @@ use crate::config::Catalog;
 use crate::limits::Guards;
 use crate::metrics::Metrics;
 use crate::notify::Reporter;
-use crate::responders::context::Scope;
 use crate::responders::engine::{self, RunInput};
 use crate::responders::Mode;
-use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunOutcome, RunPlan, Store};
+use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunOutcome, Store};
 use observer::StoreObserver;
+use planning::RouteDecision;
 
 /// The dispatcher's parts, shared by its loop and the runs it spawns.
 #[derive(Debug, Clone)]
@@ -58,29 +59,6 @@ pub struct Dispatcher {
     pub approvals: Arc<Notify>,
     /// Run, budget and step-duration metrics.
     pub metrics: Arc<Metrics>,
-}
-
-/// Why a responder refuses the alert's labels, if it does: a label that is missing or does
-/// not match the pattern the responder requires (values that enter queries, paths, ...).
-fn refused_label(responder: &crate::responders::Responder, alert: &Alert) -> Option<String> {
-    responder
-        .require_labels
-        .iter()
-        .find_map(|(label, pattern)| {
-            let value = alert.labels.get(label);
-            match value {
-                Some(v) if pattern.is_match(v) => None,
-                Some(v) => Some(format!(
-                    "{}: label {label}={v:?} refused: it must match {}; nothing was run",
-                    responder.name,
-                    pattern.as_str()
-                )),
-                None => Some(format!(
-                    "{}: label {label} is missing; nothing was run",
-                    responder.name
-                )),
-            }
-        })
 }
 
 impl Dispatcher {
@@ -185,61 +163,29 @@ impl Dispatcher {
         }
         for route in routes {
             let responder = &self.catalog.responders[&route.responder];
-            if let Some(refusal) = refused_label(responder, alert) {
-                declines.push((DecisionKind::LabelRefused, refusal));
-                continue;
-            }
-            let no_outputs = Map::new();
-            let scope = Scope {
+            let decision = planning::plan_route(
+                responder,
                 alert,
-                target: "",
-                responder: &responder.name,
-                mode: self.mode,
-                config: &self.config,
-                previous: &no_outputs,
-            };
-            let vars = scope.vars(&no_outputs);
-            let target = match self.catalog.templates.render(&responder.target, &vars) {
-                Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-                Ok(_) => {
-                    declines.push((
-                        DecisionKind::TargetUnresolved,
-                        format!(
-                            "{}: target `{}` rendered empty",
-                            responder.name, responder.target.source
-                        ),
-                    ));
-                    continue;
+                &self.catalog.templates,
+                self.mode,
+                &self.config,
+            );
+            match decision {
+                RouteDecision::Run(run) => {
+                    first_target.get_or_insert_with(|| run.target.clone());
+                    runs.push(run);
                 }
-                Err(e) => {
-                    declines.push((
-                        DecisionKind::TargetUnresolved,
-                        format!(
-                            "{}: target `{}` could not be rendered: {e}",
-                            responder.name, responder.target.source
-                        ),
-                    ));
-                    continue;
+                RouteDecision::Declined {
+                    kind,
+                    detail,
+                    target,
+                } => {
+                    if let Some(target) = target {
+                        first_target.get_or_insert(target);
+                    }
+                    declines.push((kind, detail));
                 }
-            };
-            first_target.get_or_insert_with(|| target.clone());
-            if !responder.allow.permits(&target) {
-                declines.push((
-                    DecisionKind::TargetRefused,
-                    format!(
-                        "target `{target}` is outside {}'s allow-list ({}); not touched",
-                        responder.name,
-                        responder.allow_patterns.join(", ")
-                    ),
-                ));
-                continue;
             }
-            let mode = responder.mode.unwrap_or(Mode::Live).strictest(self.mode);
-            runs.push(RunPlan {
-                responder: responder.name.clone(),
-                target,
-                mode,
-            });
         }
         AlertPlan::Firing {
             runs,

@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod alert;
 pub mod app;
+pub mod commands;
 pub mod config;
 pub mod dispatch;
 pub mod http;

@@ -1,9 +1,13 @@
-//! The `alert-responder` command: `serve` the responder, or `check` its catalog.
+//! The `alert-responder` command: `serve` the responder, `check` its catalog, `simulate` a
+//! payload, list `incidents`.
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
 use alert_responder::app::Application;
-use alert_responder::config::{Catalog, Settings, SettingsArgs};
+use alert_responder::commands::{self, PayloadSource};
+use alert_responder::config::{lints, Catalog, Settings, SettingsArgs, Severity};
 use clap::{Parser, Subcommand};
 
 /// An automated first responder: Alertmanager webhooks in, runbook actions on Docker within
@@ -21,8 +25,49 @@ enum Command {
     /// the environment variable shown, or from the --config file.
     Serve(SettingsArgs),
     /// Load routes/ and responders/, report every problem (file, path, reason) and exit
-    /// non-zero if there is any. Run it in CI and before deploying a playbook change.
+    /// non-zero if there is any. Then lint what loaded: errors (a route that can never match)
+    /// fail too; warnings (a destructive step on the default budget, an allow-list that
+    /// matches everything, an approval step nobody can approve) are explained and pass.
+    /// Run it in CI and before deploying a playbook change.
     Check(SettingsArgs),
+    /// Show what the service would do with an Alertmanager webhook payload, touching nothing:
+    /// no Docker call, no database write (the database is opened read-only and never created),
+    /// no Slack message. For each alert: why each route matched or not, the responder, its
+    /// target, allow-list and required labels, every step with its rendered plan, each
+    /// destructive step's budget as it stands now, and what live and dry-run mode would do.
+    Simulate(SimulateArgs),
+    /// List incidents from the database (opened read-only): id, status, alert, target, when
+    /// it opened and the latest run's summary, newest first.
+    Incidents(IncidentsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// The webhook body (JSON), or `-` for stdin.
+    file: PathBuf,
+    /// The payload's format; detected when omitted (today: an Alertmanager v4 webhook).
+    #[arg(long, value_enum)]
+    source: Option<PayloadSource>,
+    /// Print JSON for machines instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct IncidentsArgs {
+    /// Only incidents still open.
+    #[arg(long)]
+    open: bool,
+    /// Print JSON for machines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[tokio::main]
@@ -32,6 +77,40 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args).await,
         Command::Check(args) => check(&args),
+        Command::Simulate(args) => {
+            let result = match commands::read_payload(&args.file) {
+                Ok(payload) => match Settings::load(&args.settings) {
+                    Ok(settings) => {
+                        commands::simulate(&settings, &payload, args.source, args.json).await
+                    }
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e),
+            };
+            print_result(result)
+        }
+        Command::Incidents(args) => {
+            let result = match Settings::load(&args.settings) {
+                Ok(settings) => {
+                    commands::incidents(&settings, args.open, args.limit, args.json).await
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            print_result(result)
+        }
+    }
+}
+
+fn print_result(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("alert-responder: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -65,26 +144,44 @@ fn check(args: &SettingsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match Catalog::load(&settings.routes_dir, &settings.responders_dir) {
-        Ok(catalog) => {
-            println!(
-                "ok: {} route(s), {} responder(s) ({})",
-                catalog.routes.routes.len(),
-                catalog.responders.len(),
-                catalog
-                    .responders
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            ExitCode::SUCCESS
-        }
+    let catalog = match Catalog::load(&settings.routes_dir, &settings.responders_dir) {
+        Ok(catalog) => catalog,
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let lints = lints(&catalog, &settings);
+    for lint in &lints {
+        match lint.severity {
+            Severity::Error => eprintln!("{lint}"),
+            Severity::Warning => println!("{lint}"),
         }
     }
+    let errors = lints
+        .iter()
+        .filter(|l| l.severity == Severity::Error)
+        .count();
+    if errors > 0 {
+        eprintln!("{errors} error(s) in the catalog");
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "ok: {} route(s), {} responder(s) ({}){}",
+        catalog.routes.routes.len(),
+        catalog.responders.len(),
+        catalog
+            .responders
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        match lints.len() {
+            0 => String::new(),
+            n => format!(", {n} warning(s)"),
+        }
+    );
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

@@ -383,6 +383,7 @@ fn compile_responder(
         allow_patterns: raw.allow_targets,
         require_labels,
         budget: budget.unwrap_or_default(),
+        default_budget: raw.budget.is_none(),
         mode: raw.mode,
         timeout,
         steps,

@@ -1,7 +1,9 @@
 //! Configuration: the service's settings and the catalog of routes and responders.
 
 pub mod catalog;
+pub mod lints;
 mod settings;
 
 pub use catalog::{Catalog, CatalogError, Problem};
+pub use lints::{lints, Lint, Severity};
 pub use settings::{ConfigError, Settings, SettingsArgs, PLAYBOOK_CONFIG};

@@ -76,6 +76,8 @@ pub struct Responder {
     pub require_labels: Vec<(String, regex::Regex)>,
     /// Budget for its destructive steps, per target.
     pub budget: Budget,
+    /// Whether `budget` was left out of the file, so the default applies.
+    pub default_budget: bool,
     /// Its own mode; the global mode can only make it stricter.
     pub mode: Option<Mode>,
     /// Bound on the whole run.

@@ -70,6 +70,16 @@ impl Matcher {
         })
     }
 
+    /// The operator as written: `=`, `!=`, `=~` or `!~`.
+    pub fn op(&self) -> &'static str {
+        match self.op {
+            Op::Equal => "=",
+            Op::NotEqual => "!=",
+            Op::Regex(_) => "=~",
+            Op::NotRegex(_) => "!~",
+        }
+    }
+
     /// Whether the labels satisfy this matcher.
     pub fn matches(&self, labels: &Labels) -> bool {
         let value = labels.get(&self.name).map(String::as_str).unwrap_or("");
@@ -79,6 +89,19 @@ impl Matcher {
             Op::Regex(re) => re.is_match(value),
             Op::NotRegex(re) => !re.is_match(value),
         }
+    }
+}
+
+/// The canonical text, `name<op>"value"`: how explanations quote a matcher, and what
+/// identical matchers (whatever their spacing or quoting) have in common.
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = self
+            .value
+            .replace('\\', r"\\")
+            .replace('"', r#"\""#)
+            .replace('\n', r"\n");
+        write!(f, "{}{}\"{value}\"", self.name, self.op())
     }
 }
 
@@ -150,6 +173,22 @@ mod tests {
         for (text, expected) in cases {
             let m = Matcher::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(m.matches(&alert), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn display_is_canonical_and_parses_back() {
+        for (text, shown) in [
+            (
+                "alertname = HighMemoryUsage",
+                r#"alertname="HighMemoryUsage""#,
+            ),
+            (r#"container=~"k2-.*""#, r#"container=~"k2-.*""#),
+            (r#"summary!="say \"hi\"""#, r#"summary!="say \"hi\"""#),
+        ] {
+            let m = Matcher::parse(text).unwrap();
+            assert_eq!(m.to_string(), shown);
+            assert_eq!(Matcher::parse(&m.to_string()).unwrap().value, m.value);
         }
     }
 

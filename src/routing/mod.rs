@@ -2,8 +2,10 @@
 //!
 //! The first matching route wins unless it says `continue: true`, as in Alertmanager.
 
+mod explain;
 mod matcher;
 
+pub use explain::{first_failure, Explanation, Verdict};
 pub use matcher::Matcher;
 
 use crate::alert::Labels;

@@ -196,6 +196,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Unix-second times of the budget uses of (responder, target, step) after `since`.
+    /// Read-only: what [`Store::consume_budget`] would weigh, for `simulate`.
+    async fn budget_uses(
+        &self,
+        responder: &str,
+        target: &str,
+        step: &str,
+        since: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
     /// Incidents, newest first.
     async fn list_incidents(
         &self,

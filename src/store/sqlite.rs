@@ -47,6 +47,34 @@ impl SqliteStore {
             .await?;
         Ok(Self { writer, reader })
     }
+
+    /// Closes both pools, waiting for their connections (and SQLite's WAL cleanup) to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Opens an existing database strictly read-only, without applying the schema, for
+    /// commands that must change nothing (`simulate`, `incidents`). `Ok(None)` when the file
+    /// does not exist: it is not created. Every write through this store fails.
+    pub async fn open_read_only(url: &str) -> Result<Option<Self>, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?;
+        if !options.get_filename().exists() {
+            return Ok(None);
+        }
+        let options = options
+            .create_if_missing(false)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(10));
+        let reader = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Some(Self {
+            writer: reader.clone(),
+            reader,
+        }))
+    }
 }
 
 use super::format_time as ts;
@@ -431,6 +459,24 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn budget_uses(
+        &self,
+        responder: &str,
+        target: &str,
+        step: &str,
+        since: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND step_id = ? AND at_unix > ? ORDER BY at_unix",
+        )
+        .bind(responder)
+        .bind(target)
+        .bind(step)
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     async fn list_incidents(

@@ -19,6 +19,7 @@ mod oom_responder;
 mod page;
 mod runbook_responders;
 mod safety;
+mod simulate;
 mod slack_client;
 mod slack_outage;
 mod streaming_lag;

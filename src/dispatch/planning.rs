@@ -1,0 +1,132 @@
+//! The pure part of dispatch: for one route's responder and one alert, whether the labels are
+//! accepted, what the target renders to, whether it is allowed, and so which run to create.
+//! Dispatch records these decisions; `simulate` prints them, so both say the same thing.
+
+use std::collections::BTreeMap;
+
+use serde_json::Map;
+
+use crate::alert::Alert;
+use crate::responders::context::Scope;
+use crate::responders::{Mode, Responder};
+use crate::store::{DecisionKind, RunPlan};
+use crate::template::Templates;
+
+/// Why a responder refuses the alert's labels, if it does: a label that is missing or does
+/// not match the pattern the responder requires (values that enter queries, paths, ...).
+pub fn refused_label(responder: &Responder, alert: &Alert) -> Option<String> {
+    responder
+        .require_labels
+        .iter()
+        .find_map(|(label, pattern)| {
+            let value = alert.labels.get(label);
+            match value {
+                Some(v) if pattern.is_match(v) => None,
+                Some(v) => Some(format!(
+                    "{}: label {label}={v:?} refused: it must match {}; nothing was run",
+                    responder.name,
+                    pattern.as_str()
+                )),
+                None => Some(format!(
+                    "{}: label {label} is missing; nothing was run",
+                    responder.name
+                )),
+            }
+        })
+}
+
+/// Renders the responder's target for the alert; a template error or an empty result is a
+/// [`DecisionKind::TargetUnresolved`] decline.
+pub fn render_target(
+    responder: &Responder,
+    alert: &Alert,
+    templates: &Templates,
+    mode: Mode,
+    config: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let no_outputs = Map::new();
+    let scope = Scope {
+        alert,
+        target: "",
+        responder: &responder.name,
+        mode,
+        config,
+        previous: &no_outputs,
+    };
+    let vars = scope.vars(&no_outputs);
+    match templates.render(&responder.target, &vars) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_owned()),
+        Ok(_) => Err(format!(
+            "{}: target `{}` rendered empty",
+            responder.name, responder.target.source
+        )),
+        Err(e) => Err(format!(
+            "{}: target `{}` could not be rendered: {e}",
+            responder.name, responder.target.source
+        )),
+    }
+}
+
+/// What one matching route leads to.
+#[derive(Debug, Clone)]
+pub enum RouteDecision {
+    /// Create this run.
+    Run(RunPlan),
+    /// Act on nothing, for this reason (recorded as a decision).
+    Declined {
+        /// Which kind of decline.
+        kind: DecisionKind,
+        /// One line for people.
+        detail: String,
+        /// The rendered target, when it got that far.
+        target: Option<String>,
+    },
+}
+
+/// Decides one matching route: required labels, then target, then allow-list. Pure.
+pub fn plan_route(
+    responder: &Responder,
+    alert: &Alert,
+    templates: &Templates,
+    global: Mode,
+    config: &BTreeMap<String, String>,
+) -> RouteDecision {
+    if let Some(detail) = refused_label(responder, alert) {
+        return RouteDecision::Declined {
+            kind: DecisionKind::LabelRefused,
+            detail,
+            target: None,
+        };
+    }
+    let target = match render_target(responder, alert, templates, global, config) {
+        Ok(target) => target,
+        Err(detail) => {
+            return RouteDecision::Declined {
+                kind: DecisionKind::TargetUnresolved,
+                detail,
+                target: None,
+            }
+        }
+    };
+    if !responder.allow.permits(&target) {
+        return RouteDecision::Declined {
+            kind: DecisionKind::TargetRefused,
+            detail: format!(
+                "target `{target}` is outside {}'s allow-list ({}); not touched",
+                responder.name,
+                responder.allow_patterns.join(", ")
+            ),
+            target: Some(target),
+        };
+    }
+    RouteDecision::Run(RunPlan {
+        responder: responder.name.clone(),
+        target,
+        mode: effective_mode(responder, global),
+    })
+}
+
+/// The responder's own mode, made stricter by the global one.
+pub fn effective_mode(responder: &Responder, global: Mode) -> Mode {
+    responder.mode.unwrap_or(Mode::Live).strictest(global)
+}
