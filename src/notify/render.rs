@@ -98,7 +98,8 @@ pub fn step_reply(
         StepState::Planned => ":memo:",
         StepState::Started | StepState::Unknown => ":grey_question:",
     };
-    let tag = if mode == "dry-run" { " [dry-run]" } else { "" };
+    // Every reply says whether it acted for real: people read threads out of context.
+    let tag = format!(" [{mode}]");
     let clock = format!("{:02}:{:02}:{:02}Z", at.hour(), at.minute(), at.second());
     format!(
         "{icon} *{step_id}* (`{action}`){tag} {clock}: {}",
