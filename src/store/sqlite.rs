@@ -5,6 +5,8 @@
 //! never wait for writes. Every commit is fsynced (synchronous=FULL): an acknowledged alert
 //! survives power loss, and group commit in [`super::Intake`] keeps that affordable.
 
+mod approvals;
+mod budgets;
 mod queries;
 mod reads;
 
@@ -17,7 +19,6 @@ use sqlx::{Row, SqlitePool};
 use time::OffsetDateTime;
 
 use super::*;
-use crate::limits::admit;
 
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
@@ -278,36 +279,12 @@ impl Store for SqliteStore {
         run_id: i64,
         now: OffsetDateTime,
     ) -> Result<Admission, StoreError> {
-        let now_unix = now.unix_timestamp();
-        let horizon = budget.per.max(budget.cooldown).as_secs();
-        let since = now_unix - i64::try_from(horizon).unwrap_or(i64::MAX / 2);
-        // The single writer connection makes this read-check-write atomic for this process;
-        // the transaction keeps it atomic for other processes sharing the file.
-        let mut tx = self.writer.begin().await?;
-        let uses: Vec<i64> = sqlx::query_scalar(
-            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND step_id = ? AND at_unix > ?",
-        )
-        .bind(responder)
-        .bind(target)
-        .bind(step)
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
-        let admission = admit(budget, &uses, now_unix);
-        if admission == Admission::Allowed {
-            sqlx::query(
-                "INSERT INTO budget_uses (responder, target, step_id, at_unix, run_id) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(responder)
-            .bind(target)
-            .bind(step)
-            .bind(now_unix)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(admission)
+        let key = budgets::Key {
+            responder,
+            target,
+            step,
+        };
+        budgets::consume(&self.writer, &key, budget, run_id, now).await
     }
 
     async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError> {
@@ -398,19 +375,7 @@ impl Store for SqliteStore {
         a: &NewApproval,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-        )
-        .bind(a.incident_id)
-        .bind(a.run_id)
-        .bind(&a.step_id)
-        .bind(&a.plan)
-        .bind(ts(now))
-        .bind(a.expires_at.unix_timestamp())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.last_insert_rowid())
+        approvals::request(&self.writer, a, &ts(now), a.expires_at.unix_timestamp()).await
     }
 
     async fn approval(&self, id: i64) -> Result<Option<ApprovalRow>, StoreError> {
@@ -424,24 +389,7 @@ impl Store for SqliteStore {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ApprovalRow>, StoreError> {
-        // One statement: two deciders (or two replicas) cannot both win the same approval.
-        let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?
-             WHERE id = (SELECT id FROM approvals WHERE incident_id = ? AND state = 'pending'
-                         AND expires_at_unix > ? ORDER BY id LIMIT 1)
-             RETURNING id",
-        )
-        .bind(if approve { "approved" } else { "denied" })
-        .bind(by)
-        .bind(ts(now))
-        .bind(incident_id)
-        .bind(now.unix_timestamp())
-        .fetch_optional(&self.writer)
-        .await?;
-        match id {
-            Some(id) => reads::approval(&self.writer, id).await,
-            None => Ok(None),
-        }
+        approvals::decide(&self.writer, incident_id, approve, by, now).await
     }
 
     async fn close_approval(
@@ -450,15 +398,7 @@ impl Store for SqliteStore {
         state: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE approvals SET state = ?, decided_at = ? WHERE id = ? AND state = 'pending'",
-        )
-        .bind(state)
-        .bind(ts(now))
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        approvals::close(&self.writer, id, state, &ts(now)).await
     }
 
     async fn budget_uses(
@@ -468,15 +408,13 @@ impl Store for SqliteStore {
         step: &str,
         since: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT at_unix FROM budget_uses WHERE responder = ? AND target = ? AND step_id = ? AND at_unix > ? ORDER BY at_unix",
-        )
-        .bind(responder)
-        .bind(target)
-        .bind(step)
-        .bind(since)
-        .fetch_all(&self.reader)
-        .await?)
+        let key = budgets::Key {
+            responder,
+            target,
+            step,
+        };
+        let mut conn = self.reader.acquire().await?;
+        budgets::uses_since(&mut conn, &key, since).await
     }
 
     async fn list_incidents(
