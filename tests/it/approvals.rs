@@ -6,25 +6,19 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::app::{am_alert, step_states, Options, TestApp, SLACK_TOKEN};
+use crate::support::app::{am_alert, catalog_dir, step_states, Options, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
 
 const ADMIN: &str = "admin-token-5f2a";
 
 fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
-    let routes = dir.join("routes");
-    let responders = dir.join("responders");
-    std::fs::create_dir_all(&routes).unwrap();
-    std::fs::create_dir_all(&responders).unwrap();
-    std::fs::write(
-        routes.join("r.yaml"),
+    catalog_dir(
+        dir,
         "routes:\n  - matchers: ['alertname=\"Careful\"']\n    responder: careful\n",
-    )
-    .unwrap();
-    std::fs::write(
-        responders.join("careful.yaml"),
-        r#"
+        &[(
+            "careful",
+            r#"
 name: careful
 target: "{{ alert.labels.container }}"
 steps:
@@ -39,9 +33,8 @@ steps:
     action: docker_inspect
     container: "{{ target }}"
 "#,
+        )],
     )
-    .unwrap();
-    (routes, responders)
 }
 
 async fn start(dir: &Path, slack: &FakeSlack, ttl: &str) -> TestApp {

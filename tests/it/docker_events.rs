@@ -215,18 +215,9 @@ async fn a_sigkill_without_oom_is_reported_as_killed() {
 
 /// Routes and a responder for an unrelated alert only.
 fn unrelated_catalog(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (routes, responders) = (dir.join("routes"), dir.join("responders"));
-    std::fs::create_dir_all(&routes).unwrap();
-    std::fs::create_dir_all(&responders).unwrap();
-    std::fs::write(
-        routes.join("r.yaml"),
+    crate::support::app::catalog_dir(
+        dir,
         "routes:\n  - matchers: ['alertname=\"Other\"']\n    responder: other\n",
+        &[("other", "name: other\ntarget: \"{{ alert.labels.container }}\"\nsteps:\n  - id: s\n    action: docker_inspect\n    container: \"{{ target }}\"\n")],
     )
-    .unwrap();
-    std::fs::write(
-        responders.join("other.yaml"),
-        "name: other\ntarget: \"{{ alert.labels.container }}\"\nsteps:\n  - id: s\n    action: docker_inspect\n    container: \"{{ target }}\"\n",
-    )
-    .unwrap();
-    (routes, responders)
 }

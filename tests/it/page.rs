@@ -7,24 +7,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::app::{am_alert, Options, TestApp, SLACK_TOKEN};
+use crate::support::app::{am_alert, catalog_dir, Options, TestApp, SLACK_TOKEN};
 use crate::support::fake_slack::FakeSlack;
 
 const EVIL: &str = "<script>document.title='pwned'</script>";
 
 fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
-    let routes = dir.join("routes");
-    let responders = dir.join("responders");
-    std::fs::create_dir_all(&routes).unwrap();
-    std::fs::create_dir_all(&responders).unwrap();
-    std::fs::write(
-        routes.join("r.yaml"),
+    catalog_dir(
+        dir,
         "routes:\n  - matchers: ['alertname=\"PagePlaybook\"']\n    responder: page-demo\n",
-    )
-    .unwrap();
-    std::fs::write(
-        responders.join("page-demo.yaml"),
-        r#"
+        &[(
+            "page-demo",
+            r#"
 name: page-demo
 target: "{{ alert.labels.container }}"
 steps:
@@ -35,9 +29,8 @@ steps:
     action: report
     text: "Advice: scale {{ target }} to 4 executors"
 "#,
+        )],
     )
-    .unwrap();
-    (routes, responders)
 }
 
 /// The alert with attacker-controlled text in a label and in its summary.

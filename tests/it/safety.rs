@@ -9,7 +9,7 @@ use alert_responder::store::{AlertPlan, NewStep, RunPlan, SqliteStore, Store};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::support::app::{am_alert, step_states, Options, TestApp, SLACK_TOKEN};
+use crate::support::app::{am_alert, catalog_dir, step_states, Options, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
 
@@ -144,17 +144,11 @@ async fn wait_for_runs_on_new_incident(app: &TestApp, target: &str, count: usize
 }
 
 fn write_catalog(dir: &Path, responder: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let routes = dir.join("routes");
-    let responders = dir.join("responders");
-    std::fs::create_dir_all(&routes).unwrap();
-    std::fs::create_dir_all(&responders).unwrap();
-    std::fs::write(
-        routes.join("r.yaml"),
+    catalog_dir(
+        dir,
         "routes:\n  - matchers: ['alertname=\"Slow\"']\n    responder: slow\n",
+        &[("slow", responder)],
     )
-    .unwrap();
-    std::fs::write(responders.join("slow.yaml"), responder).unwrap();
-    (routes, responders)
 }
 
 #[tokio::test]

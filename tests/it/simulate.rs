@@ -222,12 +222,7 @@ async fn incidents_lists_what_the_app_recorded() {
 }
 
 fn write_catalog(root: &Path, routes: &str, responder: &str) -> (PathBuf, PathBuf) {
-    let (r, p) = (root.join("routes"), root.join("responders"));
-    std::fs::create_dir_all(&r).unwrap();
-    std::fs::create_dir_all(&p).unwrap();
-    std::fs::write(r.join("r.yaml"), routes).unwrap();
-    std::fs::write(p.join("wide.yaml"), responder).unwrap();
-    (r, p)
+    crate::support::app::catalog_dir(root, routes, &[("wide", responder)])
 }
 
 const WIDE: &str = "name: wide\ntarget: \"{{ alert.labels.container }}\"\nallow_targets: ['.*']\nsteps:\n  - id: restart\n    action: docker_restart\n    container: \"{{ target }}\"\n    approval: required\n";

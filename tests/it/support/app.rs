@@ -57,6 +57,19 @@ pub struct TestApp {
     options: Options,
 }
 
+/// Writes a catalog for one test: `routes/r.yaml` and one `responders/<name>.yaml` each.
+pub fn catalog_dir(dir: &Path, routes: &str, responders: &[(&str, &str)]) -> (PathBuf, PathBuf) {
+    let (routes_dir, responders_dir) = (dir.join("routes"), dir.join("responders"));
+    std::fs::create_dir_all(&routes_dir).expect("a temp routes dir");
+    std::fs::create_dir_all(&responders_dir).expect("a temp responders dir");
+    std::fs::write(routes_dir.join("r.yaml"), routes).expect("routes written");
+    for (name, text) in responders {
+        std::fs::write(responders_dir.join(format!("{name}.yaml")), text)
+            .expect("responder written");
+    }
+    (routes_dir, responders_dir)
+}
+
 /// The shipped catalog directories.
 pub fn shipped_catalog() -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
