@@ -39,6 +39,9 @@ pub enum Source {
     Alertmanager,
     /// The Docker engine's event stream (OOM kills, deaths).
     Docker,
+    /// PagerDuty Webhooks V3 (`incident.triggered` / `incident.resolved`).
+    #[serde(rename = "pagerduty")]
+    PagerDuty,
 }
 
 impl Source {
@@ -47,6 +50,7 @@ impl Source {
         match self {
             Source::Alertmanager => "alertmanager",
             Source::Docker => "docker",
+            Source::PagerDuty => "pagerduty",
         }
     }
 }

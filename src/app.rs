@@ -110,9 +110,15 @@ impl Application {
         if token.is_none() {
             tracing::warn!("RESPONDER_WEBHOOK_TOKEN is not set: webhooks are accepted without authentication (allowed on loopback only).");
         }
+        if settings.pagerduty_webhook_secret.is_none() {
+            tracing::info!(
+                "PAGERDUTY_WEBHOOK_SECRET is not set: POST /webhook/pagerduty answers 503."
+            );
+        }
         let sources = SourceState {
             intake,
             webhook_token: token.clone(),
+            pagerduty_secret: settings.pagerduty_webhook_secret.clone().map(Arc::new),
             body_limit: settings.body_limit,
             metrics: metrics.clone(),
         };

@@ -52,6 +52,10 @@ pub struct SettingsArgs {
     /// Bearer token webhooks must present; required when listening beyond loopback.
     #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
+    /// PagerDuty Webhooks V3 subscription secret; without it `POST /webhook/pagerduty`
+    /// answers 404 and never accepts unsigned requests.
+    #[arg(long, env = "PAGERDUTY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub pagerduty_webhook_secret: Option<String>,
     /// `live` acts; `dry-run` plans destructive steps and runs only read-only ones [default: live].
     #[arg(long, env = "RESPONDER_MODE")]
     pub mode: Option<String>,
@@ -120,6 +124,7 @@ struct FileSettings {
     listen: Option<String>,
     database_url: Option<String>,
     webhook_token: Option<String>,
+    pagerduty_webhook_secret: Option<String>,
     mode: Option<String>,
     slack_bot_token: Option<String>,
     slack_channel: Option<String>,
@@ -150,6 +155,10 @@ impl std::fmt::Debug for SettingsArgs {
             .field("listen", &self.listen)
             .field("database_url", &self.database_url)
             .field("webhook_token", &redacted(&self.webhook_token))
+            .field(
+                "pagerduty_webhook_secret",
+                &redacted(&self.pagerduty_webhook_secret),
+            )
             .field("mode", &self.mode)
             .field("slack_bot_token", &redacted(&self.slack_bot_token))
             .field("slack_channel", &self.slack_channel)
@@ -172,6 +181,8 @@ pub struct Settings {
     pub database_url: String,
     /// Webhook bearer token.
     pub webhook_token: Option<SecretString>,
+    /// PagerDuty webhook signing secret; `None` leaves `/webhook/pagerduty` off.
+    pub pagerduty_webhook_secret: Option<SecretString>,
     /// Global mode.
     pub mode: Mode,
     /// Slack bot token; `None` turns Slack delivery off.
@@ -280,6 +291,11 @@ impl Settings {
             database_url: pick(&args.database_url, file.database_url)
                 .unwrap_or_else(|| "sqlite://data/alert-responder.db".to_owned()),
             webhook_token: pick(&args.webhook_token, file.webhook_token).map(SecretString::from),
+            pagerduty_webhook_secret: pick(
+                &args.pagerduty_webhook_secret,
+                file.pagerduty_webhook_secret,
+            )
+            .map(SecretString::from),
             mode,
             slack_bot_token: pick(&args.slack_bot_token, file.slack_bot_token)
                 .map(SecretString::from),

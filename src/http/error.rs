@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 409: the thing to act on is not in a state that allows it.
     #[error("{0}")]
     Conflict(String),
+    /// 503: this endpoint needs a setting the service was not given; senders retry 5xx.
+    #[error("{0}")]
+    NotConfigured(String),
     /// 503: the store cannot take or serve data right now; Alertmanager retries 5xx.
     #[error("store unavailable")]
     Unavailable(#[source] StoreError),
@@ -41,6 +44,8 @@ impl From<IngestError> for ApiError {
             IngestError::Unauthorized => ApiError::Unauthorized,
             IngestError::Malformed(reason) => ApiError::BadRequest(reason),
             e @ IngestError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
+            e @ IngestError::BadSignature(_) => ApiError::Forbidden(e.to_string()),
+            e @ IngestError::NotConfigured(_) => ApiError::NotConfigured(e.to_string()),
             IngestError::Store(e) => ApiError::Unavailable(e),
         }
     }
@@ -62,7 +67,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }

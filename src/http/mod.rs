@@ -2,6 +2,8 @@
 //!
 //! Endpoints:
 //! - `POST /webhook/alertmanager`: Alertmanager v4 webhooks (see [`crate::sources`]).
+//! - `POST /webhook/pagerduty`: PagerDuty Webhooks V3, signed with `PAGERDUTY_WEBHOOK_SECRET`
+//!   (see [`crate::sources::pagerduty`]).
 //! - `GET /healthz`: the process is up.
 //! - `GET /readyz`: the store answers; 503 otherwise.
 //! - `GET /metrics`: Prometheus text format; unauthenticated like `/healthz` (see

@@ -1,10 +1,11 @@
 //! Sources: verify the caller, parse the body into canonical alerts, persist, then ack.
 //!
 //! A source never runs an action; it answers 2xx only once its alerts are durable.
-//! Endpoints: `POST /webhook/alertmanager`.
+//! Endpoints: `POST /webhook/alertmanager`, `POST /webhook/pagerduty`.
 
 pub mod alertmanager;
 pub mod docker_events;
+pub mod pagerduty;
 
 use std::sync::Arc;
 
@@ -29,6 +30,12 @@ pub enum IngestError {
     /// The body exceeds the configured limit.
     #[error("request body exceeds {0} bytes (RESPONDER_BODY_LIMIT); set max_alerts in Alertmanager or raise the limit")]
     TooLarge(usize),
+    /// The request does not carry a valid signature (PagerDuty: `X-PagerDuty-Signature`).
+    #[error("{0}")]
+    BadSignature(&'static str),
+    /// The endpoint needs a secret this service was not given.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// The alerts could not be made durable.
     #[error("alerts could not be stored: {0}")]
     Store(#[from] StoreError),
@@ -41,6 +48,8 @@ pub struct SourceState {
     pub intake: Intake,
     /// The bearer token webhooks must present, when configured.
     pub webhook_token: Option<Arc<SecretString>>,
+    /// The PagerDuty Webhooks V3 signing secret; `None` turns `/webhook/pagerduty` off.
+    pub pagerduty_secret: Option<Arc<SecretString>>,
     /// The body limit, for the error message.
     pub body_limit: usize,
     /// Webhook and duplicate counters.
@@ -51,6 +60,7 @@ pub struct SourceState {
 pub fn routes(state: SourceState) -> Router {
     Router::new()
         .route("/webhook/alertmanager", post(alertmanager::receive))
+        .route("/webhook/pagerduty", post(pagerduty::receive))
         .with_state(state)
 }
 

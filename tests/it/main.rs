@@ -17,6 +17,7 @@ mod lag_actions;
 mod metrics;
 mod oom_responder;
 mod page;
+mod pagerduty;
 mod runbook_responders;
 mod safety;
 mod simulate;

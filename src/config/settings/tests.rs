@@ -75,12 +75,15 @@ fn debug_output_never_shows_a_token() {
     let args = SettingsArgs {
         webhook_token: Some("w-secret-1".into()),
         slack_bot_token: Some("xoxb-secret-2".into()),
+        pagerduty_webhook_secret: Some("pd-secret-3".into()),
         ..Default::default()
     };
     let settings = Settings::load(&args).unwrap();
     let shown = format!("{args:?} {settings:?}");
     assert!(
-        !shown.contains("w-secret-1") && !shown.contains("xoxb-secret-2"),
+        !shown.contains("w-secret-1")
+            && !shown.contains("xoxb-secret-2")
+            && !shown.contains("pd-secret-3"),
         "{shown}"
     );
     assert!(
@@ -118,4 +121,31 @@ fn listening_beyond_loopback_needs_a_token() {
     })
     .unwrap();
     assert!(guarded.check_exposure().is_ok());
+}
+
+#[test]
+fn the_pagerduty_secret_comes_from_the_file_or_the_flag_and_is_off_by_default() {
+    use secrecy::ExposeSecret;
+    assert!(Settings::load(&SettingsArgs::default())
+        .unwrap()
+        .pagerduty_webhook_secret
+        .is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, "pagerduty_webhook_secret: from-file\n").unwrap();
+    let from_file = Settings::load(&SettingsArgs {
+        config: Some(path.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let secret = from_file.pagerduty_webhook_secret.unwrap();
+    assert_eq!(secret.expose_secret(), "from-file");
+    let flag = Settings::load(&SettingsArgs {
+        config: Some(path),
+        pagerduty_webhook_secret: Some("from-flag".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let secret = flag.pagerduty_webhook_secret.unwrap();
+    assert_eq!(secret.expose_secret(), "from-flag");
 }
