@@ -1,65 +1,37 @@
 //! The PagerDuty Webhooks V3 contract: signatures (with rotation), status codes, redeliveries,
 //! triggered → incident → resolved, other event types acknowledged and not recorded.
-//!
-//! The app is started here rather than through `TestApp` because `Options` has no PagerDuty
-//! secret; the settings mirror `TestApp::spawn_on` (shipped catalog, no Slack, no OOM alerts).
 
 use std::time::Duration;
 
-use alert_responder::app::Application;
-use alert_responder::config::{Settings, SettingsArgs};
+use crate::support::app::{Options, TestApp};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-use crate::support::app::shipped_catalog;
 
 const SECRET: &str = "pd-subscription-secret-5b9e";
 const OLD_SECRET: &str = "pd-rotated-out-secret-0a11";
 
+/// The app with a PagerDuty secret (or none), and PagerDuty-shaped requests.
 struct PdApp {
-    address: String,
-    database_url: String,
-    client: reqwest::Client,
-    stop: CancellationToken,
-    handle: JoinHandle<()>,
+    app: TestApp,
 }
 
 impl PdApp {
     async fn spawn(dir: &std::path::Path, secret: Option<&str>) -> Self {
-        let database_url = format!("sqlite://{}/responder.db", dir.display());
-        let (routes, responders) = shipped_catalog();
-        let settings = Settings::load(&SettingsArgs {
-            listen: Some("127.0.0.1:0".into()),
-            database_url: Some(database_url.clone()),
+        let options = Options {
             pagerduty_webhook_secret: secret.map(str::to_owned),
-            routes_dir: Some(routes),
-            responders_dir: Some(responders),
-            oom_containers: Some("^$".into()),
             ..Default::default()
-        })
-        .expect("test settings are valid");
-        let app = Application::build(settings).await.expect("the app builds");
-        let address = format!("http://{}", app.local_addr().expect("bound"));
-        let stop = app.shutdown_token();
-        let handle = tokio::spawn(async move {
-            app.run_until_stopped().await.expect("the app runs");
-        });
+        };
         Self {
-            address,
-            database_url,
-            client: reqwest::Client::new(),
-            stop,
-            handle,
+            app: TestApp::spawn(dir, None, options).await,
         }
     }
 
     async fn post(&self, body: &[u8], signature: Option<&str>, webhook_id: &str) -> (u16, Value) {
         let mut request = self
+            .app
             .client
-            .post(format!("{}/webhook/pagerduty", self.address))
+            .post(format!("{}/webhook/pagerduty", self.app.address))
             .header("content-type", "application/json")
             .header("user-agent", "PagerDuty-Webhook/V3.0")
             .header("x-webhook-id", webhook_id)
@@ -82,27 +54,16 @@ impl PdApp {
     }
 
     async fn get_json(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("the app answers");
-        assert!(response.status().is_success(), "GET {path}");
-        response.json().await.expect("JSON")
+        self.app.get_json(path).await
     }
 
     async fn incidents(&self) -> Vec<Value> {
-        self.get_json("/api/incidents")
-            .await
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        self.app.incidents().await
     }
 
     async fn journal_rows(&self) -> i64 {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+        let mut conn = sqlx::SqliteConnection::connect(&self.app.database_url)
             .await
             .unwrap();
         sqlx::query_scalar("SELECT COUNT(*) FROM journal")
@@ -112,8 +73,7 @@ impl PdApp {
     }
 
     async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.handle.await;
+        self.app.stop().await;
     }
 }
 

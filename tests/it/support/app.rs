@@ -35,6 +35,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// How long approvals wait, e.g. `2s`.
     pub approval_ttl: Option<String>,
+    /// PagerDuty webhook signing secret.
+    pub pagerduty_webhook_secret: Option<String>,
     /// Playbook settings (`config.*`) by name, e.g. ("cleaner_container", "k2-test-...").
     pub config: Vec<(&'static str, String)>,
     /// Containers whose OOM kills become alerts; none by default, so that containers other
@@ -104,6 +106,7 @@ impl TestApp {
             responders_dir: Some(responders),
             body_limit: options.body_limit,
             admin_token: options.admin_token.clone(),
+            pagerduty_webhook_secret: options.pagerduty_webhook_secret.clone(),
             approval_ttl: options.approval_ttl.clone(),
             // `^$` only matches an empty name, and Docker names are never empty.
             oom_containers: Some(
