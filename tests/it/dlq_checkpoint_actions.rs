@@ -5,76 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use alert_responder::actions::{Action, ActionCtx, ActionError, AllowList, StepEnv, StepOutput};
-use alert_responder::template::{Templates, TemplatesBuilder};
+use alert_responder::actions::ActionError;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use minijinja::{context, Value};
+use minijinja::context;
 use serde_json::json;
 
 use crate::support::docker::TestContainer;
-
-/// One compiled step plus everything a [`StepEnv`] borrows (as in `docker_actions`).
-struct Step {
-    action: Action,
-    templates: Templates,
-    vars: Value,
-    allow: AllowList,
-    ctx: ActionCtx,
-}
-
-impl Step {
-    /// Parses `yaml`, compiles its templates like the catalog does, allows `k2-test-.*`.
-    fn new(yaml: &str, vars: Value) -> Self {
-        Self::with_allow(yaml, vars, "k2-test-.*")
-    }
-
-    fn with_allow(yaml: &str, vars: Value, allow: &str) -> Self {
-        let mut action: Action = serde_yaml_ng::from_str(yaml).expect("step YAML parses");
-        let mut builder = TemplatesBuilder::default();
-        for (field, tmpl) in action.kind_mut().templates_mut() {
-            builder
-                .add_template(&format!("responder:step.{field}"), tmpl)
-                .expect("step templates compile");
-        }
-        Self {
-            action,
-            templates: builder.build(),
-            vars,
-            allow: AllowList::new(&[allow.to_owned()]).expect("allow-list compiles"),
-            ctx: ActionCtx::connect().expect("Docker is reachable"),
-        }
-    }
-
-    fn env(&self) -> StepEnv<'_> {
-        StepEnv {
-            templates: &self.templates,
-            vars: &self.vars,
-            allow: &self.allow,
-        }
-    }
-
-    fn plan(&self) -> Result<String, ActionError> {
-        self.action.kind().plan(&self.env())
-    }
-
-    async fn run(&self) -> Result<StepOutput, ActionError> {
-        self.action.kind().run(&self.ctx, &self.env()).await
-    }
-
-    /// Runs a step that must succeed; its fields must be exactly the declared outputs.
-    async fn run_ok(&self) -> StepOutput {
-        let kind = self.action.kind();
-        let out = self
-            .run()
-            .await
-            .unwrap_or_else(|e| panic!("{} failed: {e}", kind.name()));
-        let keys: BTreeSet<&str> = out.fields.keys().map(String::as_str).collect();
-        let declared: BTreeSet<&str> = kind.outputs().iter().copied().collect();
-        assert_eq!(keys, declared, "fields of {}", kind.name());
-        out
-    }
-}
+use crate::support::step::Step;
 
 /// A fake `spark-sql`: logs to stderr, prints two TSV rows, then one `argv[i]<TAB>arg` row per
 /// argv element (`$0` first) and `argc<TAB>N` (arguments after the program); a query containing FAIL makes it exit 2 like a missing table.
@@ -333,7 +271,7 @@ async fn find_files_lists_then_deletes_exactly_the_old_metadata() {
     let refused = Step::with_allow(
         "action: find_files\ncontainer: '{{ target }}'\ndelete: true",
         context! { target => c.name() },
-        "k2-prod-.*",
+        &["k2-prod-.*"],
     );
     assert!(matches!(
         refused.run().await,

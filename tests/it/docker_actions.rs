@@ -1,79 +1,11 @@
 //! The Docker step kinds against the real engine: each test parses a step from YAML, compiles
 //! its templates like the catalog does, and runs it on its own throwaway container.
 
-use alert_responder::actions::{Action, ActionCtx, ActionError, AllowList, StepEnv, StepOutput};
-use alert_responder::template::{Templates, TemplatesBuilder};
-use minijinja::Value;
+use alert_responder::actions::{Action, ActionError, StepOutput};
 use serde_json::json;
 
 use crate::support::docker::{TestContainer, OOM_LINE, TEST_IMAGE};
-
-/// One compiled step plus everything a [`StepEnv`] borrows.
-struct Step {
-    action: Action,
-    templates: Templates,
-    vars: Value,
-    allow: AllowList,
-    ctx: ActionCtx,
-}
-
-impl Step {
-    /// Parses `yaml` as an [`Action`], compiles its templates and targets `target`, with the
-    /// allow-list every test container matches.
-    fn new(yaml: &str, target: &str) -> Self {
-        Self::with_allow(yaml, target, &["k2-test-.*"])
-    }
-
-    fn with_allow(yaml: &str, target: &str, allow: &[&str]) -> Self {
-        let mut action: Action = serde_yaml_ng::from_str(yaml).expect("step YAML parses");
-        let mut builder = TemplatesBuilder::default();
-        // Keyed by field name alone, as the catalog does, so colliding names would show here.
-        for (field, tmpl) in action.kind_mut().templates_mut() {
-            builder
-                .add_template(&format!("responder:step.{field}"), tmpl)
-                .expect("step templates compile");
-        }
-        let allow: Vec<String> = allow.iter().map(|p| (*p).to_owned()).collect();
-        Self {
-            action,
-            templates: builder.build(),
-            vars: minijinja::context! { target => target },
-            allow: AllowList::new(&allow).expect("allow-list patterns compile"),
-            ctx: ActionCtx::connect()
-                .expect("Docker is reachable (these tests need a running engine)"),
-        }
-    }
-
-    fn env(&self) -> StepEnv<'_> {
-        StepEnv {
-            templates: &self.templates,
-            vars: &self.vars,
-            allow: &self.allow,
-        }
-    }
-
-    fn plan(&self) -> Result<String, ActionError> {
-        self.action.kind().plan(&self.env())
-    }
-
-    async fn run(&self) -> Result<StepOutput, ActionError> {
-        self.action.kind().run(&self.ctx, &self.env()).await
-    }
-}
-
-/// Runs a step that must succeed and checks its fields are exactly the declared outputs.
-async fn run_ok(step: &Step) -> StepOutput {
-    let out = step
-        .run()
-        .await
-        .unwrap_or_else(|e| panic!("{} failed: {e}", step.action.kind().name()));
-    let mut keys: Vec<&str> = out.fields.keys().map(String::as_str).collect();
-    let mut declared = step.action.kind().outputs().to_vec();
-    keys.sort_unstable();
-    declared.sort_unstable();
-    assert_eq!(keys, declared, "fields of {}", step.action.kind().name());
-    out
-}
+use crate::support::step::Step;
 
 fn f64_field(out: &StepOutput, key: &str) -> f64 {
     out.fields[key].as_f64().expect("numeric output field")
@@ -82,7 +14,7 @@ fn f64_field(out: &StepOutput, key: &str) -> f64 {
 #[tokio::test]
 async fn inspect_reports_a_running_container() {
     let c = TestContainer::idle("inspect");
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_inspect\ncontainer: '{{ target }}'",
         c.name(),
     );
@@ -90,7 +22,7 @@ async fn inspect_reports_a_running_container() {
         step.plan().expect("an allowed container plans"),
         format!("inspect container {}", c.name())
     );
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     let f = &out.fields;
     assert_eq!(f["container"], json!(c.name()));
     assert_eq!(f["status"], json!("running"));
@@ -115,7 +47,7 @@ async fn stats_match_docker_stats_for_a_hog_and_an_idle_container() {
     let idle = TestContainer::idle("stats-idle");
     let yaml = "action: docker_stats\ncontainer: '{{ target }}'";
 
-    let out = run_ok(&Step::new(yaml, hog.name())).await;
+    let out = Step::for_target(yaml, hog.name()).run_ok().await;
     let pct = f64_field(&out, "memory_percent");
     eprintln!(
         "hog: {} (docker stats: {}%)",
@@ -133,7 +65,7 @@ async fn stats_match_docker_stats_for_a_hog_and_an_idle_container() {
     assert!(out.summary.starts_with("memory ") && out.summary.ends_with("of 64.0 MiB)"));
     assert!(out.fields["pids"].as_u64().expect("pids is a number") >= 1);
 
-    let out = run_ok(&Step::new(yaml, idle.name())).await;
+    let out = Step::for_target(yaml, idle.name()).run_ok().await;
     let pct = f64_field(&out, "memory_percent");
     assert!(pct < 50.0, "idle at {pct}% ({})", out.summary);
 }
@@ -142,7 +74,7 @@ async fn stats_match_docker_stats_for_a_hog_and_an_idle_container() {
 async fn stats_of_a_stopped_container_is_an_error_not_zero() {
     let c = TestContainer::idle("stats-stopped");
     c.stop();
-    let step = Step::new("action: docker_stats\ncontainer: '{{ target }}'", c.name());
+    let step = Step::for_target("action: docker_stats\ncontainer: '{{ target }}'", c.name());
     match step.run().await {
         Err(ActionError::Failed(msg)) => assert!(msg.contains("not running"), "{msg}"),
         other => panic!("expected a not-running error, got {other:?}"),
@@ -152,20 +84,20 @@ async fn stats_of_a_stopped_container_is_an_error_not_zero() {
 #[tokio::test]
 async fn logs_grep_finds_the_line_the_container_printed() {
     let c = TestContainer::idle("logs");
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_logs\ncontainer: '{{ target }}'\ntail: 50\nsince: 10m\n\
          grep: 'OutOfMemoryError|Killed'",
         c.name(),
     );
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     assert_eq!(out.fields["lines"], json!(2));
     assert_eq!(out.fields["match_count"], json!(1));
     assert_eq!(out.fields["matches"], json!([OOM_LINE]));
     assert_eq!(out.fields["excerpt"], json!(OOM_LINE));
     assert_eq!(out.summary, "1 of 2 lines match OutOfMemoryError|Killed");
 
-    let plain = Step::new("action: docker_logs\ncontainer: '{{ target }}'", c.name());
-    let out = run_ok(&plain).await;
+    let plain = Step::for_target("action: docker_logs\ncontainer: '{{ target }}'", c.name());
+    let out = plain.run_ok().await;
     assert_eq!(
         out.fields["excerpt"],
         json!(format!("k2 test container starting\n{OOM_LINE}"))
@@ -175,7 +107,7 @@ async fn logs_grep_finds_the_line_the_container_printed() {
 #[tokio::test]
 async fn exec_passes_each_argv_element_literally_without_a_shell() {
     let c = TestContainer::idle("exec");
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_exec\ncontainer: '{{ target }}'\nread_only: true\n\
          argv: [echo, '{{ target }}', 'a b; echo injected $HOME']",
         c.name(),
@@ -185,7 +117,7 @@ async fn exec_passes_each_argv_element_literally_without_a_shell() {
         step.plan().expect("an allowed container plans"),
         format!("run [echo, {0}, a b; echo injected $HOME] in {0}", c.name())
     );
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     // A shell would have run the second echo and expanded $HOME; echo got three arguments.
     assert_eq!(
         out.fields["stdout"],
@@ -198,12 +130,12 @@ async fn exec_passes_each_argv_element_literally_without_a_shell() {
 #[tokio::test]
 async fn exec_reports_a_non_zero_exit_as_output() {
     let c = TestContainer::idle("exec-exit");
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_exec\ncontainer: '{{ target }}'\nargv: [sh, -c, 'echo oops >&2; exit 3']",
         c.name(),
     );
     assert!(step.action.kind().destructive());
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     assert_eq!(out.fields["exit_code"], json!(3));
     assert_eq!(out.fields["stderr"], json!("oops\n"));
 }
@@ -211,12 +143,12 @@ async fn exec_reports_a_non_zero_exit_as_output() {
 #[tokio::test]
 async fn exec_caps_stdout_and_stderr_each() {
     let c = TestContainer::idle("exec-cap");
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_exec\ncontainer: '{{ target }}'\nmax_output_bytes: 100\n\
          argv: [sh, -c, 'seq 1 5000; seq 1 5000 >&2']",
         c.name(),
     );
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     let stdout = out.fields["stdout"].as_str().expect("stdout is a string");
     let stderr = out.fields["stderr"].as_str().expect("stderr is a string");
     assert_eq!((stdout.len(), stderr.len()), (100, 100));
@@ -230,7 +162,7 @@ async fn restart_brings_the_hog_back_with_low_memory() {
     let c = TestContainer::memory_hog("restart");
     let before = c.started_at();
     assert!(c.cli_memory_percent() > 90.0);
-    let step = Step::new(
+    let step = Step::for_target(
         "action: docker_restart\ncontainer: '{{ target }}'\nstop_timeout: 5s",
         c.name(),
     );
@@ -239,7 +171,7 @@ async fn restart_brings_the_hog_back_with_low_memory() {
         step.plan().expect("an allowed container plans"),
         format!("restart container {} (stop timeout 5s)", c.name())
     );
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     assert_eq!(out.fields["restarted"], json!(true));
     assert_eq!(out.fields["running"], json!(true));
     let started = out.fields["started_at"]
@@ -254,8 +186,8 @@ async fn restart_brings_the_hog_back_with_low_memory() {
         .summary
         .starts_with(&format!("restarted {}; running again", c.name())));
 
-    let stats = Step::new("action: docker_stats\ncontainer: '{{ target }}'", c.name());
-    let after = run_ok(&stats).await;
+    let stats = Step::for_target("action: docker_stats\ncontainer: '{{ target }}'", c.name());
+    let after = stats.run_ok().await;
     eprintln!("{}; then {}", out.summary, after.summary);
     let pct = f64_field(&after, "memory_percent");
     assert!(pct < 50.0, "after the restart the hog is at {pct}%");
@@ -266,15 +198,15 @@ async fn start_starts_a_stopped_container_and_leaves_a_running_one() {
     let c = TestContainer::idle("start");
     c.stop();
     assert!(!c.is_running());
-    let step = Step::new("action: docker_start\ncontainer: '{{ target }}'", c.name());
+    let step = Step::for_target("action: docker_start\ncontainer: '{{ target }}'", c.name());
     assert!(step.action.kind().destructive());
-    let out = run_ok(&step).await;
+    let out = step.run_ok().await;
     assert_eq!(out.fields["started"], json!(true));
     assert_eq!(out.fields["running"], json!(true));
     assert!(c.is_running());
     assert_eq!(out.fields["started_at"], json!(c.started_at()));
 
-    let again = run_ok(&step).await;
+    let again = step.run_ok().await;
     assert_eq!(again.fields["started"], json!(false));
     assert_eq!(again.fields["running"], json!(true));
     assert_eq!(again.fields["started_at"], out.fields["started_at"]);
@@ -286,7 +218,7 @@ async fn a_container_outside_the_allow_list_is_refused_and_untouched() {
     let before = c.started_at();
     let step = Step::with_allow(
         "action: docker_restart\ncontainer: '{{ target }}'",
-        c.name(),
+        json!({ "target": c.name() }),
         &["k2-prod-.*"],
     );
     assert!(matches!(step.plan(), Err(ActionError::NotAllowed(n)) if n == c.name()));
@@ -325,7 +257,7 @@ async fn a_missing_container_is_not_found() {
         "docker_restart",
         "docker_start",
     ] {
-        let step = Step::new(
+        let step = Step::for_target(
             &format!("action: {kind}\ncontainer: '{{{{ target }}}}'"),
             &name,
         );
@@ -334,7 +266,7 @@ async fn a_missing_container_is_not_found() {
             other => panic!("{kind}: expected NotFound, got {other:?}"),
         }
     }
-    let exec = Step::new(
+    let exec = Step::for_target(
         "action: docker_exec\ncontainer: '{{ target }}'\nargv: [ls]",
         &name,
     );

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::json;
 
-use super::Step;
+use crate::support::step::Step;
 
 const GROUP: &str = "k2-bronze-binance-ingestion";
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use alert_responder::actions::StepOutput;
 use serde_json::json;
 
-use super::Step;
 use crate::support::docker::TestContainer;
+use crate::support::step::Step;
 
 /// A stand-in for Kafka's CLI: records its argv in /tmp/argv, prints what Kafka 3.x prints for
 /// an Empty group (notice on stderr, table on stdout) for the offsets in /tmp/offsets (lines of

@@ -6,3 +6,4 @@ pub mod alertmanager;
 pub mod app;
 pub mod docker;
 pub mod fake_slack;
+pub mod step;
