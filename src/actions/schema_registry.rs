@@ -117,18 +117,16 @@ impl StepKind for SchemaRegistryVersions {
     async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
         let subject = env.render(&self.subject)?;
         let url = versions_url(&env.render(&self.url)?, &subject).map_err(ActionError::Failed)?;
-        let fail = |e: reqwest::Error| ActionError::Failed(format!("GET {url}: {e}"));
-        let response = ctx.http.get(url.clone()).send().await.map_err(fail)?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(fail)?;
+        // The shared GET: transport failures become one-line errors; the registry's own error
+        // bodies are read by `parse_versions`.
+        let (status, body) = super::api::get(&ctx.http, url.as_str(), &[]).await?;
         if body.len() > MAX_BODY_BYTES {
             return Err(ActionError::Failed(format!(
                 "GET {url}: {} byte answer is not a version list",
                 body.len()
             )));
         }
-        let versions =
-            parse_versions(status, &String::from_utf8_lossy(&body)).map_err(ActionError::Failed)?;
+        let versions = parse_versions(status.as_u16(), &body).map_err(ActionError::Failed)?;
         let latest_version = versions.last().copied();
         let summary = match latest_version {
             Some(v) => format!("{subject}: {} versions, latest {v}", versions.len()),

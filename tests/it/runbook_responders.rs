@@ -48,27 +48,6 @@ fn step_summary(detail: &Value, step: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn newest_incident_for(app: &TestApp, target: &str, count: usize) -> Value {
-    for _ in 0..300 {
-        let incidents: Vec<Value> = app
-            .incidents()
-            .await
-            .into_iter()
-            .filter(|i| i["target"] == target)
-            .collect();
-        if incidents.len() >= count {
-            let detail = app
-                .get_json(&format!("/api/incidents/{}", incidents[0]["id"]))
-                .await;
-            if detail["runs"][0]["state"] == "finished" {
-                return detail;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no finished incident {count} for {target}");
-}
-
 #[tokio::test]
 async fn dlq_rate_reports_top_errors_and_schema_changes_and_refuses_injected_labels() {
     let master = TestContainer::idle("dlq-master");
@@ -101,7 +80,7 @@ async fn dlq_rate_reports_top_errors_and_schema_changes_and_refuses_injected_lab
         "2026-11-27T05:00:00Z",
     ))
     .await;
-    let first = newest_incident_for(&app, "binance", 1).await;
+    let first = app.wait_for_newest_finished("binance", 1).await;
     let states: Vec<_> = step_states(&first, 0)
         .into_iter()
         .map(|(id, s)| format!("{id}={s}"))
@@ -147,7 +126,7 @@ async fn dlq_rate_reports_top_errors_and_schema_changes_and_refuses_injected_lab
         "2026-11-27T05:30:00Z",
     ))
     .await;
-    let second = newest_incident_for(&app, "binance", 2).await;
+    let second = app.wait_for_newest_finished("binance", 2).await;
     let change = step_summary(&second, "schema_change");
     assert!(
         change.contains("Schema CHANGED") && change.contains("v3 → v4"),

@@ -68,7 +68,7 @@ async fn a_second_alert_inside_the_budget_escalates_instead_of_restarting_even_a
         "2026-11-27T05:10:00Z",
     ))
     .await;
-    let second = wait_for_runs_on_new_incident(&app, hog.name(), 2).await;
+    let second = app.wait_for_newest_finished(hog.name(), 2).await;
     assert_eq!(state_of(&second, 0, "restart"), "refused", "{second:#}");
     assert_eq!(second["runs"][0]["outcome"], "escalated");
     let kinds: Vec<_> = second["decisions"]
@@ -112,35 +112,10 @@ async fn a_second_alert_inside_the_budget_escalates_instead_of_restarting_even_a
         "2026-11-27T05:12:00Z",
     ))
     .await;
-    let third = wait_for_runs_on_new_incident(&app, hog.name(), 3).await;
+    let third = app.wait_for_newest_finished(hog.name(), 3).await;
     assert_eq!(state_of(&third, 0, "restart"), "refused", "{third:#}");
     assert_eq!(hog.started_at(), restarted_at, "still not restarted");
     app.stop().await;
-}
-
-/// Waits until `count` incidents exist for the target and the newest has a finished run.
-async fn wait_for_runs_on_new_incident(app: &TestApp, target: &str, count: usize) -> Value {
-    for _ in 0..300 {
-        let incidents: Vec<Value> = app
-            .incidents()
-            .await
-            .into_iter()
-            .filter(|i| i["target"] == target)
-            .collect();
-        if incidents.len() >= count {
-            let detail = app
-                .get_json(&format!("/api/incidents/{}", incidents[0]["id"]))
-                .await;
-            if detail["runs"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|run| run["state"] == "finished"))
-            {
-                return detail;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("incident {count} for {target} never finished a run");
 }
 
 fn write_catalog(dir: &Path, responder: &str) -> (std::path::PathBuf, std::path::PathBuf) {

@@ -198,6 +198,32 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// Waits (bounded) until `count` incidents exist for `target` and the newest has a
+    /// finished run; returns the newest one's detail.
+    pub async fn wait_for_newest_finished(&self, target: &str, count: usize) -> Value {
+        for _ in 0..600 {
+            let incidents: Vec<Value> = self
+                .incidents()
+                .await
+                .into_iter()
+                .filter(|i| i["target"] == target)
+                .collect();
+            if incidents.len() >= count {
+                let detail = self
+                    .get_json(&format!("/api/incidents/{}", incidents[0]["id"]))
+                    .await;
+                if detail["runs"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|run| run["state"] == "finished"))
+                {
+                    return detail;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("incident {count} for {target} never finished a run within 60 s");
+    }
+
     /// Waits (bounded) until the incident whose target is `target` has a finished run, and
     /// returns its detail.
     pub async fn wait_for_finished_run(&self, target: &str, runs: usize) -> Value {
