@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 /// Label or annotation names to values, sorted so rendering and hashing are stable.
 pub type Labels = BTreeMap<String, String>;
 
-/// Whether an alert is firing or has resolved.
+/// Whether an alert is firing, has resolved, or only brings news about an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -19,6 +19,9 @@ pub enum Status {
     Firing,
     /// The condition cleared: report and cancel, never act.
     Resolved,
+    /// News about an existing incident (a PagerDuty acknowledgement or note): shown in its
+    /// thread, never routed, never acted on.
+    Update,
 }
 
 impl Status {
@@ -27,6 +30,7 @@ impl Status {
         match self {
             Status::Firing => "firing",
             Status::Resolved => "resolved",
+            Status::Update => "update",
         }
     }
 }
@@ -82,6 +86,15 @@ pub struct Alert {
 /// its incident closes once its runs are done.
 pub const ONE_SHOT: &str = "one_shot";
 
+/// The annotation carrying the source's id of an update event, part of its dedup key.
+pub const EVENT_ID: &str = "event_id";
+/// The annotation naming the PagerDuty event of an update (`acknowledged`, `annotated`).
+pub const PD_EVENT: &str = "pd_event";
+/// The annotation naming who caused an update (PagerDuty's agent summary).
+pub const PD_AGENT: &str = "pd_agent";
+/// The annotation carrying a PagerDuty note's text.
+pub const PD_NOTE: &str = "pd_note";
+
 impl Alert {
     /// Whether nothing will ever send this alert's resolution (see [`ONE_SHOT`]).
     pub fn is_one_shot(&self) -> bool {
@@ -98,13 +111,18 @@ impl Alert {
 
     /// The key that makes redeliveries of this alert instance no-ops: the same fingerprint,
     /// start and status means the same notification, whichever HA peer or retry sent it.
+    /// Updates are many per incident, so theirs adds the source's event id ([`EVENT_ID`]).
     pub fn dedup_key(&self) -> String {
-        format!(
+        let key = format!(
             "{}:{}:{}:{}",
             self.source.as_str(),
             self.fingerprint,
             self.starts_at.unix_timestamp_nanos(),
             self.status.as_str()
-        )
+        );
+        match (self.status, self.annotations.get(EVENT_ID)) {
+            (Status::Update, Some(event)) => format!("{key}:{event}"),
+            _ => key,
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
 use crate::metrics::Metrics;
+use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
 use crate::sources::{docker_events, SourceState};
@@ -74,6 +75,19 @@ impl Application {
                 chat,
                 settings.slack_channel.clone(),
                 outbox_wake,
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let pagerduty_wake = Arc::new(Notify::new());
+        let pd = &settings.pagerduty;
+        let reporter =
+            reporter.with_pagerduty(pd.notes_on(), pd.events_on(), pagerduty_wake.clone());
+        if let Some(pagerduty) = pagerduty_client(&settings)? {
+            background.spawn(outbox::deliver_pagerduty(
+                store.clone(),
+                pagerduty,
+                pagerduty_wake,
                 metrics.clone(),
                 shutdown.clone(),
             ));
@@ -181,6 +195,26 @@ fn slack_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>>
     let client = SlackWebApi::new(&settings.slack_api_url, token)
         .context("configuring the Slack client (SLACK_API_URL)")?;
     tracing::info!(channel = %settings.slack_channel, "Slack delivery is on.");
+    Ok(Some(Arc::new(client)))
+}
+
+/// The PagerDuty client when any PagerDuty output is on; says at startup which are.
+fn pagerduty_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn PagerDutyApi>>> {
+    let pd = &settings.pagerduty;
+    let (notes, events) = (pd.notes_on(), pd.events_on());
+    if !notes {
+        tracing::info!(
+            "PagerDuty notes are off: PAGERDUTY_API_TOKEN and PAGERDUTY_FROM are not both set."
+        );
+    }
+    if !events {
+        tracing::info!("PagerDuty events are off: PAGERDUTY_ROUTING_KEY is not set.");
+    }
+    if !(notes || events) {
+        return Ok(None);
+    }
+    tracing::info!(notes, events, api_url = %pd.api_url, events_url = %pd.events_url, "PagerDuty delivery is on.");
+    let client = PagerDutyClient::new(pd.clone()).context("configuring the PagerDuty client")?;
     Ok(Some(Arc::new(client)))
 }
 

@@ -19,14 +19,16 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::actions::ActionCtx;
-use crate::alert::{Alert, Status};
+use crate::alert::{Alert, Source, Status};
 use crate::config::Catalog;
 use crate::limits::Guards;
 use crate::metrics::Metrics;
-use crate::notify::Reporter;
-use crate::responders::engine::{self, RunInput};
+use crate::notify::{pagerduty, Reporter};
+use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::Mode;
-use crate::store::{AlertPlan, DecisionKind, JournalEntry, PendingRun, RunOutcome, Store};
+use crate::store::{
+    AlertPlan, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, RunOutcome, Store,
+};
 use observer::StoreObserver;
 use planning::RouteDecision;
 
@@ -107,9 +109,13 @@ impl Dispatcher {
             .record_alert(entry, &plan, OffsetDateTime::now_utc())
             .await?;
         let Some(incident) = recorded.incident_id else {
-            tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, "Resolved alert had no open incident.");
+            tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, status = alert.status.as_str(), "Alert had no incident to join.");
             return Ok(());
         };
+        if alert.status == Status::Update {
+            self.reporter.pagerduty_update(incident, alert).await;
+            return Ok(());
+        }
         if recorded.opened {
             self.reporter.opened(incident).await;
         }
@@ -139,6 +145,13 @@ impl Dispatcher {
         }
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;
+            if alert.source != Source::PagerDuty {
+                // Queued only when a trigger was (the store checks).
+                let event = pagerduty::resolve_event(incident, alert);
+                self.reporter
+                    .pagerduty(incident, PagerDutyKind::Resolve, event)
+                    .await;
+            }
         }
         if alert.is_one_shot() && recorded.run_ids.is_empty() {
             let _ = self.close_one_shot(incident).await;
@@ -148,8 +161,10 @@ impl Dispatcher {
 
     /// Decides what to do with an alert. Pure apart from reading the catalog.
     pub fn plan(&self, alert: &Alert) -> AlertPlan {
-        if alert.status == Status::Resolved {
-            return AlertPlan::Resolve;
+        match alert.status {
+            Status::Resolved => return AlertPlan::Resolve,
+            Status::Update => return AlertPlan::Update,
+            Status::Firing => {}
         }
         let mut runs = Vec::new();
         let mut declines = Vec::new();
@@ -234,6 +249,34 @@ impl Dispatcher {
                 tracing::error!(incident, error.message = %e, "Could not close a one-shot incident.");
                 false
             }
+        }
+    }
+
+    /// A run on a PagerDuty incident ends with a note on it; an escalation of any other
+    /// incident triggers a PagerDuty event (once per incident: the store keeps it so).
+    async fn tell_pagerduty(&self, run: &PendingRun, result: &RunResult) {
+        let alert = &run.alert;
+        if alert.source == Source::PagerDuty {
+            let Some(pd_incident) = alert.labels.get("pd_incident_id") else {
+                return;
+            };
+            let content = format!(
+                "alert-responder: responder {} on {} ({}) {}: {}",
+                run.responder,
+                run.target,
+                run.mode.as_str(),
+                result.outcome.as_str(),
+                result.summary
+            );
+            let note = serde_json::json!({ "incident": pd_incident, "content": content });
+            self.reporter
+                .pagerduty(run.incident_id, PagerDutyKind::Note, note)
+                .await;
+        } else if let Some(reason) = &result.escalation {
+            let event = pagerduty::trigger_event(run.incident_id, alert, &run.target, reason);
+            self.reporter
+                .pagerduty(run.incident_id, PagerDutyKind::Trigger, event)
+                .await;
         }
     }
 
@@ -337,6 +380,7 @@ impl Dispatcher {
             observer.escalated(reason).await;
             self.reporter.escalate(run.incident_id, reason).await;
         }
+        self.tell_pagerduty(run, &result).await;
         // Closing a one-shot incident refreshes the parent itself.
         if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
             self.reporter.refresh(run.incident_id).await;

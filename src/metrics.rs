@@ -179,10 +179,15 @@ impl Metrics {
 
     /// A Slack delivery attempt failed.
     pub fn slack_delivery_failed(&self, kind: DeliveryFailure) {
+        self.delivery_failed("slack", kind);
+    }
+
+    /// A delivery attempt to `channel` (`slack`, `pagerduty`) failed.
+    pub fn delivery_failed(&self, channel: &str, kind: DeliveryFailure) {
         *self
             .lock()
             .delivery_failures
-            .entry(key(&["slack", kind.as_str()]))
+            .entry(key(&[channel, kind.as_str()]))
             .or_default() += 1;
     }
 

@@ -10,8 +10,12 @@ use regex::Regex;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::notify::pagerduty::PagerDutyConfig;
 use crate::responders::Mode;
 use crate::sources::docker_events::allow_list;
+
+mod pagerduty;
+pub use pagerduty::PagerDutyArgs;
 
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,9 @@ pub struct SettingsArgs {
     /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
     #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
     pub oom_containers: Option<String>,
+    /// PagerDuty outputs (notes, Events API v2).
+    #[command(flatten)]
+    pub pagerduty: PagerDutyArgs,
 }
 
 #[derive(Default, Deserialize)]
@@ -144,6 +151,11 @@ struct FileSettings {
     prometheus_url: Option<String>,
     cleaner_container: Option<String>,
     oom_containers: Option<String>,
+    pagerduty_api_token: Option<String>,
+    pagerduty_from: Option<String>,
+    pagerduty_api_url: Option<String>,
+    pagerduty_routing_key: Option<String>,
+    pagerduty_events_url: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -168,6 +180,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
             .field("oom_containers", &self.oom_containers)
+            .field("pagerduty", &self.pagerduty)
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +224,8 @@ pub struct Settings {
     pub playbook_config: std::collections::BTreeMap<String, String>,
     /// Containers whose OOM kills become alerts, anchored to match whole names.
     pub oom_containers: Regex,
+    /// PagerDuty outputs; each is off without its settings.
+    pub pagerduty: PagerDutyConfig,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -265,6 +280,13 @@ impl Settings {
             file.schema_registry_url,
             file.prometheus_url,
             file.cleaner_container,
+        ];
+        let pagerduty_file = [
+            file.pagerduty_api_token,
+            file.pagerduty_from,
+            file.pagerduty_api_url,
+            file.pagerduty_routing_key,
+            file.pagerduty_events_url,
         ];
         let ttl_text =
             pick(&args.approval_ttl, file.approval_ttl).unwrap_or_else(|| "30m".to_owned());
@@ -326,6 +348,7 @@ impl Settings {
             approval_ttl,
             playbook_config: playbook_config(args, file_config),
             oom_containers,
+            pagerduty: pagerduty::load(&args.pagerduty, pagerduty_file),
         })
     }
 

@@ -1,9 +1,12 @@
-//! Reports to people: every incident gets one Slack thread, written through the persisted
-//! outbox so a Slack outage delays messages but loses and doubles none.
+//! Reports to people: every incident gets one Slack thread, and PagerDuty hears about runs
+//! and escalations, all written through the persisted outbox so an outage delays messages
+//! but loses and doubles none.
 //!
-//! [`Reporter`] renders and queues; [`outbox::deliver`] sends, in order per incident.
+//! [`Reporter`] renders and queues; [`outbox::deliver`] (Slack) and
+//! [`outbox::deliver_pagerduty`] send, in order per incident and destination.
 
 pub mod outbox;
+pub mod pagerduty;
 pub mod render;
 pub mod slack;
 
@@ -12,7 +15,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::store::{MessageKind, NewMessage, StepEnd, Store};
+use crate::alert::Alert;
+use crate::store::{MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd, Store};
 
 /// Renders incident events into messages and queues them in the outbox.
 #[derive(Debug, Clone)]
@@ -20,6 +24,15 @@ pub struct Reporter {
     store: Arc<dyn Store>,
     deliver: bool,
     mention: Option<String>,
+    wake: Arc<Notify>,
+    pagerduty: PagerDutyOutputs,
+}
+
+/// Which PagerDuty outputs are on, and how to wake their delivery.
+#[derive(Debug, Clone, Default)]
+struct PagerDutyOutputs {
+    notes: bool,
+    events: bool,
     wake: Arc<Notify>,
 }
 
@@ -36,6 +49,65 @@ impl Reporter {
             deliver,
             mention,
             wake,
+            pagerduty: PagerDutyOutputs::default(),
+        }
+    }
+
+    /// Turns PagerDuty notes and events on; `wake` is the PagerDuty delivery's signal.
+    pub fn with_pagerduty(mut self, notes: bool, events: bool, wake: Arc<Notify>) -> Self {
+        self.pagerduty = PagerDutyOutputs {
+            notes,
+            events,
+            wake,
+        };
+        self
+    }
+
+    /// Whether a PagerDuty output of `kind` is on.
+    pub fn pagerduty_on(&self, kind: PagerDutyKind) -> bool {
+        match kind {
+            PagerDutyKind::Note => self.pagerduty.notes,
+            PagerDutyKind::Trigger | PagerDutyKind::Resolve => self.pagerduty.events,
+        }
+    }
+
+    /// News from PagerDuty about the incident (acknowledged, a note): a reply in its thread.
+    pub async fn pagerduty_update(&self, incident: i64, update: &Alert) {
+        self.queue(
+            incident,
+            MessageKind::Reply,
+            render::pagerduty_update(update),
+        )
+        .await;
+    }
+
+    /// Queues a PagerDuty delivery (`body` as [`PagerDutyMessage::body`]) when that output
+    /// is on; the store skips a second trigger and a resolve without a trigger.
+    pub async fn pagerduty(&self, incident: i64, kind: PagerDutyKind, body: serde_json::Value) {
+        if !self.pagerduty_on(kind) {
+            return;
+        }
+        let message = PagerDutyMessage {
+            id: 0,
+            incident_id: incident,
+            kind,
+            body,
+            attempts: 0,
+        };
+        match self
+            .store
+            .enqueue_pagerduty(&message, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(Some(_)) => self.pagerduty.wake.notify_one(),
+            Ok(None) => tracing::debug!(
+                incident,
+                kind = kind.as_str(),
+                "PagerDuty delivery not needed."
+            ),
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not queue a PagerDuty delivery.")
+            }
         }
     }
 

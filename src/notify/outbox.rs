@@ -1,9 +1,12 @@
-//! Delivers queued messages to Slack, oldest first within each incident, until each is sent.
+//! Delivers queued messages to Slack and to PagerDuty, oldest first within each incident and
+//! destination, until each is sent. Each destination has its own loop, so an outage of one
+//! delays only its own messages.
 //!
-//! A 429 waits for Slack's Retry-After; 5xx and network errors back off exponentially; a
-//! permanent refusal (`channel_not_found`, `invalid_auth`) is recorded and logged, not retried
-//! forever. A message is marked sent only after Slack accepted it, so none is lost; it is sent
-//! again only if the service dies between Slack's answer and that write.
+//! A 429 waits for the Retry-After given; 5xx and network errors back off exponentially; a
+//! permanent refusal (`channel_not_found`, `invalid_auth`, PagerDuty's 400/401/404) is recorded
+//! and logged, not retried forever. A message is marked sent only after the destination
+//! accepted it, so none is lost; it is sent again only if the service dies between the answer
+//! and that write (PagerDuty events carry a `dedup_key`, which makes that resend harmless).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +15,10 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::pagerduty::{PagerDutyApi, PagerDutyError};
 use super::slack::{ChatApi, SlackError};
 use crate::metrics::{DeliveryFailure, Metrics};
-use crate::store::{MessageKind, OutboxMessage, Store};
+use crate::store::{MessageKind, OutboxMessage, PagerDutyKind, PagerDutyMessage, Store};
 
 /// Longest wait between two attempts at one message.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -29,26 +33,33 @@ pub async fn deliver(
     shutdown: CancellationToken,
 ) {
     loop {
-        let due = match store.due_messages(OffsetDateTime::now_utc(), 32).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::error!(error.message = %e, "Could not read the outbox.");
-                Vec::new()
-            }
-        };
+        let due = or_none(store.due_messages(OffsetDateTime::now_utc(), 32).await);
         for message in &due {
             if let Err(failure) = send_one(store.as_ref(), chat.as_ref(), &channel, message).await {
                 metrics.slack_delivery_failed(failure);
             }
         }
-        if due.is_empty() {
-            tokio::select! {
-                _ = wake.notified() => {}
-                // Retries become due with time, not with a wake-up.
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = shutdown.cancelled() => return,
-            }
+        if due.is_empty() && !idle(&wake, &shutdown).await {
+            return;
         }
+    }
+}
+
+/// The due messages, or none (logged) when the store failed; the next round tries again.
+fn or_none<T>(due: Result<Vec<T>, crate::store::StoreError>) -> Vec<T> {
+    due.unwrap_or_else(|e| {
+        tracing::error!(error.message = %e, "Could not read the outbox.");
+        Vec::new()
+    })
+}
+
+/// After a round with nothing due: waits for a wake-up or a tick; false on shutdown.
+async fn idle(wake: &Notify, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = wake.notified() => true,
+        // Retries become due with time, not with a wake-up.
+        _ = tokio::time::sleep(Duration::from_millis(500)) => true,
+        _ = shutdown.cancelled() => false,
     }
 }
 
@@ -78,9 +89,9 @@ async fn send_one(
         }
     };
     let failure = result.as_ref().err().map(|err| match err {
-        SlackError::RateLimited { .. } => DeliveryFailure::RateLimited,
-        SlackError::Unavailable(_) => DeliveryFailure::Unavailable,
-        SlackError::Rejected(_) => DeliveryFailure::Rejected,
+        SlackError::RateLimited { retry_after } => (DeliveryFailure::RateLimited, *retry_after),
+        SlackError::Unavailable(_) => (DeliveryFailure::Unavailable, None),
+        SlackError::Rejected(_) => (DeliveryFailure::Rejected, None),
     });
     let recorded = match result {
         Ok(posted) => {
@@ -89,7 +100,9 @@ async fn send_one(
                 .await
         }
         Err(err) => {
-            let retry_at = retry_delay(&err, m.attempts).map(|d| now + d);
+            let retry_at = failure
+                .and_then(|(kind, after)| retry_delay(kind, after, m.attempts))
+                .map(|d| now + d);
             match retry_at {
                 Some(_) => {
                     tracing::warn!(message = m.id, incident = m.incident_id, error.message = %err, "Slack delivery failed; will retry.")
@@ -104,17 +117,91 @@ async fn send_one(
     if let Err(e) = recorded {
         tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
     }
-    failure.map_or(Ok(()), Err)
+    failure.map_or(Ok(()), |(kind, _)| Err(kind))
 }
 
-/// When to try again: Slack's Retry-After, else exponential backoff; `None` gives up.
-fn retry_delay(err: &SlackError, attempts: i64) -> Option<Duration> {
+/// Sends due PagerDuty deliveries until `shutdown`; woken by `wake` when some are queued.
+pub async fn deliver_pagerduty(
+    store: Arc<dyn Store>,
+    pagerduty: Arc<dyn PagerDutyApi>,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let due = or_none(store.due_pagerduty(OffsetDateTime::now_utc(), 32).await);
+        for message in &due {
+            if let Err(failure) = send_pagerduty(store.as_ref(), pagerduty.as_ref(), message).await
+            {
+                metrics.delivery_failed("pagerduty", failure);
+            }
+        }
+        if due.is_empty() && !idle(&wake, &shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Sends one PagerDuty delivery and records the result; says how it failed, if it did.
+async fn send_pagerduty(
+    store: &dyn Store,
+    pagerduty: &dyn PagerDutyApi,
+    m: &PagerDutyMessage,
+) -> Result<(), DeliveryFailure> {
+    let now = OffsetDateTime::now_utc();
+    let result = match m.kind {
+        PagerDutyKind::Note => {
+            let field = |name: &str| m.body[name].as_str().unwrap_or_default();
+            pagerduty
+                .add_note(field("incident"), field("content"))
+                .await
+        }
+        PagerDutyKind::Trigger | PagerDutyKind::Resolve => pagerduty.send_event(&m.body).await,
+    };
+    let (kind, after) = match &result {
+        Ok(()) => {
+            tracing::info!(
+                message = m.id,
+                incident = m.incident_id,
+                kind = m.kind.as_str(),
+                "PagerDuty accepted a delivery."
+            );
+            if let Err(e) = store.pagerduty_sent(m.id, now).await {
+                tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
+            }
+            return Ok(());
+        }
+        Err(PagerDutyError::RateLimited { retry_after }) => {
+            (DeliveryFailure::RateLimited, *retry_after)
+        }
+        Err(PagerDutyError::Unavailable(_)) => (DeliveryFailure::Unavailable, None),
+        Err(PagerDutyError::Rejected(_)) => (DeliveryFailure::Rejected, None),
+    };
+    let error = result.err().map(|e| e.to_string()).unwrap_or_default();
+    let retry_at = retry_delay(kind, after, m.attempts).map(|d| now + d);
+    if retry_at.is_some() {
+        tracing::warn!(message = m.id, incident = m.incident_id, kind = m.kind.as_str(), error.message = %error, "PagerDuty delivery failed; will retry.");
+    } else {
+        tracing::error!(message = m.id, incident = m.incident_id, kind = m.kind.as_str(), error.message = %error, "PagerDuty refused a delivery; giving up on it.");
+    }
+    if let Err(e) = store.message_failed(m.id, &error, retry_at).await {
+        tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
+    }
+    Err(kind)
+}
+
+/// When to try again: the destination's Retry-After, else exponential backoff; `None` gives up.
+fn retry_delay(
+    failure: DeliveryFailure,
+    retry_after: Option<Duration>,
+    attempts: i64,
+) -> Option<Duration> {
     let backoff =
         Duration::from_millis(500u64.saturating_mul(1 << attempts.clamp(0, 10))).min(MAX_BACKOFF);
-    match err {
-        SlackError::RateLimited { retry_after } => Some(retry_after.unwrap_or(backoff)),
-        SlackError::Unavailable(_) => Some(backoff),
-        SlackError::Rejected(_) => None,
+    match failure {
+        DeliveryFailure::RateLimited => Some(retry_after.unwrap_or(backoff)),
+        DeliveryFailure::Unavailable => Some(backoff),
+        DeliveryFailure::Rejected => None,
     }
 }
 
@@ -123,18 +210,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_delays_follow_slack_then_back_off_and_give_up_on_refusals() {
-        let limited = SlackError::RateLimited {
-            retry_after: Some(Duration::from_secs(7)),
-        };
-        assert_eq!(retry_delay(&limited, 0), Some(Duration::from_secs(7)));
-        let down = SlackError::Unavailable("HTTP 503".into());
-        assert_eq!(retry_delay(&down, 0), Some(Duration::from_millis(500)));
-        assert_eq!(retry_delay(&down, 3), Some(Duration::from_secs(4)));
-        assert_eq!(retry_delay(&down, 40), Some(MAX_BACKOFF));
+    fn retry_delays_follow_the_destination_then_back_off_and_give_up_on_refusals() {
+        let limited = DeliveryFailure::RateLimited;
+        let seven = Some(Duration::from_secs(7));
+        assert_eq!(retry_delay(limited, seven, 0), seven);
         assert_eq!(
-            retry_delay(&SlackError::Rejected("channel_not_found".into()), 0),
-            None
+            retry_delay(limited, None, 2),
+            Some(Duration::from_secs(2)),
+            "no Retry-After: backoff"
         );
+        let down = DeliveryFailure::Unavailable;
+        assert_eq!(retry_delay(down, None, 0), Some(Duration::from_millis(500)));
+        assert_eq!(retry_delay(down, None, 3), Some(Duration::from_secs(4)));
+        assert_eq!(retry_delay(down, None, 40), Some(MAX_BACKOFF));
+        assert_eq!(retry_delay(DeliveryFailure::Rejected, None, 0), None);
     }
 }

@@ -1,5 +1,6 @@
 //! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
 
+use crate::alert::{Alert, PD_AGENT, PD_EVENT, PD_NOTE};
 use crate::store::{IncidentView, StepEnd, StepRow, StepState};
 
 /// The parent message: alert, target, severity, status, then what was found and done.
@@ -105,4 +106,29 @@ pub fn step_reply(
         "{icon} *{step_id}* (`{action}`){tag} {clock}: {}",
         end.summary
     )
+}
+
+/// A PagerDuty acknowledgement or note, as a thread reply. Names and notes are PagerDuty
+/// data, so Slack's control characters in them are escaped (no mentions, no links).
+pub fn pagerduty_update(update: &Alert) -> String {
+    let field = |name: &str| escape(update.annotations.get(name).map_or("", String::as_str));
+    let who = field(PD_AGENT);
+    match update.annotations.get(PD_EVENT).map(String::as_str) {
+        Some("acknowledged") => format!(":eyes: Acknowledged in PagerDuty by *{who}*"),
+        Some("annotated") => format!(
+            ":memo: Note in PagerDuty by *{who}*:\n>{}",
+            field(PD_NOTE).replace('\n', "\n>")
+        ),
+        other => format!(
+            ":information_source: PagerDuty: {} by *{who}*",
+            escape(other.unwrap_or("update"))
+        ),
+    }
+}
+
+/// Slack mrkdwn escaping of `&`, `<` and `>`.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

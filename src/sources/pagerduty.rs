@@ -29,10 +29,20 @@
 //! (`[A-Za-z0-9][A-Za-z0-9_.-]*`), e.g. `"High Memory Usage: k2-bronze-binance-stream"`.
 //! Otherwise there is no `container` label and routing treats it like any alert without one.
 //!
-//! Every other event type (acknowledged, annotated, priority_updated, reopened, types added
-//! later) is answered 202 and recorded nowhere for now, only logged at INFO with its type;
-//! recording acknowledgements and notes in the incident's Slack thread comes with the
-//! dispatcher change in a later step.
+//! **Reopened**: `incident.reopened` acts as a new trigger. The incident (id and title) is
+//! the same, so the same routes and target apply; it starts at `data.reopened_at`, which
+//! makes it a new alert instance (its own dedup key) that opens a new incident here, since
+//! ours closed with PagerDuty's resolve. A later `incident.resolved` carries the same
+//! `reopened_at`, so it resolves that new incident instead of repeating the first resolve.
+//!
+//! **Acknowledged and annotated** become [`Status::Update`] alerts on the same fingerprint:
+//! never routed or acted on, shown in the incident's Slack thread by the dispatcher.
+//! Annotations: `pd_event` (`acknowledged` / `annotated`), `pd_agent` (who, from
+//! `event.agent.summary`), `pd_note` (the note's content) and [`EVENT_ID`] (`event.id`,
+//! which makes each update its own journal entry).
+//!
+//! Every other event type (delegated, priority_updated, types added later) is answered 202
+//! and recorded nowhere, only logged at INFO with its type.
 //!
 //! # Redeliveries
 //! PagerDuty delivers at least once and repeats `X-Webhook-Id` on each attempt. A redelivery
@@ -55,7 +65,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{IngestError, SourceState};
-use crate::alert::{Alert, Labels, Source, Status};
+use crate::alert::{Alert, Labels, Source, Status, EVENT_ID, PD_AGENT, PD_EVENT, PD_NOTE};
 use crate::http::ApiError;
 
 /// The header carrying the signatures.
@@ -78,7 +88,8 @@ pub const DEFAULT_ALERTNAME: &str = "PagerDutyIncident";
 /// What one webhook amounts to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// `incident.triggered` or `incident.resolved`: an alert to make durable.
+    /// `incident.triggered`, `.reopened`, `.resolved`, `.acknowledged` or `.annotated`:
+    /// an alert (or update) to make durable.
     Alert(Box<Alert>),
     /// Any other event type: acknowledged, nothing recorded.
     Ignored {
@@ -94,7 +105,11 @@ struct Message {
 
 #[derive(Debug, Deserialize)]
 struct WireEvent {
+    #[serde(default)]
+    id: String,
     event_type: String,
+    #[serde(default)]
+    agent: Option<Reference>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     occurred_at: Option<OffsetDateTime>,
     #[serde(default)]
@@ -110,6 +125,8 @@ struct Incident {
     title: String,
     #[serde(default, with = "time::serde::rfc3339::option")]
     created_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    reopened_at: Option<OffsetDateTime>,
     #[serde(default)]
     html_url: Option<String>,
     #[serde(default)]
@@ -122,6 +139,21 @@ struct Incident {
 
 #[derive(Debug, Deserialize)]
 struct Reference {
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+/// `data` of `incident.annotated`: an `incident_note`.
+#[derive(Debug, Deserialize)]
+struct Note {
+    incident: NoteIncident,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct NoteIncident {
+    id: String,
     #[serde(default)]
     summary: Option<String>,
 }
@@ -190,8 +222,10 @@ pub fn parse(body: &[u8]) -> Result<Event, IngestError> {
         .map_err(|e| IngestError::Malformed(format!("not a PagerDuty V3 webhook: {e}")))?;
     let event = message.event;
     let status = match event.event_type.as_str() {
-        "incident.triggered" => Status::Firing,
+        "incident.triggered" | "incident.reopened" => Status::Firing,
         "incident.resolved" => Status::Resolved,
+        "incident.annotated" => return parse_note(event),
+        "incident.acknowledged" => Status::Update,
         _ => {
             return Ok(Event::Ignored {
                 event_type: event.event_type,
@@ -210,7 +244,15 @@ pub fn parse(body: &[u8]) -> Result<Event, IngestError> {
             event.event_type
         )));
     }
-    let starts_at = incident.created_at.or(event.occurred_at).ok_or_else(|| {
+    // A reopened incident is a new instance of it; see "Reopened" above.
+    let starts_at = match status {
+        Status::Update => event.occurred_at,
+        _ => incident
+            .reopened_at
+            .or(incident.created_at)
+            .or(event.occurred_at),
+    };
+    let starts_at = starts_at.ok_or_else(|| {
         IngestError::Malformed(format!(
             "{} without data.created_at or occurred_at",
             event.event_type
@@ -237,6 +279,11 @@ pub fn parse(body: &[u8]) -> Result<Event, IngestError> {
         labels.insert("pd_priority".into(), priority);
     }
     let mut annotations = Labels::new();
+    if status == Status::Update {
+        annotations.insert(PD_EVENT.into(), "acknowledged".into());
+        annotations.insert(PD_AGENT.into(), agent_name(event.agent));
+        annotations.insert(EVENT_ID.into(), event.id);
+    }
     annotations.insert("summary".into(), incident.title);
     let html_url = incident.html_url.filter(|u| !u.is_empty());
     if let Some(url) = &html_url {
@@ -251,10 +298,52 @@ pub fn parse(body: &[u8]) -> Result<Event, IngestError> {
         starts_at,
         ends_at: match status {
             Status::Resolved => event.occurred_at,
-            Status::Firing => None,
+            Status::Firing | Status::Update => None,
         },
         generator_url: html_url,
     })))
+}
+
+/// `incident.annotated`: an update carrying the note, on the noted incident's fingerprint.
+fn parse_note(event: WireEvent) -> Result<Event, IngestError> {
+    let note: Note = serde_json::from_value(event.data).map_err(|e| {
+        IngestError::Malformed(format!("incident.annotated without a usable note: {e}"))
+    })?;
+    if note.incident.id.is_empty() {
+        return Err(IngestError::Malformed(
+            "incident.annotated without an incident id".to_owned(),
+        ));
+    }
+    let starts_at = event.occurred_at.ok_or_else(|| {
+        IngestError::Malformed("incident.annotated without occurred_at".to_owned())
+    })?;
+    let title = note.incident.summary.unwrap_or_default();
+    let mut labels = Labels::new();
+    labels.insert("alertname".into(), alertname(&title).into());
+    labels.insert("pd_incident_id".into(), note.incident.id.clone());
+    let mut annotations = Labels::new();
+    annotations.insert(PD_EVENT.into(), "annotated".into());
+    annotations.insert(PD_AGENT.into(), agent_name(event.agent));
+    annotations.insert(PD_NOTE.into(), note.content);
+    annotations.insert(EVENT_ID.into(), event.id);
+    Ok(Event::Alert(Box::new(Alert {
+        source: Source::PagerDuty,
+        fingerprint: note.incident.id,
+        status: Status::Update,
+        labels,
+        annotations,
+        starts_at,
+        ends_at: None,
+        generator_url: None,
+    })))
+}
+
+/// Who did it, as PagerDuty names the agent; an integration or PagerDuty itself has none.
+fn agent_name(agent: Option<Reference>) -> String {
+    agent
+        .and_then(|a| a.summary)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "PagerDuty".to_owned())
 }
 
 /// The `alertname` for an incident title (see [`TITLE_ALERTNAMES`]).

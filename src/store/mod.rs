@@ -169,6 +169,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         retry_at: Option<OffsetDateTime>,
     ) -> Result<(), StoreError>;
 
+    /// Queues a PagerDuty delivery. A trigger is queued once per incident, a resolve only
+    /// after a trigger and once; `None` when those rules skipped it.
+    async fn enqueue_pagerduty(
+        &self,
+        message: &PagerDutyMessage,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The next PagerDuty delivery of each incident (the oldest pending one, if due).
+    async fn due_pagerduty(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PagerDutyMessage>, StoreError>;
+
+    /// Marks a PagerDuty delivery accepted by PagerDuty (failures: [`Store::message_failed`]).
+    async fn pagerduty_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Records a step's request for approval; returns its id.
     async fn request_approval(
         &self,

@@ -28,6 +28,9 @@ pub enum AlertPlan {
     },
     /// Resolved: close the open incident, if any.
     Resolve,
+    /// News about an incident (a PagerDuty acknowledgement or note): attach it to the
+    /// incident of its fingerprint (the open one, else the latest), nothing else.
+    Update,
 }
 
 /// A run to create.
@@ -298,6 +301,55 @@ pub struct OutboxMessage {
     pub attempts: i64,
     /// The incident's thread (channel id, parent ts) once the parent was posted.
     pub thread: Option<(String, String)>,
+}
+
+/// What a PagerDuty delivery does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PagerDutyKind {
+    /// A note on a PagerDuty incident (REST API).
+    Note,
+    /// An Events API v2 trigger.
+    Trigger,
+    /// An Events API v2 resolve of an earlier trigger.
+    Resolve,
+}
+
+impl PagerDutyKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PagerDutyKind::Note => "note",
+            PagerDutyKind::Trigger => "trigger",
+            PagerDutyKind::Resolve => "resolve",
+        }
+    }
+
+    /// The kind of a stored name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "note" => Some(PagerDutyKind::Note),
+            "trigger" => Some(PagerDutyKind::Trigger),
+            "resolve" => Some(PagerDutyKind::Resolve),
+            _ => None,
+        }
+    }
+}
+
+/// A PagerDuty delivery, queued or due: `body` is the request document as JSON, without
+/// any credential (those are added when it is sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagerDutyMessage {
+    /// Outbox row id (0 before it is queued).
+    pub id: i64,
+    /// Incident it reports on.
+    pub incident_id: i64,
+    /// Note, trigger or resolve.
+    pub kind: PagerDutyKind,
+    /// The request document.
+    pub body: serde_json::Value,
+    /// Attempts so far.
+    pub attempts: i64,
 }
 
 /// An approval to request.

@@ -7,6 +7,7 @@
 
 mod approvals;
 mod budgets;
+mod pagerduty;
 mod queries;
 mod reads;
 
@@ -368,6 +369,26 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn enqueue_pagerduty(
+        &self,
+        m: &PagerDutyMessage,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
+        pagerduty::enqueue(&self.writer, m, &ts(now)).await
+    }
+
+    async fn due_pagerduty(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PagerDutyMessage>, StoreError> {
+        pagerduty::due(&self.reader, now.unix_timestamp(), limit).await
+    }
+
+    async fn pagerduty_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+        pagerduty::sent(&self.writer, id, &ts(now)).await
     }
 
     async fn request_approval(

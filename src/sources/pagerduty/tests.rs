@@ -129,20 +129,65 @@ fn unmapped_titles_get_the_default_alertname_and_no_container() {
 }
 
 #[test]
-fn other_event_types_are_ignored() {
-    for (file, event_type) in [
-        ("acknowledged.json", "incident.acknowledged"),
-        ("annotated.json", "incident.annotated"),
-        ("unknown_type.json", "incident.hologram.projected"),
-    ] {
-        assert_eq!(
-            parse(&fixture(file)).unwrap(),
-            Event::Ignored {
-                event_type: event_type.to_owned()
-            },
-            "{file}"
+fn unknown_event_types_are_ignored() {
+    assert_eq!(
+        parse(&fixture("unknown_type.json")).unwrap(),
+        Event::Ignored {
+            event_type: "incident.hologram.projected".to_owned()
+        },
+    );
+}
+
+#[test]
+fn acknowledgements_and_notes_are_updates_of_the_incident() {
+    let ack = alert(parse(&fixture("acknowledged.json")).unwrap());
+    assert_eq!(ack.status, Status::Update);
+    assert_eq!(ack.fingerprint, "Q1K2MEMX7A");
+    assert_eq!(ack.annotations[PD_EVENT], "acknowledged");
+    assert_eq!(ack.annotations[PD_AGENT], "On Call");
+    assert_eq!(ack.name(), "HighMemoryUsage");
+
+    let note = alert(parse(&fixture("annotated.json")).unwrap());
+    assert_eq!(note.status, Status::Update);
+    assert_eq!(note.fingerprint, "Q1K2MEMX7A");
+    assert_eq!(note.annotations[PD_EVENT], "annotated");
+    assert_eq!(note.annotations[PD_NOTE], "Looking at the executor heap.");
+    assert_eq!(note.annotations[PD_AGENT], "PagerDuty", "agent was null");
+    assert_eq!(note.annotations[EVENT_ID], "01DEN4J000000000000NOTE01");
+
+    // Each update is its own journal entry; a redelivery of one is the same entry.
+    assert_ne!(ack.dedup_key(), note.dedup_key());
+    let again = alert(parse(&fixture("annotated.json")).unwrap());
+    assert_eq!(note.dedup_key(), again.dedup_key());
+    let trigger = alert(parse(&fixture("triggered.json")).unwrap());
+    assert_ne!(ack.dedup_key(), trigger.dedup_key());
+}
+
+#[test]
+fn a_reopened_incident_is_a_new_instance_and_its_resolve_is_too() {
+    let text = String::from_utf8(fixture("triggered.json")).unwrap();
+    let reopened = text
+        .replace("incident.triggered", "incident.reopened")
+        .replace(
+            "\"created_at\"",
+            "\"reopened_at\": \"2026-11-27T07:00:00Z\", \"created_at\"",
         );
-    }
+    assert!(
+        reopened.contains("reopened_at"),
+        "the fixture has created_at"
+    );
+    let first = alert(parse(&fixture("triggered.json")).unwrap());
+    let again = alert(parse(reopened.as_bytes()).unwrap());
+    assert_eq!(again.status, Status::Firing);
+    assert_eq!(again.fingerprint, first.fingerprint);
+    assert_eq!(again.labels, first.labels, "same routes and target");
+    assert_ne!(again.dedup_key(), first.dedup_key(), "not a redelivery");
+    let resolved = reopened.replace("incident.reopened", "incident.resolved");
+    let resolved = alert(parse(resolved.as_bytes()).unwrap());
+    assert_eq!(
+        resolved.starts_at, again.starts_at,
+        "resolves the reopened one"
+    );
 }
 
 #[test]

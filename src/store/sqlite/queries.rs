@@ -59,6 +59,23 @@ pub(super) async fn record_alert(
             .fetch_all(&mut **tx)
             .await?;
         }
+        AlertPlan::Update => {
+            // A note may come after the resolve: it still belongs to that incident's thread.
+            let latest: Option<i64> =
+                match open {
+                    Some(id) => Some(id),
+                    None => sqlx::query_scalar(
+                        "SELECT id FROM incidents WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(&alert.fingerprint)
+                    .fetch_optional(&mut **tx)
+                    .await?,
+                };
+            recorded.incident_id = latest;
+            if let Some(incident) = latest {
+                insert_alert(tx, incident, entry, now).await?;
+            }
+        }
         AlertPlan::Firing {
             runs,
             declines,
@@ -249,7 +266,7 @@ pub(super) async fn due_messages(
     let rows = sqlx::query(
         "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts
          FROM outbox o JOIN incidents i ON i.id = o.incident_id
-         WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY incident_id)
+         WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack' GROUP BY incident_id)
            AND o.next_attempt_unix <= ?
          ORDER BY o.id LIMIT ?",
     )

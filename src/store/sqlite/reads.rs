@@ -168,7 +168,7 @@ pub(super) async fn incident_detail(
         .collect::<Result<_, StoreError>>()?;
     let runs = runs_of(&mut conn, id, false).await?;
     let decisions = decisions_of(&mut conn, id).await?;
-    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts, created_at, sent_at FROM outbox WHERE incident_id = ? ORDER BY id")
+    let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts, created_at, sent_at FROM outbox WHERE incident_id = ? AND destination = 'slack' ORDER BY id")
         .bind(id)
         .fetch_all(&mut *conn)
         .await?
