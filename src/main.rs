@@ -45,7 +45,8 @@ enum Command {
 struct SimulateArgs {
     /// The webhook body (JSON), or `-` for stdin.
     file: PathBuf,
-    /// The payload's format; detected when omitted (today: an Alertmanager v4 webhook).
+    /// The payload's format; detected when omitted (a top-level `event` object is a PagerDuty
+    /// V3 webhook, anything else an Alertmanager v4 webhook).
     #[arg(long, value_enum)]
     source: Option<PayloadSource>,
     /// Print JSON for machines instead of text.

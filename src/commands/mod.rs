@@ -12,11 +12,52 @@ use time::OffsetDateTime;
 use crate::config::{Catalog, Settings};
 use crate::store::{SqliteStore, Store, StoreError};
 
-/// Where a payload for `simulate` comes from. Only Alertmanager exists today.
+/// Where a payload for `simulate` comes from; told apart by shape when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PayloadSource {
     /// Alertmanager webhook, version 4.
     Alertmanager,
+    /// PagerDuty Webhooks V3 (one `{"event": …}` per payload).
+    #[value(name = "pagerduty")]
+    PagerDuty,
+}
+
+impl PayloadSource {
+    /// The source a payload's shape says: a top-level `event` object is PagerDuty V3.
+    pub fn detect(payload: &[u8]) -> Self {
+        let pagerduty = serde_json::from_slice::<serde_json::Value>(payload)
+            .is_ok_and(|v| v.get("event").is_some_and(serde_json::Value::is_object));
+        if pagerduty {
+            PayloadSource::PagerDuty
+        } else {
+            PayloadSource::Alertmanager
+        }
+    }
+}
+
+/// The payload's alerts, or (for a PagerDuty event type that is not recorded) that type.
+fn parse_payload(payload: &[u8], source: Option<PayloadSource>) -> Result<Parsed, String> {
+    use crate::sources::{alertmanager, pagerduty};
+    let detected = source.is_none();
+    match source.unwrap_or_else(|| PayloadSource::detect(payload)) {
+        PayloadSource::Alertmanager => alertmanager::parse(payload).map(Parsed::Alerts).map_err(|e| {
+            if detected {
+                format!("cannot tell the payload's source: it parses neither as a PagerDuty V3 webhook (no top-level \"event\") nor as an Alertmanager v4 webhook ({e})")
+            } else {
+                format!("not a valid Alertmanager payload: {e}")
+            }
+        }),
+        PayloadSource::PagerDuty => match pagerduty::parse(payload) {
+            Ok(pagerduty::Event::Alert(alert)) => Ok(Parsed::Alerts(vec![*alert])),
+            Ok(pagerduty::Event::Ignored { event_type }) => Ok(Parsed::Ignored(event_type)),
+            Err(e) => Err(format!("not a valid PagerDuty V3 webhook: {e}")),
+        },
+    }
+}
+
+enum Parsed {
+    Alerts(Vec<crate::alert::Alert>),
+    Ignored(String),
 }
 
 /// Opens the settings' database read-only; `None` (and no file created) when it does not exist.
@@ -37,12 +78,18 @@ pub async fn simulate(
     source: Option<PayloadSource>,
     json: bool,
 ) -> Result<String, String> {
-    let alerts = match source {
-        Some(PayloadSource::Alertmanager) => crate::sources::alertmanager::parse(payload)
-            .map_err(|e| format!("not a valid Alertmanager payload: {e}"))?,
-        None => crate::sources::alertmanager::parse(payload).map_err(|e| {
-            format!("cannot tell the payload's source: it does not parse as an Alertmanager v4 webhook ({e}); Alertmanager is the only source today")
-        })?,
+    let alerts = match parse_payload(payload, source)? {
+        Parsed::Alerts(alerts) => alerts,
+        Parsed::Ignored(event_type) => {
+            let what = format!("PagerDuty event {event_type}: would be answered 202 and ignored; nothing is recorded and nothing runs");
+            return Ok(if json {
+                serde_json::json!({ "alerts": [], "ignored": event_type, "outcome": what })
+                    .to_string()
+                    + "\n"
+            } else {
+                what + "\n"
+            });
+        }
     };
     let catalog =
         Catalog::load(&settings.routes_dir, &settings.responders_dir).map_err(|e| e.to_string())?;

@@ -14,7 +14,7 @@ use serde_json::Map;
 use time::OffsetDateTime;
 
 use crate::actions::StepEnv;
-use crate::alert::{Alert, Status};
+use crate::alert::{Alert, Source, Status, PD_EVENT};
 use crate::config::Catalog;
 use crate::dispatch::planning::{self, RouteDecision};
 use crate::limits::{admit, Admission, Budget};
@@ -152,6 +152,12 @@ async fn simulate_alert(input: &SimInput<'_>, alert: &Alert) -> AlertSim {
     let mut responders = Vec::new();
     let outcome = if alert.status == Status::Resolved {
         "resolved: would close the open incident with this fingerprint (if any) and cancel its steps not yet started; nothing runs".to_owned()
+    } else if alert.status == Status::Update {
+        let what = alert
+            .annotations
+            .get(PD_EVENT)
+            .map_or("update", String::as_str);
+        format!("PagerDuty {what}: would be shown in the Slack thread of the incident with this fingerprint; never routed, nothing runs")
     } else {
         for route in routes.iter().filter(|r| r.verdict == Verdict::Matched) {
             let Some(responder) = input.catalog.responders.get(&route.responder) else {
@@ -175,6 +181,12 @@ async fn simulate_alert(input: &SimInput<'_>, alert: &Alert) -> AlertSim {
             "no route matches: would open an incident, record `no route` and run nothing".to_owned()
         } else if runs.is_empty() {
             "would open an incident and record why nothing runs (see each responder)".to_owned()
+        } else if alert.source == Source::PagerDuty {
+            format!(
+                "would open an incident and run {}, then add a note with the outcome to PagerDuty incident {} (when PAGERDUTY_API_TOKEN and PAGERDUTY_FROM are set)",
+                runs.join(", "),
+                alert.fingerprint
+            )
         } else {
             format!("would open an incident and run {}", runs.join(", "))
         }

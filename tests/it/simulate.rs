@@ -15,7 +15,7 @@ use crate::support::app::{am_alert, shipped_catalog, Options, TestApp};
 
 /// The binary running `args` then the shipped catalog and `database_url`, with none of the
 /// caller's settings leaking in from the environment.
-fn binary(dir: &Path, args: &[&str], database_url: &str) -> Command {
+pub(crate) fn binary(dir: &Path, args: &[&str], database_url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_alert-responder"));
     cmd.current_dir(dir).stdin(Stdio::null()).args(args);
     for (key, _) in std::env::vars_os() {
@@ -25,7 +25,7 @@ fn binary(dir: &Path, args: &[&str], database_url: &str) -> Command {
         }
     }
     let (routes, responders) = shipped_catalog();
-    if args[0] != "check" {
+    if args[0] != "check" && !args.contains(&"--routes-dir") {
         cmd.arg("--routes-dir")
             .arg(routes)
             .arg("--responders-dir")
@@ -36,7 +36,7 @@ fn binary(dir: &Path, args: &[&str], database_url: &str) -> Command {
 }
 
 /// Runs a short command to completion (off the async runtime), returning (ok, stdout, stderr).
-async fn run(mut cmd: Command) -> (bool, String, String) {
+pub(crate) async fn run(mut cmd: Command) -> (bool, String, String) {
     let out: Output = tokio::task::spawn_blocking(move || cmd.output().expect("run the binary"))
         .await
         .unwrap();
@@ -289,12 +289,17 @@ async fn every_new_command_explains_itself() {
 async fn simulate_says_what_it_cannot_parse() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/none.db", dir.path().display());
-    let file = dir.path().join("pd.json");
-    std::fs::write(&file, r#"{"event":{"event_type":"incident.triggered"}}"#).unwrap();
+    let file = dir.path().join("neither.json");
+    std::fs::write(&file, r#"{"events":[{"event_type":"incident.triggered"}]}"#).unwrap();
     let (ok, out, err) = run(simulate(dir.path(), &db, &file, false)).await;
     assert!(!ok, "{out}");
     assert!(
         err.contains("cannot tell the payload's source") && err.contains("Alertmanager v4"),
         "{err}"
     );
+    // A PagerDuty-shaped payload is read as one, and said so when it is not a usable one.
+    std::fs::write(&file, r#"{"event":{"event_type":"incident.triggered"}}"#).unwrap();
+    let (ok, out, err) = run(simulate(dir.path(), &db, &file, false)).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("not a valid PagerDuty V3 webhook"), "{err}");
 }
