@@ -18,6 +18,7 @@ mod metrics;
 mod oom_responder;
 mod page;
 mod pagerduty;
+mod pagerduty_out;
 mod pagerduty_simulate;
 mod runbook_responders;
 mod safety;

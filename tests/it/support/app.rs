@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_responder::app::Application;
-use alert_responder::config::{Settings, SettingsArgs};
+use alert_responder::config::{PagerDutyArgs, Settings, SettingsArgs};
 use alert_responder::store::Store;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -39,6 +39,8 @@ pub struct Options {
     pub pagerduty_webhook_secret: Option<String>,
     /// Playbook settings (`config.*`) by name, e.g. ("cleaner_container", "k2-test-...").
     pub config: Vec<(&'static str, String)>,
+    /// Base URL of a fake PagerDuty: turns notes and events on with its token, From and key.
+    pub pagerduty_out: Option<String>,
     /// Containers whose OOM kills become alerts; none by default, so that containers other
     /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
     pub oom_containers: Option<String>,
@@ -118,6 +120,16 @@ impl TestApp {
             ..Default::default()
         };
         let mut args = args;
+        if let Some(url) = &options.pagerduty_out {
+            use super::fake_pagerduty::{PD_FROM, PD_ROUTING_KEY, PD_TOKEN};
+            args.pagerduty = PagerDutyArgs {
+                api_token: Some(PD_TOKEN.into()),
+                from: Some(PD_FROM.into()),
+                api_url: Some(url.clone()),
+                routing_key: Some(PD_ROUTING_KEY.into()),
+                events_url: Some(url.clone()),
+            };
+        }
         for (name, value) in &options.config {
             let field = match *name {
                 "kafka_container" => &mut args.kafka_container,

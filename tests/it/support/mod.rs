@@ -5,5 +5,6 @@
 pub mod alertmanager;
 pub mod app;
 pub mod docker;
+pub mod fake_pagerduty;
 pub mod fake_slack;
 pub mod step;
