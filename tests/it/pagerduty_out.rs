@@ -386,3 +386,55 @@ async fn wait_until_outbox_empty(app: &TestApp) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn a_refused_note_is_recorded_as_failed_without_the_token_and_not_retried() {
+    const WRONG: &str = "u+revoked-token-never-shown";
+    let pd = FakePagerDuty::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        pagerduty_token: Some(WRONG.into()),
+        ..options(&pd, Some(failing_catalog(dir.path())))
+    };
+    let app = TestApp::spawn(dir.path(), None, options).await;
+    post_signed(
+        &app,
+        &webhook(
+            "incident.triggered",
+            "ev-x1",
+            "QREFUSE1",
+            "Disk on fire",
+            json!({}),
+        ),
+        "wh-x1",
+    )
+    .await;
+
+    use sqlx::Connection;
+    let mut row: Option<(String, String, i64)> = None;
+    for _ in 0..300 {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        row = sqlx::query_as(
+            "SELECT state, COALESCE(last_error, ''), attempts FROM outbox WHERE destination = 'pagerduty'",
+        )
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+        if row.as_ref().is_some_and(|(state, _, _)| state == "failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (state, error, attempts) = row.expect("the note was queued");
+    assert_eq!((state.as_str(), attempts), ("failed", 1), "{error}");
+    assert!(error.contains("401"), "{error}");
+    assert!(
+        !error.contains(WRONG),
+        "the token never reaches the record: {error}"
+    );
+    assert!(pd.notes().is_empty());
+    assert_eq!(pd.requests_seen(), 1, "a refusal is not retried");
+    app.stop().await;
+}

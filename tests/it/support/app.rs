@@ -41,6 +41,8 @@ pub struct Options {
     pub config: Vec<(&'static str, String)>,
     /// Base URL of a fake PagerDuty: turns notes and events on with its token, From and key.
     pub pagerduty_out: Option<String>,
+    /// A REST token other than the one the fake PagerDuty accepts.
+    pub pagerduty_token: Option<String>,
     /// Containers whose OOM kills become alerts; none by default, so that containers other
     /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
     pub oom_containers: Option<String>,
@@ -123,7 +125,12 @@ impl TestApp {
         if let Some(url) = &options.pagerduty_out {
             use super::fake_pagerduty::{PD_FROM, PD_ROUTING_KEY, PD_TOKEN};
             args.pagerduty = PagerDutyArgs {
-                api_token: Some(PD_TOKEN.into()),
+                api_token: Some(
+                    options
+                        .pagerduty_token
+                        .clone()
+                        .unwrap_or_else(|| PD_TOKEN.into()),
+                ),
                 from: Some(PD_FROM.into()),
                 api_url: Some(url.clone()),
                 routing_key: Some(PD_ROUTING_KEY.into()),
