@@ -438,3 +438,44 @@ async fn a_refused_note_is_recorded_as_failed_without_the_token_and_not_retried(
     assert_eq!(pd.requests_seen(), 1, "a refusal is not retried");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_slack_outage_does_not_hold_back_pagerduty() {
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    slack.set_down(true);
+    let pd = FakePagerDuty::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = options(&pd, Some(failing_catalog(dir.path())));
+    let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
+    post_signed(
+        &app,
+        &webhook(
+            "incident.triggered",
+            "ev-s1",
+            "QSLACK01",
+            "Disk on fire",
+            json!({}),
+        ),
+        "wh-s1",
+    )
+    .await;
+
+    let noted = pd
+        .wait_for(|notes, _| !notes.is_empty(), Duration::from_secs(20))
+        .await;
+    assert!(noted, "the note waited for Slack");
+    assert!(
+        slack.messages().is_empty(),
+        "Slack is down: nothing posted yet"
+    );
+
+    // Slack back: its thread arrives, in order, and PagerDuty gets nothing twice.
+    slack.set_down(false);
+    let posted = slack
+        .wait_for(|calls| !calls.is_empty(), Duration::from_secs(30))
+        .await;
+    assert!(posted, "Slack messages were kept for later");
+    assert!(slack.messages()[0].thread_ts.is_none(), "the parent first");
+    assert_eq!(pd.notes().len(), 1);
+    app.stop().await;
+}

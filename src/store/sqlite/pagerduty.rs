@@ -87,3 +87,87 @@ pub(super) async fn sent(pool: &SqlitePool, id: i64, now: &str) -> Result<(), St
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, Store};
+    use time::OffsetDateTime;
+
+    fn message(incident_id: i64, kind: PagerDutyKind) -> PagerDutyMessage {
+        PagerDutyMessage {
+            id: 0,
+            incident_id,
+            kind,
+            body: serde_json::json!({ "dedup_key": format!("k{incident_id}") }),
+            attempts: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_trigger_per_incident_and_a_resolve_only_after_it_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/s.db", dir.path().display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        for id in [1, 2] {
+            sqlx::query("INSERT INTO incidents (id, fingerprint, alertname, status, labels, opened_at) VALUES (?, 'f', 'A', 'open', '{}', 'now')")
+                .bind(id)
+                .execute(&store.writer)
+                .await
+                .unwrap();
+        }
+        let now = OffsetDateTime::now_utc();
+        let queue = |incident, kind| {
+            let store = store.clone();
+            async move {
+                store
+                    .enqueue_pagerduty(&message(incident, kind), now)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        assert!(
+            !queue(1, PagerDutyKind::Resolve).await,
+            "nothing to resolve yet"
+        );
+        assert!(queue(1, PagerDutyKind::Trigger).await);
+        assert!(
+            !queue(1, PagerDutyKind::Trigger).await,
+            "one trigger per incident"
+        );
+        assert!(queue(1, PagerDutyKind::Resolve).await);
+        assert!(!queue(1, PagerDutyKind::Resolve).await, "one resolve");
+        assert!(queue(2, PagerDutyKind::Note).await);
+        assert!(
+            queue(2, PagerDutyKind::Note).await,
+            "notes are never skipped"
+        );
+
+        // A Slack message of the same incident neither blocks nor is picked up here.
+        let slack = crate::store::NewMessage {
+            incident_id: 1,
+            kind: crate::store::MessageKind::Parent,
+            text: "parent".into(),
+            deliver: true,
+        };
+        store.enqueue_message(&slack, now).await.unwrap();
+        let due = store.due_pagerduty(now, 10).await.unwrap();
+        let kinds: Vec<_> = due.iter().map(|m| (m.incident_id, m.kind)).collect();
+        assert_eq!(
+            kinds,
+            [(1, PagerDutyKind::Trigger), (2, PagerDutyKind::Note)],
+            "the oldest pending of each incident"
+        );
+        assert_eq!(due[0].body["dedup_key"], "k1");
+        let slack_due = store.due_messages(now, 10).await.unwrap();
+        assert_eq!(slack_due.len(), 1, "{slack_due:?}");
+        assert_eq!(slack_due[0].text, "parent");
+
+        // The resolve waits for its trigger to be accepted.
+        store.pagerduty_sent(due[0].id, now).await.unwrap();
+        let due = store.due_pagerduty(now, 10).await.unwrap();
+        assert_eq!(due[0].kind, PagerDutyKind::Resolve);
+        store.close().await;
+    }
+}
