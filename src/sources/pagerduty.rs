@@ -65,7 +65,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::{IngestError, SourceState};
-use crate::alert::{Alert, Labels, Source, Status, EVENT_ID, PD_AGENT, PD_EVENT, PD_NOTE};
+use crate::alert::{Alert, Labels, Source, Status, EVENT_ID, PD_AGENT, PD_EVENT};
 use crate::http::ApiError;
 
 /// The header carrying the signatures.
@@ -139,21 +139,6 @@ struct Incident {
 
 #[derive(Debug, Deserialize)]
 struct Reference {
-    #[serde(default)]
-    summary: Option<String>,
-}
-
-/// `data` of `incident.annotated`: an `incident_note`.
-#[derive(Debug, Deserialize)]
-struct Note {
-    incident: NoteIncident,
-    #[serde(default)]
-    content: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct NoteIncident {
-    id: String,
     #[serde(default)]
     summary: Option<String>,
 }
@@ -304,48 +289,6 @@ pub fn parse(body: &[u8]) -> Result<Event, IngestError> {
     })))
 }
 
-/// `incident.annotated`: an update carrying the note, on the noted incident's fingerprint.
-fn parse_note(event: WireEvent) -> Result<Event, IngestError> {
-    let note: Note = serde_json::from_value(event.data).map_err(|e| {
-        IngestError::Malformed(format!("incident.annotated without a usable note: {e}"))
-    })?;
-    if note.incident.id.is_empty() {
-        return Err(IngestError::Malformed(
-            "incident.annotated without an incident id".to_owned(),
-        ));
-    }
-    let starts_at = event.occurred_at.ok_or_else(|| {
-        IngestError::Malformed("incident.annotated without occurred_at".to_owned())
-    })?;
-    let title = note.incident.summary.unwrap_or_default();
-    let mut labels = Labels::new();
-    labels.insert("alertname".into(), alertname(&title).into());
-    labels.insert("pd_incident_id".into(), note.incident.id.clone());
-    let mut annotations = Labels::new();
-    annotations.insert(PD_EVENT.into(), "annotated".into());
-    annotations.insert(PD_AGENT.into(), agent_name(event.agent));
-    annotations.insert(PD_NOTE.into(), note.content);
-    annotations.insert(EVENT_ID.into(), event.id);
-    Ok(Event::Alert(Box::new(Alert {
-        source: Source::PagerDuty,
-        fingerprint: note.incident.id,
-        status: Status::Update,
-        labels,
-        annotations,
-        starts_at,
-        ends_at: None,
-        generator_url: None,
-    })))
-}
-
-/// Who did it, as PagerDuty names the agent; an integration or PagerDuty itself has none.
-fn agent_name(agent: Option<Reference>) -> String {
-    agent
-        .and_then(|a| a.summary)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "PagerDuty".to_owned())
-}
-
 /// The `alertname` for an incident title (see [`TITLE_ALERTNAMES`]).
 pub fn alertname(title: &str) -> &'static str {
     let title = title.trim_start().as_bytes();
@@ -443,6 +386,9 @@ async fn accept(
         }
     }
 }
+
+mod updates;
+use updates::{agent_name, parse_note};
 
 #[cfg(test)]
 mod tests;

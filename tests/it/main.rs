@@ -20,6 +20,7 @@ mod page;
 mod pagerduty;
 mod pagerduty_out;
 mod pagerduty_simulate;
+mod pagerduty_thread;
 mod runbook_responders;
 mod safety;
 mod simulate;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::alert::PD_NOTE;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!(
