@@ -13,6 +13,9 @@ use serde::Deserialize;
 use crate::responders::Mode;
 use crate::sources::docker_events::allow_list;
 
+mod chat;
+pub use chat::SlackChatSettings;
+
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -116,6 +119,24 @@ pub struct SettingsArgs {
     /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
     #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
     pub oom_containers: Option<String>,
+    /// Slack app signing secret; without it `/slack/commands` and `/slack/interactions` answer 503.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<String>,
+    /// The slash command this service answers [default: /responder].
+    #[arg(long, env = "SLACK_COMMAND")]
+    pub slack_command: Option<String>,
+    /// Slack user (U…) and user group (S…) IDs allowed to `run`, comma-separated [default: nobody].
+    #[arg(long, env = "SLACK_RUN_ALLOWED")]
+    pub slack_run_allowed: Option<String>,
+    /// Slack user and user group IDs allowed to approve or deny steps [default: nobody].
+    #[arg(long, env = "SLACK_APPROVE_ALLOWED")]
+    pub slack_approve_allowed: Option<String>,
+    /// Slack user and user group IDs allowed to change the mode [default: nobody].
+    #[arg(long, env = "SLACK_MODE_ALLOWED")]
+    pub slack_mode_allowed: Option<String>,
+    /// Regex of whole container names `/responder status` reports [default: k2-.*].
+    #[arg(long, env = "SLACK_STATUS_CONTAINERS")]
+    pub slack_status_containers: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -144,6 +165,12 @@ struct FileSettings {
     prometheus_url: Option<String>,
     cleaner_container: Option<String>,
     oom_containers: Option<String>,
+    slack_signing_secret: Option<String>,
+    slack_command: Option<String>,
+    slack_run_allowed: Option<String>,
+    slack_approve_allowed: Option<String>,
+    slack_mode_allowed: Option<String>,
+    slack_status_containers: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -168,6 +195,11 @@ impl std::fmt::Debug for SettingsArgs {
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
             .field("oom_containers", &self.oom_containers)
+            .field(
+                "slack_signing_secret",
+                &redacted(&self.slack_signing_secret),
+            )
+            .field("slack_command", &self.slack_command)
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +243,8 @@ pub struct Settings {
     pub playbook_config: std::collections::BTreeMap<String, String>,
     /// Containers whose OOM kills become alerts, anchored to match whole names.
     pub oom_containers: Regex,
+    /// Slash commands and buttons: signing secret, command name, who may do what.
+    pub slack_chat: SlackChatSettings,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -286,6 +320,16 @@ impl Settings {
                 format!("<!subteam^{g}>")
             }
         });
+        let slack_chat = SlackChatSettings::load(
+            [
+                pick(&args.slack_signing_secret, file.slack_signing_secret),
+                pick(&args.slack_command, file.slack_command),
+                pick(&args.slack_run_allowed, file.slack_run_allowed),
+                pick(&args.slack_approve_allowed, file.slack_approve_allowed),
+                pick(&args.slack_mode_allowed, file.slack_mode_allowed),
+            ],
+            pick(&args.slack_status_containers, file.slack_status_containers),
+        )?;
         Ok(Self {
             listen,
             database_url: pick(&args.database_url, file.database_url)
@@ -326,6 +370,7 @@ impl Settings {
             approval_ttl,
             playbook_config: playbook_config(args, file_config),
             oom_containers,
+            slack_chat,
         })
     }
 

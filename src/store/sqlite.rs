@@ -7,6 +7,7 @@
 
 mod approvals;
 mod budgets;
+mod chatops;
 mod queries;
 mod reads;
 

@@ -6,4 +6,5 @@ pub mod alertmanager;
 pub mod app;
 pub mod docker;
 pub mod fake_slack;
+pub mod slack;
 pub mod step;
