@@ -190,8 +190,8 @@ async fn settled_already(
             row.state,
             row.decided_by.as_deref().unwrap_or("someone")
         ),
-        "expired" => "it expired".to_owned(),
-        "cancelled" => "it was cancelled (the alert resolved)".to_owned(),
+        "expired" => "expired".to_owned(),
+        "cancelled" => "cancelled (the alert resolved)".to_owned(),
         other => other.to_owned(),
     };
     if let Some(message) = context.message_id {
