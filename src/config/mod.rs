@@ -6,4 +6,6 @@ mod settings;
 
 pub use catalog::{Catalog, CatalogError, Problem};
 pub use lints::{lints, Lint, Severity};
-pub use settings::{ConfigError, Settings, SettingsArgs, SlackChatSettings, PLAYBOOK_CONFIG};
+pub use settings::{
+    ConfigError, Settings, SettingsArgs, SlackChatArgs, SlackChatSettings, PLAYBOOK_CONFIG,
+};

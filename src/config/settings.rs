@@ -14,7 +14,7 @@ use crate::responders::Mode;
 use crate::sources::docker_events::allow_list;
 
 mod chat;
-pub use chat::SlackChatSettings;
+pub use chat::{SlackChatArgs, SlackChatSettings};
 
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -119,24 +119,9 @@ pub struct SettingsArgs {
     /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
     #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
     pub oom_containers: Option<String>,
-    /// Slack app signing secret; without it `/slack/commands` and `/slack/interactions` answer 503.
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
-    pub slack_signing_secret: Option<String>,
-    /// The slash command this service answers [default: /responder].
-    #[arg(long, env = "SLACK_COMMAND")]
-    pub slack_command: Option<String>,
-    /// Slack user (U…) and user group (S…) IDs allowed to `run`, comma-separated [default: nobody].
-    #[arg(long, env = "SLACK_RUN_ALLOWED")]
-    pub slack_run_allowed: Option<String>,
-    /// Slack user and user group IDs allowed to approve or deny steps [default: nobody].
-    #[arg(long, env = "SLACK_APPROVE_ALLOWED")]
-    pub slack_approve_allowed: Option<String>,
-    /// Slack user and user group IDs allowed to change the mode [default: nobody].
-    #[arg(long, env = "SLACK_MODE_ALLOWED")]
-    pub slack_mode_allowed: Option<String>,
-    /// Regex of whole container names `/responder status` reports [default: k2-.*].
-    #[arg(long, env = "SLACK_STATUS_CONTAINERS")]
-    pub slack_status_containers: Option<String>,
+    /// The Slack command and buttons.
+    #[command(flatten)]
+    pub slack_chat: SlackChatArgs,
 }
 
 #[derive(Default, Deserialize)]
@@ -195,11 +180,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
             .field("oom_containers", &self.oom_containers)
-            .field(
-                "slack_signing_secret",
-                &redacted(&self.slack_signing_secret),
-            )
-            .field("slack_command", &self.slack_command)
+            .field("slack_chat", &self.slack_chat)
             .finish_non_exhaustive()
     }
 }
@@ -321,14 +302,15 @@ impl Settings {
             }
         });
         let slack_chat = SlackChatSettings::load(
+            &args.slack_chat,
             [
-                pick(&args.slack_signing_secret, file.slack_signing_secret),
-                pick(&args.slack_command, file.slack_command),
-                pick(&args.slack_run_allowed, file.slack_run_allowed),
-                pick(&args.slack_approve_allowed, file.slack_approve_allowed),
-                pick(&args.slack_mode_allowed, file.slack_mode_allowed),
+                file.slack_signing_secret,
+                file.slack_command,
+                file.slack_run_allowed,
+                file.slack_approve_allowed,
+                file.slack_mode_allowed,
+                file.slack_status_containers,
             ],
-            pick(&args.slack_status_containers, file.slack_status_containers),
         )?;
         Ok(Self {
             listen,

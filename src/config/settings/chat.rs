@@ -1,11 +1,52 @@
 //! Settings of the Slack slash command and buttons: the signing secret, the command's name,
 //! who may run, approve and change the mode, and which containers `status` reports.
 
+use clap::Args;
 use regex::Regex;
 use secrecy::SecretString;
 
 use super::ConfigError;
 use crate::sources::docker_events::allow_list;
+
+/// The Slack chat-ops settings as given on the command line or in the environment.
+#[derive(Clone, Default, Args)]
+pub struct SlackChatArgs {
+    /// Slack app signing secret; without it `/slack/commands` and `/slack/interactions` answer 503.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<String>,
+    /// The slash command this service answers [default: /responder].
+    #[arg(long, env = "SLACK_COMMAND")]
+    pub slack_command: Option<String>,
+    /// Slack user (U…) and user group (S…) IDs allowed to `run`, comma-separated [default: nobody].
+    #[arg(long, env = "SLACK_RUN_ALLOWED")]
+    pub slack_run_allowed: Option<String>,
+    /// Slack user and user group IDs allowed to approve or deny steps [default: nobody].
+    #[arg(long, env = "SLACK_APPROVE_ALLOWED")]
+    pub slack_approve_allowed: Option<String>,
+    /// Slack user and user group IDs allowed to change the mode [default: nobody].
+    #[arg(long, env = "SLACK_MODE_ALLOWED")]
+    pub slack_mode_allowed: Option<String>,
+    /// Regex of whole container names `/responder status` reports [default: k2-.*].
+    #[arg(long, env = "SLACK_STATUS_CONTAINERS")]
+    pub slack_status_containers: Option<String>,
+}
+
+// Written by hand so the signing secret can never reach a log.
+impl std::fmt::Debug for SlackChatArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackChatArgs")
+            .field(
+                "slack_signing_secret",
+                &self.slack_signing_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("slack_command", &self.slack_command)
+            .field("slack_run_allowed", &self.slack_run_allowed)
+            .field("slack_approve_allowed", &self.slack_approve_allowed)
+            .field("slack_mode_allowed", &self.slack_mode_allowed)
+            .field("slack_status_containers", &self.slack_status_containers)
+            .finish()
+    }
+}
 
 /// Validated Slack chat-ops settings.
 #[derive(Debug, Clone)]
@@ -25,12 +66,26 @@ pub struct SlackChatSettings {
 }
 
 impl SlackChatSettings {
-    /// From the picked values: secret, command, run, approve and mode lists; then the regex.
+    /// Flags and environment over the config file's values, in [`SlackChatArgs`] order.
     pub(super) fn load(
-        values: [Option<String>; 5],
-        status_containers: Option<String>,
+        args: &SlackChatArgs,
+        file: [Option<String>; 6],
     ) -> Result<Self, ConfigError> {
-        let [secret, command, run, approve, mode] = values;
+        let given = [
+            &args.slack_signing_secret,
+            &args.slack_command,
+            &args.slack_run_allowed,
+            &args.slack_approve_allowed,
+            &args.slack_mode_allowed,
+            &args.slack_status_containers,
+        ];
+        let mut picked = given
+            .into_iter()
+            .zip(file)
+            .map(|(arg, file)| arg.clone().or(file).filter(|s| !s.is_empty()));
+        let mut next = || picked.next().flatten();
+        let (secret, command, run, approve, mode, status_containers) =
+            (next(), next(), next(), next(), next(), next());
         let command = command.unwrap_or_else(|| "/responder".to_owned());
         if !command.starts_with('/') || command.len() < 2 || command.contains(char::is_whitespace) {
             return Err(ConfigError::Invalid {
@@ -96,15 +151,36 @@ mod tests {
 
     #[test]
     fn command_must_be_a_slash_command() {
-        let none: [Option<String>; 5] = Default::default();
-        assert_eq!(
-            SlackChatSettings::load(none, None).unwrap().command,
-            "/responder"
-        );
+        let none = SlackChatArgs::default();
+        let loaded = SlackChatSettings::load(&none, Default::default()).unwrap();
+        assert_eq!(loaded.command, "/responder");
+        assert_eq!(loaded.status_containers.as_str(), "^(?:k2-.*)$");
         for bad in ["responder", "/", "/a b"] {
-            let mut v: [Option<String>; 5] = Default::default();
-            v[1] = Some(bad.into());
-            assert!(SlackChatSettings::load(v, None).is_err(), "{bad}");
+            let args = SlackChatArgs {
+                slack_command: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(
+                SlackChatSettings::load(&args, Default::default()).is_err(),
+                "{bad}"
+            );
         }
+        // The flag or environment wins over the file.
+        let mut file: [Option<String>; 6] = Default::default();
+        file[1] = Some("/from-file".into());
+        let args = SlackChatArgs {
+            slack_command: Some("/from-env".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            SlackChatSettings::load(&args, file.clone())
+                .unwrap()
+                .command,
+            "/from-env"
+        );
+        assert_eq!(
+            SlackChatSettings::load(&none, file).unwrap().command,
+            "/from-file"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_responder::app::Application;
-use alert_responder::config::{Settings, SettingsArgs};
+use alert_responder::config::{Settings, SettingsArgs, SlackChatArgs};
 use alert_responder::store::Store;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -121,11 +121,14 @@ impl TestApp {
                     .clone()
                     .unwrap_or_else(|| "^$".into()),
             ),
-            slack_signing_secret: options.slack_signing_secret.clone(),
-            slack_run_allowed: options.slack_allowed[0].clone(),
-            slack_approve_allowed: options.slack_allowed[1].clone(),
-            slack_mode_allowed: options.slack_allowed[2].clone(),
-            slack_status_containers: options.slack_status_containers.clone(),
+            slack_chat: SlackChatArgs {
+                slack_signing_secret: options.slack_signing_secret.clone(),
+                slack_run_allowed: options.slack_allowed[0].clone(),
+                slack_approve_allowed: options.slack_allowed[1].clone(),
+                slack_mode_allowed: options.slack_allowed[2].clone(),
+                slack_status_containers: options.slack_status_containers.clone(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let mut args = args;
