@@ -46,6 +46,8 @@ pub enum Source {
     /// PagerDuty Webhooks V3 (`incident.triggered` / `incident.resolved`).
     #[serde(rename = "pagerduty")]
     PagerDuty,
+    /// A person, through the Slack command (`run <responder> <target>`): a manual [`Trigger`].
+    Slack,
 }
 
 impl Source {
@@ -55,6 +57,7 @@ impl Source {
             Source::Alertmanager => "alertmanager",
             Source::Docker => "docker",
             Source::PagerDuty => "pagerduty",
+            Source::Slack => "slack",
         }
     }
 }
@@ -124,5 +127,74 @@ impl Alert {
             (Status::Update, Some(event)) => format!("{key}:{event}"),
             _ => key,
         }
+    }
+}
+
+/// The label a manual trigger names its responder with.
+pub const MANUAL_RESPONDER: &str = "manual_responder";
+/// The label a manual trigger names its target with.
+pub const MANUAL_TARGET: &str = "manual_target";
+
+/// A person asking for one responder to run on one target, now: it travels the same journal,
+/// budgets, allow-lists and locks as an alert, as an [`Alert`] from [`Source::Slack`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// Unique per request (Slack's `trigger_id`), so the journal keeps each request once.
+    pub id: String,
+    /// The responder to run.
+    pub responder: String,
+    /// What it acts on (a container name).
+    pub target: String,
+    /// Who asked, e.g. `@alice (U0123)`.
+    pub requested_by: String,
+}
+
+impl Trigger {
+    /// The fingerprint of this trigger's incident.
+    pub fn fingerprint(&self) -> String {
+        format!("manual:{}", self.id)
+    }
+
+    /// The alert the journal records: firing, one-shot (nothing will resolve it), labelled with
+    /// the responder and target; `container` too, which playbooks read their target from.
+    pub fn into_alert(self, now: OffsetDateTime) -> Alert {
+        let fingerprint = self.fingerprint();
+        let mut labels = Labels::new();
+        labels.insert("alertname".into(), "ManualRun".into());
+        labels.insert("container".into(), self.target.clone());
+        labels.insert(MANUAL_RESPONDER.into(), self.responder.clone());
+        labels.insert(MANUAL_TARGET.into(), self.target.clone());
+        let mut annotations = Labels::new();
+        annotations.insert(
+            "summary".into(),
+            format!(
+                "{} on {} requested by {}",
+                self.responder, self.target, self.requested_by
+            ),
+        );
+        annotations.insert("requested_by".into(), self.requested_by);
+        annotations.insert(ONE_SHOT.into(), "true".into());
+        Alert {
+            source: Source::Slack,
+            fingerprint,
+            status: Status::Firing,
+            labels,
+            annotations,
+            starts_at: now,
+            ends_at: None,
+            generator_url: None,
+        }
+    }
+}
+
+impl Alert {
+    /// The (responder, target) a manual trigger asks for; `None` for every other alert.
+    pub fn manual_request(&self) -> Option<(&str, &str)> {
+        if self.source != Source::Slack {
+            return None;
+        }
+        let responder = self.labels.get(MANUAL_RESPONDER)?;
+        let target = self.labels.get(MANUAL_TARGET)?;
+        Some((responder, target))
     }
 }

@@ -21,6 +21,8 @@ use crate::metrics::Metrics;
 use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
+use crate::responders::overrides::ModeOverrides;
+use crate::sources::slack::{Access, SlackState};
 use crate::sources::{docker_events, SourceState};
 use crate::store::{Intake, SqliteStore, Store};
 
@@ -97,10 +99,33 @@ impl Application {
         let approvals = Arc::new(Notify::new());
         let intake = Intake::start(store.clone(), journal_wake.clone());
         let docker = actions.docker.clone();
+        let modes = Arc::new(ModeOverrides::new(
+            settings.mode,
+            &store
+                .mode_overrides()
+                .await
+                .context("reading the mode overrides")?,
+        ));
+        let slack = SlackState {
+            settings: Arc::new(settings.slack_chat.clone()),
+            store: store.clone(),
+            intake: intake.clone(),
+            catalog: catalog.clone(),
+            modes: modes.clone(),
+            actions: actions.clone(),
+            approvals: approvals.clone(),
+            reporter: reporter.clone(),
+            access: Arc::new(Access::new(
+                &settings.slack_api_url,
+                settings.slack_bot_token.clone(),
+                actions.http.clone(),
+            )),
+        };
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
             mode: settings.mode,
+            modes,
             actions,
             guards: Guards::new(settings.max_runs, settings.actions_per_minute),
             reporter,
@@ -124,6 +149,9 @@ impl Application {
         if token.is_none() {
             tracing::warn!("RESPONDER_WEBHOOK_TOKEN is not set: webhooks are accepted without authentication (allowed on loopback only).");
         }
+        if settings.slack_chat.signing_secret.is_none() {
+            tracing::info!("SLACK_SIGNING_SECRET is not set: POST /slack/commands and /slack/interactions answer 503.");
+        }
         if settings.pagerduty_webhook_secret.is_none() {
             tracing::info!(
                 "PAGERDUTY_WEBHOOK_SECRET is not set: POST /webhook/pagerduty answers 503."
@@ -135,6 +163,7 @@ impl Application {
             pagerduty_secret: settings.pagerduty_webhook_secret.clone().map(Arc::new),
             body_limit: settings.body_limit,
             metrics: metrics.clone(),
+            slack,
         };
         let router = http::router(
             sources,

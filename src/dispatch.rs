@@ -25,6 +25,7 @@ use crate::limits::Guards;
 use crate::metrics::Metrics;
 use crate::notify::{pagerduty, Reporter};
 use crate::responders::engine::{self, RunInput, RunResult};
+use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::store::{
     AlertPlan, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, RunOutcome, Store,
@@ -41,6 +42,8 @@ pub struct Dispatcher {
     pub catalog: Arc<Catalog>,
     /// Global mode.
     pub mode: Mode,
+    /// Modes set at runtime over the global and playbook ones (`/responder mode`).
+    pub modes: Arc<ModeOverrides>,
     /// Clients for actions.
     pub actions: ActionCtx,
     /// Concurrency, per-target locks, global action rate.
@@ -166,6 +169,9 @@ impl Dispatcher {
             Status::Update => return AlertPlan::Update,
             Status::Firing => {}
         }
+        if let Some((responder, target)) = alert.manual_request() {
+            return self.plan_manual(alert, responder, target);
+        }
         let mut runs = Vec::new();
         let mut declines = Vec::new();
         let mut first_target = None;
@@ -182,11 +188,12 @@ impl Dispatcher {
                 responder,
                 alert,
                 &self.catalog.templates,
-                self.mode,
+                self.modes.global(),
                 &self.config,
             );
             match decision {
-                RouteDecision::Run(run) => {
+                RouteDecision::Run(mut run) => {
+                    run.mode = self.modes.effective(responder);
                     first_target.get_or_insert_with(|| run.target.clone());
                     runs.push(run);
                 }
@@ -206,6 +213,33 @@ impl Dispatcher {
             runs,
             declines,
             target: first_target,
+        }
+    }
+
+    /// A person asked for `responder` on `target` (a manual trigger): no routes, same checks.
+    fn plan_manual(&self, alert: &Alert, responder: &str, target: &str) -> AlertPlan {
+        let Some(responder) = self.catalog.responders.get(responder) else {
+            return AlertPlan::Firing {
+                runs: Vec::new(),
+                declines: vec![(
+                    DecisionKind::NoRoute,
+                    format!("no responder named {responder}"),
+                )],
+                target: Some(target.to_owned()),
+            };
+        };
+        let mode = self.modes.effective(responder);
+        match planning::plan_manual(responder, alert, target, mode) {
+            RouteDecision::Run(run) => AlertPlan::Firing {
+                target: Some(run.target.clone()),
+                runs: vec![run],
+                declines: Vec::new(),
+            },
+            RouteDecision::Declined { kind, detail, .. } => AlertPlan::Firing {
+                runs: Vec::new(),
+                declines: vec![(kind, detail)],
+                target: Some(target.to_owned()),
+            },
         }
     }
 

@@ -6,4 +6,7 @@ mod settings;
 
 pub use catalog::{Catalog, CatalogError, Problem};
 pub use lints::{lints, Lint, Severity};
-pub use settings::{ConfigError, PagerDutyArgs, Settings, SettingsArgs, PLAYBOOK_CONFIG};
+pub use settings::{
+    ConfigError, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs, SlackChatSettings,
+    PLAYBOOK_CONFIG,
+};

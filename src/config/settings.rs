@@ -16,6 +16,8 @@ use crate::sources::docker_events::allow_list;
 
 mod pagerduty;
 pub use pagerduty::PagerDutyArgs;
+mod chat;
+pub use chat::{SlackChatArgs, SlackChatSettings};
 
 /// Why the settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,9 @@ pub struct SettingsArgs {
     /// PagerDuty outputs (notes, Events API v2).
     #[command(flatten)]
     pub pagerduty: PagerDutyArgs,
+    /// The Slack command and buttons.
+    #[command(flatten)]
+    pub slack_chat: SlackChatArgs,
 }
 
 #[derive(Default, Deserialize)]
@@ -156,6 +161,12 @@ struct FileSettings {
     pagerduty_api_url: Option<String>,
     pagerduty_routing_key: Option<String>,
     pagerduty_events_url: Option<String>,
+    slack_signing_secret: Option<String>,
+    slack_command: Option<String>,
+    slack_run_allowed: Option<String>,
+    slack_approve_allowed: Option<String>,
+    slack_mode_allowed: Option<String>,
+    slack_status_containers: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -181,6 +192,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("admin_token", &redacted(&self.admin_token))
             .field("oom_containers", &self.oom_containers)
             .field("pagerduty", &self.pagerduty)
+            .field("slack_chat", &self.slack_chat)
             .finish_non_exhaustive()
     }
 }
@@ -226,6 +238,8 @@ pub struct Settings {
     pub oom_containers: Regex,
     /// PagerDuty outputs; each is off without its settings.
     pub pagerduty: PagerDutyConfig,
+    /// Slash commands and buttons: signing secret, command name, who may do what.
+    pub slack_chat: SlackChatSettings,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -308,6 +322,17 @@ impl Settings {
                 format!("<!subteam^{g}>")
             }
         });
+        let slack_chat = SlackChatSettings::load(
+            &args.slack_chat,
+            [
+                file.slack_signing_secret,
+                file.slack_command,
+                file.slack_run_allowed,
+                file.slack_approve_allowed,
+                file.slack_mode_allowed,
+                file.slack_status_containers,
+            ],
+        )?;
         Ok(Self {
             listen,
             database_url: pick(&args.database_url, file.database_url)
@@ -349,6 +374,7 @@ impl Settings {
             playbook_config: playbook_config(args, file_config),
             oom_containers,
             pagerduty: pagerduty::load(&args.pagerduty, pagerduty_file),
+            slack_chat,
         })
     }
 

@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::responders::engine::{ApprovalOutcome, RunObserver};
 use crate::responders::{Responder, Step};
-use crate::store::{DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, StepEnd};
+use crate::store::{
+    ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, StepEnd,
+};
 
 /// Records a run's progress in the store and its thread.
 pub(super) struct StoreObserver<'a> {
@@ -194,13 +196,15 @@ impl RunObserver for StoreObserver<'_> {
         };
         let waited = humantime::format_duration(ttl).to_string();
         tracing::info!(step = %step.id, approval = id, "Waiting for approval.");
-        d.reporter
-            .approval_requested(self.run.incident_id, &step.id, plan, &waited)
+        let message = d
+            .reporter
+            .approval_requested(self.run.incident_id, id, &step.id, plan, &waited)
             .await;
         let deadline = tokio::time::Instant::now() + ttl;
         loop {
             match d.store.approval(id).await {
                 Ok(Some(row)) if row.state == "approved" || row.state == "denied" => {
+                    self.settled(message, &row).await;
                     let by = row.decided_by.unwrap_or_else(|| "someone".to_owned());
                     d.reporter
                         .approval_decided(self.run.incident_id, &step.id, &row.state, &by)
@@ -222,11 +226,11 @@ impl RunObserver for StoreObserver<'_> {
                 // seen at the next look.
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.close(id, "expired").await;
+                    self.close(id, "expired", message).await;
                     return ApprovalOutcome::Expired { waited };
                 }
                 _ = cancel.cancelled() => {
-                    self.close(id, "cancelled").await;
+                    self.close(id, "cancelled", message).await;
                     return ApprovalOutcome::Cancelled;
                 }
             }
@@ -235,14 +239,28 @@ impl RunObserver for StoreObserver<'_> {
 }
 
 impl StoreObserver<'_> {
-    async fn close(&self, approval: i64, state: &str) {
-        if let Err(e) = self
-            .dispatcher
-            .store
+    /// Closes a still-pending approval and edits its message to the final state, which may
+    /// be a decision that won the race against the close.
+    async fn close(&self, approval: i64, state: &str, message: Option<i64>) {
+        let store = &self.dispatcher.store;
+        if let Err(e) = store
             .close_approval(approval, state, OffsetDateTime::now_utc())
             .await
         {
             tracing::error!(approval, error.message = %e, "Could not close an approval.");
+        }
+        if let Ok(Some(row)) = store.approval(approval).await {
+            self.settled(message, &row).await;
+        }
+    }
+
+    /// Replaces the request's buttons with the settled state.
+    async fn settled(&self, message: Option<i64>, row: &ApprovalRow) {
+        if let Some(message) = message {
+            self.dispatcher
+                .reporter
+                .approval_settled(self.run.incident_id, message, row)
+                .await;
         }
     }
 }

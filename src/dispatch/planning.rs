@@ -108,16 +108,8 @@ pub fn plan_route(
             }
         }
     };
-    if !responder.allow.permits(&target) {
-        return RouteDecision::Declined {
-            kind: DecisionKind::TargetRefused,
-            detail: format!(
-                "target `{target}` is outside {}'s allow-list ({}); not touched",
-                responder.name,
-                responder.allow_patterns.join(", ")
-            ),
-            target: Some(target),
-        };
+    if let Some(refused) = outside_allow_list(responder, &target) {
+        return refused;
     }
     RouteDecision::Run(RunPlan {
         responder: responder.name.clone(),
@@ -129,4 +121,42 @@ pub fn plan_route(
 /// The responder's own mode, made stricter by the global one.
 pub fn effective_mode(responder: &Responder, global: Mode) -> Mode {
     responder.mode.unwrap_or(Mode::Live).strictest(global)
+}
+
+/// Decides a manual run (a [`crate::alert::Trigger`]): the person named the target, so it is
+/// not rendered, but it must pass the allow-list like any other. Pure.
+pub fn plan_manual(
+    responder: &Responder,
+    alert: &Alert,
+    target: &str,
+    mode: Mode,
+) -> RouteDecision {
+    if let Some(detail) = refused_label(responder, alert) {
+        return RouteDecision::Declined {
+            kind: DecisionKind::LabelRefused,
+            detail,
+            target: Some(target.to_owned()),
+        };
+    }
+    if let Some(refused) = outside_allow_list(responder, target) {
+        return refused;
+    }
+    RouteDecision::Run(RunPlan {
+        responder: responder.name.clone(),
+        target: target.to_owned(),
+        mode,
+    })
+}
+
+/// The decline of a target outside the responder's allow-list, if it is.
+fn outside_allow_list(responder: &Responder, target: &str) -> Option<RouteDecision> {
+    (!responder.allow.permits(target)).then(|| RouteDecision::Declined {
+        kind: DecisionKind::TargetRefused,
+        detail: format!(
+            "target `{target}` is outside {}'s allow-list ({}); not touched",
+            responder.name,
+            responder.allow_patterns.join(", ")
+        ),
+        target: Some(target.to_owned()),
+    })
 }

@@ -1,4 +1,4 @@
-//! `GET /api/incidents` and `GET /api/incidents/{id}`: the record, as JSON.
+//! `GET /api/incidents`, `GET /api/incidents/{id}` and `GET /api/audit`: the record, as JSON.
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -8,13 +8,14 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiState};
 use crate::sources::check_bearer;
-use crate::store::{ApprovalRow, IncidentDetail, IncidentRow};
+use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
     Router::new()
         .route("/api/incidents", get(list))
         .route("/api/incidents/{id}", get(detail))
         .route("/api/incidents/{id}/approvals", post(decide))
+        .route("/api/audit", get(audit))
         .with_state(state)
 }
 
@@ -106,4 +107,20 @@ async fn decide(
     tracing::info!(incident = id, approval = decided.id, state = %decided.state, by = %by, "Approval decided.");
     state.approvals.notify_waiters();
     Ok(Json(decided))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+
+/// Who asked for what from Slack, allowed or refused, newest first.
+async fn audit(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditRow>>, ApiError> {
+    check_bearer(&headers, state.token.as_deref())?;
+    Ok(Json(state.store.audit(q.limit.min(1000)).await?))
 }

@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 401.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// 401 for a request that must be signed (Slack) and is not, or not validly.
+    #[error("{0}")]
+    Unsigned(String),
     /// 400 with a one-line reason.
     #[error("{0}")]
     BadRequest(String),
@@ -45,6 +48,7 @@ impl From<IngestError> for ApiError {
             IngestError::Malformed(reason) => ApiError::BadRequest(reason),
             e @ IngestError::TooLarge(_) => ApiError::TooLarge(e.to_string()),
             e @ IngestError::BadSignature(_) => ApiError::Forbidden(e.to_string()),
+            e @ IngestError::Unsigned(_) => ApiError::Unsigned(e.to_string()),
             e @ IngestError::NotConfigured(_) => ApiError::NotConfigured(e.to_string()),
             IngestError::Store(e) => ApiError::Unavailable(e),
         }
@@ -61,7 +65,7 @@ impl ApiError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Unsigned(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -77,6 +81,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let bearer = matches!(self, ApiError::Unauthorized);
         if let ApiError::Unavailable(cause) = &self {
             tracing::error!(error.message = %cause, "Answering 503: the store is unavailable.");
         }
@@ -85,7 +90,7 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if bearer {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),

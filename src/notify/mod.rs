@@ -5,6 +5,7 @@
 //! [`Reporter`] renders and queues; [`outbox::deliver`] (Slack) and
 //! [`outbox::deliver_pagerduty`] send, in order per incident and destination.
 
+pub mod approval;
 pub mod outbox;
 pub mod pagerduty;
 pub mod render;
@@ -16,7 +17,9 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::alert::Alert;
-use crate::store::{MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd, Store};
+use crate::store::{
+    ApprovalRow, MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd, Store,
+};
 
 /// Renders incident events into messages and queues them in the outbox.
 #[derive(Debug, Clone)]
@@ -160,14 +163,16 @@ impl Reporter {
         self.queue(incident, MessageKind::Reply, text).await;
     }
 
-    /// A step waits for a human: what it will do, how to decide, when it expires.
+    /// A step waits for a human: what it will do, how to decide, when it expires; with
+    /// Approve / Deny buttons. Returns the message's outbox id, which a decision edits.
     pub async fn approval_requested(
         &self,
         incident: i64,
+        approval_id: i64,
         step_id: &str,
         plan: &str,
         expires_in: &str,
-    ) {
+    ) -> Option<i64> {
         let who = self
             .mention
             .as_deref()
@@ -175,9 +180,31 @@ impl Reporter {
             .unwrap_or_default();
         let text = format!(
             ":raised_hand: {who}Approval needed for *{step_id}*: {plan}. Expires in {expires_in}. \
-             Decide with `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"<you>\"}}` (admin token)."
+             Decide with the buttons, `approve {incident}` / `deny {incident}` in the Slack command, \
+             or `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"<you>\"}}` (admin token)."
         );
-        self.queue(incident, MessageKind::Reply, text).await;
+        let blocks = approval::request_blocks(&text, approval_id);
+        let id = self
+            .queue_rich(incident, MessageKind::Reply, text, Some(&blocks), None)
+            .await?;
+        if let Err(e) = self.store.set_approval_message(approval_id, id).await {
+            tracing::error!(approval = approval_id, error.message = %e, "Could not link an approval to its message.");
+        }
+        Some(id)
+    }
+
+    /// An approval was settled (decided, expired, cancelled): its request message loses its
+    /// buttons and says who decided and when.
+    pub async fn approval_settled(&self, incident: i64, message_id: i64, row: &ApprovalRow) {
+        let (text, blocks) = approval::settled(row);
+        self.queue_rich(
+            incident,
+            MessageKind::Update,
+            text,
+            Some(&blocks),
+            Some(message_id),
+        )
+        .await;
     }
 
     /// A human decided an approval.
@@ -205,6 +232,37 @@ impl Reporter {
             ),
             Err(e) => {
                 tracing::error!(incident, error.message = %e, "Could not read the incident to report it.")
+            }
+        }
+    }
+
+    async fn queue_rich(
+        &self,
+        incident: i64,
+        kind: MessageKind,
+        text: String,
+        blocks: Option<&str>,
+        edit_of: Option<i64>,
+    ) -> Option<i64> {
+        let message = NewMessage {
+            incident_id: incident,
+            kind,
+            text,
+            deliver: self.deliver,
+        };
+        let now = OffsetDateTime::now_utc();
+        match self
+            .store
+            .enqueue_rich(&message, blocks, edit_of, now)
+            .await
+        {
+            Ok(id) => {
+                self.wake.notify_one();
+                Some(id)
+            }
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not queue a Slack message.");
+                None
             }
         }
     }

@@ -71,19 +71,21 @@ async fn send_one(
     m: &OutboxMessage,
 ) -> Result<(), DeliveryFailure> {
     let now = OffsetDateTime::now_utc();
+    let blocks = m.blocks.as_deref();
     let result = match (m.kind, &m.thread) {
-        (MessageKind::Parent, _) => chat.post_message(channel, &m.text, None).await,
-        (MessageKind::Reply, Some((ch, ts))) => chat.post_message(ch, &m.text, Some(ts)).await,
+        // An edit of one earlier message (an approval's buttons), not of the parent.
+        (MessageKind::Update, _) if m.edit.is_some() => edit_earlier(chat, m, blocks).await,
+        (MessageKind::Parent, _) => chat.post_rich(channel, &m.text, blocks, None).await,
+        (MessageKind::Reply, Some((ch, ts))) => chat.post_rich(ch, &m.text, blocks, Some(ts)).await,
         // The parent was refused for good; a reply outside the thread beats no reply.
-        (MessageKind::Reply, None) => chat.post_message(channel, &m.text, None).await,
-        (MessageKind::Update, Some((ch, ts))) => {
-            chat.update_message(ch, ts, &m.text)
-                .await
-                .map(|()| super::slack::Posted {
-                    channel: ch.clone(),
-                    ts: ts.clone(),
-                })
-        }
+        (MessageKind::Reply, None) => chat.post_rich(channel, &m.text, blocks, None).await,
+        (MessageKind::Update, Some((ch, ts))) => chat
+            .update_rich(ch, ts, &m.text, blocks)
+            .await
+            .map(|()| super::slack::Posted {
+                channel: ch.clone(),
+                ts: ts.clone(),
+            }),
         (MessageKind::Update, None) => {
             Err(SlackError::Rejected("no parent message to edit".to_owned()))
         }
@@ -188,6 +190,24 @@ async fn send_pagerduty(
         tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
     }
     Err(kind)
+}
+
+/// Edits the earlier message `m.edit` names; refused for good if that one was never posted.
+async fn edit_earlier(
+    chat: &dyn ChatApi,
+    m: &OutboxMessage,
+    blocks: Option<&str>,
+) -> Result<super::slack::Posted, SlackError> {
+    let Some((ch, ts)) = m.edit.as_ref().and_then(|e| e.posted.as_ref()) else {
+        return Err(SlackError::Rejected(
+            "the message to edit was never posted".to_owned(),
+        ));
+    };
+    chat.update_rich(ch, ts, &m.text, blocks).await?;
+    Ok(super::slack::Posted {
+        channel: ch.clone(),
+        ts: ts.clone(),
+    })
 }
 
 /// When to try again: the destination's Retry-After, else exponential backoff; `None` gives up.

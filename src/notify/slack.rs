@@ -36,6 +36,31 @@ pub trait ChatApi: Send + Sync + fmt::Debug {
 
     /// Replaces the text of the message `ts` in `channel` (a channel ID, as [`Posted::channel`]).
     async fn update_message(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError>;
+
+    /// Like [`ChatApi::post_message`], with Block Kit `blocks` (a JSON array) when given;
+    /// `text` stays the notification fallback. Backends without blocks post the text.
+    async fn post_rich(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: Option<&str>,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackError> {
+        let _ = blocks;
+        self.post_message(channel, text, thread_ts).await
+    }
+
+    /// Like [`ChatApi::update_message`], replacing the blocks too (none given: text only).
+    async fn update_rich(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: Option<&str>,
+    ) -> Result<(), SlackError> {
+        let _ = blocks;
+        self.update_message(channel, ts, text).await
+    }
 }
 
 /// Where a posted message landed: what a later reply or update needs.
@@ -182,10 +207,24 @@ impl ChatApi for SlackWebApi {
         text: &str,
         thread_ts: Option<&str>,
     ) -> Result<Posted, SlackError> {
+        self.post_rich(channel, text, None, thread_ts).await
+    }
+
+    async fn update_message(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
+        self.update_rich(channel, ts, text, None).await
+    }
+
+    async fn post_rich(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: Option<&str>,
+        thread_ts: Option<&str>,
+    ) -> Result<Posted, SlackError> {
         // `text` is rendered as mrkdwn by default (chat.postMessage `mrkdwn` defaults to true).
         let req = SlackApiChatPostMessageRequest::new(
             SlackChannelId(channel.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            content(text, blocks)?,
         )
         .opt_thread_ts(thread_ts.map(|ts| SlackTs(ts.to_owned())))
         // Incident reports carry dashboard and runbook links; previews would bury the text.
@@ -199,10 +238,16 @@ impl ChatApi for SlackWebApi {
         })
     }
 
-    async fn update_message(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
+    async fn update_rich(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: Option<&str>,
+    ) -> Result<(), SlackError> {
         let req = SlackApiChatUpdateRequest::new(
             SlackChannelId(channel.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
+            content(text, blocks)?,
             SlackTs(ts.to_owned()),
         );
         let token = self.api_token();
@@ -210,6 +255,19 @@ impl ChatApi for SlackWebApi {
         self.call(session.chat_update(&req)).await?;
         Ok(())
     }
+}
+
+/// Message content: mrkdwn `text`, plus `blocks` (a JSON array of Block Kit blocks) when given.
+fn content(text: &str, blocks: Option<&str>) -> Result<SlackMessageContent, SlackError> {
+    let content = SlackMessageContent::new().with_text(text.to_owned());
+    let Some(blocks) = blocks else {
+        return Ok(content);
+    };
+    // Blocks are rendered by this service; one that does not parse will never be accepted.
+    let blocks: Vec<SlackBlock> = serde_json::from_str(blocks).map_err(|e| {
+        SlackError::Rejected(format!("invalid blocks: {}", one_line(&e.to_string())))
+    })?;
+    Ok(content.with_blocks(blocks))
 }
 
 /// Maps a slack-morphism error to retryable or permanent, keeping Slack's code and one line of detail.

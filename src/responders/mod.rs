@@ -3,6 +3,7 @@
 mod approval;
 pub mod context;
 pub mod engine;
+pub mod overrides;
 
 use std::time::Duration;
 

@@ -1,11 +1,13 @@
 //! Sources: verify the caller, parse the body into canonical alerts, persist, then ack.
 //!
 //! A source never runs an action; it answers 2xx only once its alerts are durable.
-//! Endpoints: `POST /webhook/alertmanager`, `POST /webhook/pagerduty`.
+//! Endpoints: `POST /webhook/alertmanager`, `POST /webhook/pagerduty`, and Slack's
+//! `POST /slack/commands` and `POST /slack/interactions` (see [`slack`]).
 
 pub mod alertmanager;
 pub mod docker_events;
 pub mod pagerduty;
+pub mod slack;
 
 use std::sync::Arc;
 
@@ -33,6 +35,9 @@ pub enum IngestError {
     /// The request does not carry a valid signature (PagerDuty: `X-PagerDuty-Signature`).
     #[error("{0}")]
     BadSignature(&'static str),
+    /// A Slack request without a valid v0 signature or with a stale timestamp (401).
+    #[error("{0}")]
+    Unsigned(&'static str),
     /// The endpoint needs a secret this service was not given.
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -54,14 +59,18 @@ pub struct SourceState {
     pub body_limit: usize,
     /// Webhook and duplicate counters.
     pub metrics: Arc<Metrics>,
+    /// The Slack command and buttons.
+    pub slack: slack::SlackState,
 }
 
 /// The webhook routes of every source.
 pub fn routes(state: SourceState) -> Router {
+    let slack = slack::routes(state.slack.clone());
     Router::new()
         .route("/webhook/alertmanager", post(alertmanager::receive))
         .route("/webhook/pagerduty", post(pagerduty::receive))
         .with_state(state)
+        .merge(slack)
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time when a token is configured.

@@ -4,11 +4,13 @@
 //! (Postgres, for replicas) can stand in for the embedded SQLite one. Writes that must happen
 //! together (a journal entry, its incident and its run) happen in one call and one transaction.
 
+mod chatops;
 mod intake;
 mod model;
 mod sqlite;
 mod views;
 
+pub use chatops::*;
 pub use intake::{Intake, Receipt};
 pub use model::*;
 pub use sqlite::SqliteStore;
@@ -48,7 +50,7 @@ pub enum StoreError {
 
 /// Durable storage for everything the responder sees and does.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -301,6 +301,19 @@ pub struct OutboxMessage {
     pub attempts: i64,
     /// The incident's thread (channel id, parent ts) once the parent was posted.
     pub thread: Option<(String, String)>,
+    /// Block Kit blocks (JSON), when the message has more than text (approval buttons).
+    pub blocks: Option<String>,
+    /// For an edit of one earlier message rather than the parent: that message.
+    pub edit: Option<EditTarget>,
+}
+
+/// The earlier message an update replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditTarget {
+    /// Its outbox id.
+    pub message_id: i64,
+    /// Its (channel id, ts), once it was posted; `None` if it never was.
+    pub posted: Option<(String, String)>,
 }
 
 /// What a PagerDuty delivery does.

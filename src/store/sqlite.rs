@@ -8,6 +8,7 @@
 mod approvals;
 mod budgets;
 mod pagerduty;
+mod chatops;
 mod queries;
 mod reads;
 

@@ -12,7 +12,8 @@ use crate::support::fake_slack::FakeSlack;
 
 const ADMIN: &str = "admin-token-5f2a";
 
-fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
+/// Route `Careful` to `careful`: inspect, restart only once approved, inspect again.
+pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
     catalog_dir(
         dir,
         "routes:\n  - matchers: ['alertname=\"Careful\"']\n    responder: careful\n",

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::app::am_alert;
 use crate::support::fake_slack::FakeSlack;
+use crate::support::slack as slack_support;
 
 /// Bound on waiting for the server to answer /healthz.
 const STARTUP: Duration = Duration::from_secs(15);
@@ -257,6 +258,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     let webhook_token = secret("whk-");
     let slack_token = secret("xoxb-");
     let wrong_token = secret("wrong-");
+    let signing_secret = secret("sss-");
     let slack = FakeSlack::start(&slack_token).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -267,9 +269,34 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
         .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
         .env("RESPONDER_WEBHOOK_TOKEN", &webhook_token)
         .env("SLACK_BOT_TOKEN", &slack_token)
+        .env("SLACK_SIGNING_SECRET", &signing_secret)
         .env("SLACK_API_URL", slack.api_url());
     let mut server = Child::spawn(cmd, dir.path());
     server.wait_healthy(port).await;
+    // A signed slash command and a forged one: neither answer nor log shows the secret.
+    for key in [signing_secret.as_str(), wrong_token.as_str()] {
+        let command = slack_support::command_body("/responder", "help", ("U0X", "x"), "");
+        let ts = slack_support::now();
+        let answer = http()
+            .post(format!("http://127.0.0.1:{port}/slack/commands"))
+            .header("x-slack-request-timestamp", ts.to_string())
+            .header(
+                "x-slack-signature",
+                slack_support::signature(key, ts, &command),
+            )
+            .body(command)
+            .send()
+            .await
+            .expect("answers");
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            if key == signing_secret { 200 } else { 401 },
+            "{text}"
+        );
+        assert!(!text.contains(&signing_secret), "{text}");
+    }
 
     // web-frontend is outside high-memory's allow-list: recorded and reported, never touched.
     let body = am_alert(
@@ -335,6 +362,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     for (what, value) in [
         ("RESPONDER_WEBHOOK_TOKEN", &webhook_token),
         ("SLACK_BOT_TOKEN", &slack_token),
+        ("SLACK_SIGNING_SECRET", &signing_secret),
         ("the wrong token a caller presented", &wrong_token),
     ] {
         assert!(

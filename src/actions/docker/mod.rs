@@ -18,6 +18,7 @@ use super::ActionError;
 pub(crate) use exec::{run_argv, Keep};
 pub use exec::{Exec, ExecOutput};
 pub use logs::{GrepPattern, Logs, LogsOutput};
+pub(crate) use state::inspect;
 pub use state::{Inspect, InspectOutput, Restart, RestartOutput, Start, StartOutput};
 pub use stats::{memory_usage, MemoryUsage, Stats, StatsOutput};
 

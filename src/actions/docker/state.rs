@@ -99,7 +99,7 @@ impl InspectOutput {
 }
 
 /// Inspects `name`, mapping a missing container to [`ActionError::NotFound`].
-async fn inspect(ctx: &ActionCtx, name: &str) -> Result<InspectOutput, ActionError> {
+pub(crate) async fn inspect(ctx: &ActionCtx, name: &str) -> Result<InspectOutput, ActionError> {
     let resp = ctx
         .docker
         .inspect_container(name, None::<InspectContainerOptions>)

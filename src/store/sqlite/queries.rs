@@ -264,8 +264,10 @@ pub(super) async fn due_messages(
     // Only the oldest pending message of each incident is deliverable: a reply waits for its
     // parent and an edit for the replies before it, so the thread reads in order.
     let rows = sqlx::query(
-        "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts
+        "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts,
+                o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts
          FROM outbox o JOIN incidents i ON i.id = o.incident_id
+         LEFT JOIN outbox e ON e.id = o.edit_of
          WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack' GROUP BY incident_id)
            AND o.next_attempt_unix <= ?
          ORDER BY o.id LIMIT ?",
@@ -290,6 +292,18 @@ pub(super) async fn due_messages(
                 text: row.try_get("text")?,
                 attempts: row.try_get("attempts")?,
                 thread: channel.zip(ts),
+                blocks: row.try_get("blocks")?,
+                edit: row
+                    .try_get::<Option<i64>, _>("edit_of")?
+                    .map(|message_id| -> Result<_, StoreError> {
+                        let channel: Option<String> = row.try_get("edit_channel")?;
+                        let ts: Option<String> = row.try_get("edit_ts")?;
+                        Ok(EditTarget {
+                            message_id,
+                            posted: channel.zip(ts),
+                        })
+                    })
+                    .transpose()?,
             })
         })
         .collect()

@@ -247,7 +247,7 @@ pub(super) async fn previous_outputs(
     Ok(outputs)
 }
 
-fn approval_row(r: &SqliteRow) -> Result<ApprovalRow, StoreError> {
+pub(super) fn approval_row(r: &SqliteRow) -> Result<ApprovalRow, StoreError> {
     Ok(ApprovalRow {
         id: r.try_get("id")?,
         run_id: r.try_get("run_id")?,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_responder::app::Application;
-use alert_responder::config::{PagerDutyArgs, Settings, SettingsArgs};
+use alert_responder::config::{PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs};
 use alert_responder::store::Store;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -46,6 +46,12 @@ pub struct Options {
     /// Containers whose OOM kills become alerts; none by default, so that containers other
     /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
     pub oom_containers: Option<String>,
+    /// Slack signing secret (turns `/slack/*` on).
+    pub slack_signing_secret: Option<String>,
+    /// Who may `run`, approve and set the mode from Slack (comma-separated IDs).
+    pub slack_allowed: [Option<String>; 3],
+    /// Containers `/responder status` reports.
+    pub slack_status_containers: Option<String>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -119,6 +125,14 @@ impl TestApp {
                     .clone()
                     .unwrap_or_else(|| "^$".into()),
             ),
+            slack_chat: SlackChatArgs {
+                slack_signing_secret: options.slack_signing_secret.clone(),
+                slack_run_allowed: options.slack_allowed[0].clone(),
+                slack_approve_allowed: options.slack_allowed[1].clone(),
+                slack_mode_allowed: options.slack_allowed[2].clone(),
+                slack_status_containers: options.slack_status_containers.clone(),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let mut args = args;

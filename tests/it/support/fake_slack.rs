@@ -1,5 +1,5 @@
-//! A protocol-faithful fake of the two Slack Web API methods the app uses (`chat.postMessage`,
-//! `chat.update`), served by axum on `127.0.0.1:0`, with fault knobs (429, 500, 503) and a record
+//! A protocol-faithful fake of the Slack Web API methods the app uses (`chat.postMessage`,
+//! `chat.update` with text and blocks, `usergroups.users.list`) and of `response_url`s, served by axum on `127.0.0.1:0`, with fault knobs (429, 500, 503) and a record
 //! of every accepted call.
 //!
 //! Faithful where the client's behaviour depends on it: errors are HTTP 200 with
@@ -57,6 +57,12 @@ struct FakeSlackState {
     fail_next: usize,
     stall_next: usize,
     down: bool,
+    /// ts -> the Block Kit blocks of the message's latest post or update.
+    blocks: HashMap<String, Value>,
+    /// User group ID -> member user IDs, for `usergroups.users.list`.
+    usergroups: HashMap<String, Vec<String>>,
+    /// Bodies POSTed to response URLs, with the URL's id.
+    responses: Vec<(String, Value)>,
 }
 
 impl FakeSlackState {
@@ -101,6 +107,7 @@ impl FakeSlack {
         let state = Arc::new(Mutex::new(st));
         let app = Router::new()
             .route("/api/{method}", post(api))
+            .route("/response/{id}", post(response))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -203,6 +210,48 @@ impl FakeSlack {
         }
     }
 
+    /// The blocks message `ts` carries now (after updates), if any.
+    pub fn blocks_of(&self, ts: &str) -> Option<Value> {
+        FakeSlackState::lock(&self.state).blocks.get(ts).cloned()
+    }
+
+    /// Makes user group `id` (S…) have these members, for `usergroups.users.list`.
+    pub fn set_usergroup(&self, id: &str, users: &[&str]) {
+        let users = users.iter().map(|u| (*u).to_owned()).collect();
+        FakeSlackState::lock(&self.state)
+            .usergroups
+            .insert(id.to_owned(), users);
+    }
+
+    /// A `response_url` served by this fake, as Slack sends in commands and interactions.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/response/{id}", self.addr)
+    }
+
+    /// Bodies POSTed to the response URL `id`, in order.
+    pub fn responses(&self, id: &str) -> Vec<Value> {
+        FakeSlackState::lock(&self.state)
+            .responses
+            .iter()
+            .filter(|(r, _)| r == id)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    /// Polls every 20 ms until the response URL `id` received a body; returns the first one.
+    pub async fn wait_for_response(&self, id: &str, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(first) = self.responses(id).into_iter().next() {
+                return Some(first);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn calls_of(&self, method: &str) -> Vec<Recorded> {
         FakeSlackState::lock(&self.state)
             .calls
@@ -277,6 +326,16 @@ async fn api(
         Some(_) => {}
     }
 
+    if method == "usergroups.users.list" {
+        let Some(group) = args.get("usergroup") else {
+            return slack_error("invalid_arguments");
+        };
+        return match st.usergroups.get(group) {
+            Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
+            None => slack_error("no_such_subteam"),
+        };
+    }
+
     let Some(channel) = args
         .get("channel")
         .and_then(|c| st.channels.get(c))
@@ -305,6 +364,12 @@ async fn api(
                 }
             }
             let ts = st.new_ts();
+            if let Some(blocks) = args
+                .get("blocks")
+                .and_then(|b| serde_json::from_str(b).ok())
+            {
+                st.blocks.insert(ts.clone(), blocks);
+            }
             st.posted.insert(
                 ts.clone(),
                 (channel.clone(), thread_ts.clone(), text.clone()),
@@ -335,6 +400,14 @@ async fn api(
                 }
                 _ => return slack_error("message_not_found"),
             };
+            // chat.update replaces the blocks; an update without them leaves none.
+            match args
+                .get("blocks")
+                .and_then(|b| serde_json::from_str(b).ok())
+            {
+                Some(blocks) => st.blocks.insert(ts.clone(), blocks),
+                None => st.blocks.remove(&ts),
+            };
             st.calls.push(Recorded {
                 method,
                 channel: channel.clone(),
@@ -353,6 +426,21 @@ async fn api(
         }
         _ => slack_error("unknown_method"),
     }
+}
+
+/// A `response_url`: Slack answers `ok` to any JSON body and shows it to the user.
+async fn response(
+    State(state): State<Arc<Mutex<FakeSlackState>>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut st = FakeSlackState::lock(&state);
+    st.requests_seen += 1;
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();
+    };
+    st.responses.push((id, body));
+    (StatusCode::OK, "ok").into_response()
 }
 
 /// The call's arguments from a JSON or form body, as strings (Slack's own coercion).

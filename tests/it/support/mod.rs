@@ -7,4 +7,5 @@ pub mod app;
 pub mod docker;
 pub mod fake_pagerduty;
 pub mod fake_slack;
+pub mod slack;
 pub mod step;

@@ -1,0 +1,236 @@
+//! Slack as a source: the slash command (`POST /slack/commands`) and the approval buttons
+//! (`POST /slack/interactions`).
+//!
+//! # Authentication
+//! Slack signs every request with the app's signing secret (`SLACK_SIGNING_SECRET`):
+//! `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{X-Slack-Request-Timestamp}:{raw body}">`.
+//! The signature is checked over the raw bytes, before the form is decoded, in constant time,
+//! and the timestamp must be within five minutes of now either way (a replayed request is
+//! refused). Failures answer **401**; without a signing secret both endpoints answer **503**
+//! (a deployment mistake Slack shows the user, never an unsigned request accepted).
+//!
+//! # Answering
+//! Slack waits three seconds. Every reply is an ephemeral JSON message answered at once;
+//! work that may take longer (a `status` of many containers, the incident a `run` opens)
+//! follows through the request's `response_url`. A manual `run` is written to the journal as
+//! a [`Trigger`] and run by the dispatcher like any alert: same budgets, allow-lists, locks
+//! and record. Who may `run`, approve and set the mode comes from the settings (user IDs and
+//! user group IDs); every attempt, allowed or refused, is recorded in the audit
+//! (`GET /api/audit`).
+
+mod access;
+mod buttons;
+pub mod command;
+mod handlers;
+pub mod status;
+
+pub use access::Access;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use super::IngestError;
+use crate::actions::ActionCtx;
+use crate::alert::Trigger;
+use crate::config::{Catalog, SlackChatSettings};
+use crate::http::ApiError;
+use crate::notify::Reporter;
+use crate::responders::overrides::ModeOverrides;
+use crate::store::{Intake, NewAudit, Store};
+
+/// Requests older or newer than this are refused, as Slack recommends.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
+/// The header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "x-slack-signature";
+/// The header carrying the request's unix time.
+pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+
+/// What the Slack handlers need.
+#[derive(Debug, Clone)]
+pub struct SlackState {
+    /// Secret, command name, allow-lists, status containers.
+    pub settings: Arc<SlackChatSettings>,
+    /// The record: incidents, approvals, audit, modes.
+    pub store: Arc<dyn Store>,
+    /// Where manual triggers become durable.
+    pub intake: Intake,
+    /// Responders, for `run` and `mode`.
+    pub catalog: Arc<Catalog>,
+    /// Runtime modes, shared with the dispatcher.
+    pub modes: Arc<ModeOverrides>,
+    /// Docker (for `status`) and the HTTP client (for `response_url`).
+    pub actions: ActionCtx,
+    /// Notified after a decision so the waiting run looks at once.
+    pub approvals: Arc<tokio::sync::Notify>,
+    /// Edits approval messages.
+    pub reporter: Reporter,
+    /// Allow-lists and group membership.
+    pub access: Arc<Access>,
+}
+
+/// The Slack routes.
+pub fn routes(state: SlackState) -> Router {
+    Router::new()
+        .route("/slack/commands", post(handlers::command))
+        .route("/slack/interactions", post(buttons::interaction))
+        .with_state(state)
+}
+
+/// Checks Slack's v0 signature of `body` at `now` (unix seconds).
+///
+/// # Errors
+/// [`IngestError::Unsigned`] with a one-line reason: a header missing, a timestamp outside
+/// [`MAX_CLOCK_SKEW_SECS`], or a signature that does not match.
+pub fn verify_signature(
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    secret: &str,
+    now: i64,
+) -> Result<(), IngestError> {
+    let timestamp = timestamp.ok_or(IngestError::Unsigned(
+        "missing X-Slack-Request-Timestamp header",
+    ))?;
+    let signature = signature.ok_or(IngestError::Unsigned("missing X-Slack-Signature header"))?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| IngestError::Unsigned("X-Slack-Request-Timestamp is not a unix time"))?;
+    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
+        return Err(IngestError::Unsigned(
+            "X-Slack-Request-Timestamp is more than 5 minutes from now (replayed or clock skew)",
+        ));
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|_| IngestError::Unsigned("unusable signing secret"))?;
+    mac.update(b"v0:");
+    mac.update(timestamp.as_bytes());
+    mac.update(b":");
+    mac.update(body);
+    let expected = format!("v0={}", hex(&mac.finalize().into_bytes()));
+    let presented = signature.trim().to_ascii_lowercase();
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(IngestError::Unsigned(
+            "X-Slack-Signature does not match SLACK_SIGNING_SECRET",
+        ))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The checks both endpoints start with: configured, then signed.
+fn verified(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let secret = state
+        .settings
+        .signing_secret
+        .as_ref()
+        .ok_or(IngestError::NotConfigured(
+            "Slack commands are off: SLACK_SIGNING_SECRET is not configured",
+        ))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    verify_signature(
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        body,
+        secret.expose_secret(),
+        OffsetDateTime::now_utc().unix_timestamp(),
+    )
+    .inspect_err(|e| tracing::warn!(reason = %e, "Refused an unsigned Slack request."))?;
+    Ok(())
+}
+
+/// Decodes an `application/x-www-form-urlencoded` body.
+fn form<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| ApiError::BadRequest(format!("not a Slack form body: {e}")))
+}
+
+/// An ephemeral reply, the shape of every immediate answer.
+fn ephemeral(text: impl Into<String>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"response_type": "ephemeral", "text": text.into()}))
+}
+
+/// Who did something, as decisions and approvals record it: `@alice (U0123)`.
+fn who(user_name: &str, user_id: &str) -> String {
+    if user_name.is_empty() {
+        user_id.to_owned()
+    } else {
+        format!("@{user_name} ({user_id})")
+    }
+}
+
+/// Records one attempt; a store failure is logged, never shown as the command's failure.
+async fn audit(state: &SlackState, entry: NewAudit) {
+    tracing::info!(
+        user = %entry.user_id,
+        command = %entry.command,
+        outcome = %entry.outcome,
+        detail = %entry.detail,
+        "Slack request."
+    );
+    if let Err(e) = state
+        .store
+        .record_audit(&entry, OffsetDateTime::now_utc())
+        .await
+    {
+        tracing::error!(error.message = %e, "Could not record an audit entry.");
+    }
+}
+
+/// Posts a follow-up to a `response_url` (ephemeral), in the background.
+fn follow_up(state: &SlackState, response_url: &str, text: String) {
+    if response_url.is_empty() {
+        return;
+    }
+    let (http, url) = (state.actions.http.clone(), response_url.to_owned());
+    tokio::spawn(async move {
+        let body = serde_json::json!({
+            "response_type": "ephemeral",
+            "replace_original": false,
+            "text": text,
+        });
+        match http.post(&url).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(
+                status = r.status().as_u16(),
+                "Slack refused a response_url follow-up."
+            ),
+            Err(e) => {
+                tracing::warn!(error.message = %e.without_url(), "Could not post a response_url follow-up.")
+            }
+        }
+    });
+}
+
+/// A manual trigger for the journal, unique per Slack request.
+fn trigger(trigger_id: &str, responder: &str, target: &str, by: &str) -> Trigger {
+    let now = OffsetDateTime::now_utc();
+    let id = if trigger_id.is_empty() {
+        format!("{}", now.unix_timestamp_nanos())
+    } else {
+        trigger_id.to_owned()
+    };
+    Trigger {
+        id,
+        responder: responder.to_owned(),
+        target: target.to_owned(),
+        requested_by: by.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! [`ChatStore`] for SQLite: audit, mode overrides, approvals by id, rich outbox messages.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::{reads, ts, SqliteStore};
+use crate::store::{
+    ApprovalContext, ApprovalRow, AuditRow, ChatStore, ModeOverrideRow, NewAudit, NewMessage,
+    StoreError,
+};
+
+#[async_trait]
+impl ChatStore for SqliteStore {
+    async fn record_audit(&self, e: &NewAudit, now: OffsetDateTime) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO audit (at, user_id, user_name, command, args, outcome, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ts(now))
+        .bind(&e.user_id)
+        .bind(&e.user_name)
+        .bind(&e.command)
+        .bind(&e.args)
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn audit(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    user_id: r.try_get("user_id")?,
+                    user_name: r.try_get("user_name")?,
+                    command: r.try_get("command")?,
+                    args: r.try_get("args")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_mode_override(
+        &self,
+        scope: Option<&str>,
+        mode: &str,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mode_overrides (scope, mode, set_by, set_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (scope) DO UPDATE SET mode = excluded.mode, set_by = excluded.set_by,
+                                               set_at = excluded.set_at",
+        )
+        .bind(scope.unwrap_or(""))
+        .bind(mode)
+        .bind(by)
+        .bind(ts(now))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn mode_overrides(&self) -> Result<Vec<ModeOverrideRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM mode_overrides ORDER BY scope")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let scope: String = r.try_get("scope")?;
+                Ok(ModeOverrideRow {
+                    scope: Some(scope).filter(|s| !s.is_empty()),
+                    mode: r.try_get("mode")?,
+                    set_by: r.try_get("set_by")?,
+                    set_at: r.try_get("set_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue_rich(
+        &self,
+        m: &NewMessage,
+        blocks: Option<&str>,
+        edit_of: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(m.incident_id)
+        .bind(m.kind.as_str())
+        .bind(&m.text)
+        .bind(if m.deliver { "pending" } else { "disabled" })
+        .bind(ts(now))
+        .bind(blocks)
+        .bind(edit_of)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.last_insert_rowid())
+    }
+
+    async fn set_approval_message(&self, approval: i64, message: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE approvals SET message_id = ? WHERE id = ?")
+            .bind(message)
+            .bind(approval)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn approval_context(&self, id: i64) -> Result<Option<ApprovalContext>, StoreError> {
+        let row = sqlx::query(
+            "SELECT a.*, r.responder FROM approvals a JOIN runs r ON r.id = a.run_id WHERE a.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(|r| {
+            Ok(ApprovalContext {
+                row: reads::approval_row(&r)?,
+                incident_id: r.try_get("incident_id")?,
+                responder: r.try_get("responder")?,
+                message_id: r.try_get("message_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn decide_approval_by_id(
+        &self,
+        id: i64,
+        approve: bool,
+        by: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApprovalRow>, StoreError> {
+        // One statement: two clicks (or two replicas) cannot both decide the same approval.
+        let decided: Option<i64> = sqlx::query_scalar(
+            "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?
+             WHERE id = ? AND state = 'pending' AND expires_at_unix > ?
+             RETURNING id",
+        )
+        .bind(if approve { "approved" } else { "denied" })
+        .bind(by)
+        .bind(ts(now))
+        .bind(id)
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.writer)
+        .await?;
+        match decided {
+            Some(id) => reads::approval(&self.writer, id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(id) FROM incidents WHERE fingerprint = ?")
+                .bind(fingerprint)
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+}
