@@ -148,7 +148,11 @@ pub async fn simulate(input: &SimInput<'_>, alerts: &[Alert]) -> Vec<AlertSim> {
 }
 
 async fn simulate_alert(input: &SimInput<'_>, alert: &Alert) -> AlertSim {
-    let routes = input.catalog.routes.explain(&alert.labels);
+    // An update is never routed: explaining routes for it would suggest it could run.
+    let routes = match alert.status {
+        Status::Update => Vec::new(),
+        _ => input.catalog.routes.explain(&alert.labels),
+    };
     let mut responders = Vec::new();
     let outcome = if alert.status == Status::Resolved {
         "resolved: would close the open incident with this fingerprint (if any) and cancel its steps not yet started; nothing runs".to_owned()

@@ -32,7 +32,15 @@ pub fn render_text(sims: &[AlertSim], store_note: &str) -> String {
             sim.fingerprint,
             labels.join(", ")
         );
-        let _ = writeln!(out, "  Routes:");
+        let _ = writeln!(
+            out,
+            "  Routes:{}",
+            if sim.routes.is_empty() {
+                " none evaluated"
+            } else {
+                ""
+            }
+        );
         for route in &sim.routes {
             let sign = match route.verdict {
                 Verdict::Matched => "+",

@@ -115,6 +115,10 @@ async fn acknowledgements_and_unknown_pagerduty_events_explain_that_nothing_runs
         outcome.contains("PagerDuty acknowledged") && outcome.contains("nothing runs"),
         "{outcome}"
     );
+    assert!(
+        out["alerts"][0]["routes"].as_array().unwrap().is_empty(),
+        "never routed"
+    );
     let other = incident("incident.priority_updated", "High Memory Usage: k2-x", "P1");
     let out = simulate_json(dir.path(), &other, None).await;
     assert_eq!(out["ignored"], "incident.priority_updated", "{out:#}");
