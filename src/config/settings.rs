@@ -116,6 +116,14 @@ pub struct SettingsArgs {
     /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
     #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
     pub oom_containers: Option<String>,
+    /// On SIGTERM, how long webhooks keep being answered 503 before the listener closes, so
+    /// load balancers and Alertmanager see a refusal, not a reset [default: 2s].
+    #[arg(long, env = "RESPONDER_SHUTDOWN_DRAIN")]
+    pub shutdown_drain: Option<String>,
+    /// Docker engine, e.g. `unix:///var/run/docker.sock` or `tcp://127.0.0.1:2375`
+    /// [default: the local socket].
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -144,6 +152,8 @@ struct FileSettings {
     prometheus_url: Option<String>,
     cleaner_container: Option<String>,
     oom_containers: Option<String>,
+    shutdown_drain: Option<String>,
+    docker_host: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -168,6 +178,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
             .field("oom_containers", &self.oom_containers)
+            .field("docker_host", &self.docker_host)
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +222,11 @@ pub struct Settings {
     pub playbook_config: std::collections::BTreeMap<String, String>,
     /// Containers whose OOM kills become alerts, anchored to match whole names.
     pub oom_containers: Regex,
+    /// On shutdown, how long webhooks are refused with 503 before the listener closes.
+    pub shutdown_drain: std::time::Duration,
+    /// The Docker engine's address; `None` uses the local socket. A setting, not only the
+    /// process environment, so each instance (and each test) can have its own.
+    pub docker_host: Option<String>,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -273,6 +289,13 @@ impl Settings {
                 key: "RESPONDER_APPROVAL_TTL",
                 reason: format!("{ttl_text:?} is not a duration like 30m: {e}"),
             })?;
+        let drain_text =
+            pick(&args.shutdown_drain, file.shutdown_drain).unwrap_or_else(|| "2s".to_owned());
+        let shutdown_drain =
+            humantime::parse_duration(&drain_text).map_err(|e| ConfigError::Invalid {
+                key: "RESPONDER_SHUTDOWN_DRAIN",
+                reason: format!("{drain_text:?} is not a duration like 2s: {e}"),
+            })?;
         let oom_text =
             pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
         let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
@@ -326,6 +349,8 @@ impl Settings {
             approval_ttl,
             playbook_config: playbook_config(args, file_config),
             oom_containers,
+            shutdown_drain,
+            docker_host: pick(&args.docker_host, file.docker_host),
         })
     }
 

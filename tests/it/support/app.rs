@@ -42,6 +42,10 @@ pub struct Options {
     /// Containers whose OOM kills become alerts; none by default, so that containers other
     /// tests kill (`docker rm -f` gives exit 137) never add incidents to this app.
     pub oom_containers: Option<String>,
+    /// Docker engine address (`DOCKER_HOST`); the local socket when `None`.
+    pub docker_host: Option<String>,
+    /// How long shutdown refuses webhooks before closing; `0s` unless set, to keep tests quick.
+    pub shutdown_drain: Option<String>,
 }
 
 /// A running app and what the test needs to talk to it.
@@ -114,6 +118,13 @@ impl TestApp {
                     .oom_containers
                     .clone()
                     .unwrap_or_else(|| "^$".into()),
+            ),
+            docker_host: options.docker_host.clone(),
+            shutdown_drain: Some(
+                options
+                    .shutdown_drain
+                    .clone()
+                    .unwrap_or_else(|| "0s".into()),
             ),
             ..Default::default()
         };
@@ -302,6 +313,18 @@ pub fn step_states(detail: &Value, run: usize) -> Vec<(String, String)> {
                         s["state"].as_str().unwrap_or("").to_owned(),
                     )
                 })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The kinds of the decisions recorded on an incident detail, in order.
+pub fn decision_kinds(detail: &Value) -> Vec<String> {
+    detail["decisions"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|d| d["kind"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()
