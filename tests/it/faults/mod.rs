@@ -3,7 +3,9 @@
 //! real binary, a socket that never answers, a filesystem that is full) and checks what
 //! the record, Slack and the HTTP answers say afterwards. RELIABILITY.md reports them.
 
+mod crash;
 mod docker_down;
+mod load;
 mod store_full;
 
 use std::path::{Path, PathBuf};
