@@ -6,6 +6,7 @@
 mod crash;
 mod docker_down;
 mod load;
+mod shutdown;
 mod store_full;
 
 use std::path::{Path, PathBuf};
