@@ -12,9 +12,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::load::Load;
-use super::{one_route, query_i64};
+use super::{database_url, one_route, query_i64, serve_command};
 use crate::support::app::am_alert;
-use crate::support::binary::{binary, free_port, Child};
+use crate::support::binary::{free_port, Child};
 use crate::support::docker::TestContainer;
 
 const ALERTS: usize = 5_000;
@@ -57,24 +57,12 @@ steps:
 }
 
 fn serve(dir: &Path, port: u16, catalog: &(std::path::PathBuf, std::path::PathBuf)) -> Child {
-    let mut cmd = binary(dir);
-    cmd.arg("serve")
-        .arg("--routes-dir")
-        .arg(&catalog.0)
-        .arg("--responders-dir")
-        .arg(&catalog.1)
-        .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RESPONDER_DATABASE_URL", database_url(dir))
-        .env("RESPONDER_OOM_CONTAINERS", "^$")
-        .env("RESPONDER_SHUTDOWN_DRAIN", "0s")
+    let mut cmd = serve_command(dir, port, catalog);
+    cmd.env("RESPONDER_SHUTDOWN_DRAIN", "0s")
         // The budget brake, not the global rate, is what this test is about.
         .env("RESPONDER_ACTIONS_PER_MINUTE", "1000")
         .env("RESPONDER_MAX_RUNS", "32");
     Child::spawn(cmd, dir)
-}
-
-fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}/responder.db", dir.display())
 }
 
 fn bodies(real: &str) -> Vec<Value> {

@@ -12,6 +12,7 @@ mod store_full;
 use std::path::{Path, PathBuf};
 
 use crate::support::app::catalog_dir;
+use crate::support::binary::binary;
 
 /// A catalog with one route, `alertname="<alertname>"` to responder `name`, written in `dir`.
 pub(crate) fn one_route(
@@ -38,4 +39,28 @@ pub(crate) async fn query_i64(database_url: &str, sql: &str) -> i64 {
         .fetch_one(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// `alert-responder serve` in `dir` on `port`, with `catalog`, its database in `dir`, and no
+/// OOM watching (other tests' containers die too); callers add their own settings.
+pub(crate) fn serve_command(
+    dir: &Path,
+    port: u16,
+    catalog: &(PathBuf, PathBuf),
+) -> std::process::Command {
+    let mut cmd = binary(dir);
+    cmd.arg("serve")
+        .arg("--routes-dir")
+        .arg(&catalog.0)
+        .arg("--responders-dir")
+        .arg(&catalog.1)
+        .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RESPONDER_DATABASE_URL", database_url(dir))
+        .env("RESPONDER_OOM_CONTAINERS", "^$");
+    cmd
+}
+
+/// The database [`serve_command`] uses.
+pub(crate) fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}/responder.db", dir.display())
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{one_route, query_i64};
+use super::{database_url, one_route, query_i64, serve_command};
 use crate::support::app::{am_alert, SLACK_TOKEN};
-use crate::support::binary::{binary, free_port, http, Child, SHUTDOWN};
+use crate::support::binary::{free_port, http, Child, SHUTDOWN};
 use crate::support::fake_slack::FakeSlack;
 
 const RESPONDER: &str = r#"
@@ -36,23 +36,11 @@ steps:
 "#;
 
 fn serve(dir: &Path, port: u16, catalog: &(PathBuf, PathBuf), slack: &FakeSlack) -> Child {
-    let mut cmd = binary(dir);
-    cmd.arg("serve")
-        .arg("--routes-dir")
-        .arg(&catalog.0)
-        .arg("--responders-dir")
-        .arg(&catalog.1)
-        .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RESPONDER_DATABASE_URL", database_url(dir))
-        .env("RESPONDER_OOM_CONTAINERS", "^$")
-        .env("RESPONDER_SHUTDOWN_DRAIN", "2s")
+    let mut cmd = serve_command(dir, port, catalog);
+    cmd.env("RESPONDER_SHUTDOWN_DRAIN", "2s")
         .env("SLACK_BOT_TOKEN", SLACK_TOKEN)
         .env("SLACK_API_URL", slack.api_url());
     Child::spawn(cmd, dir)
-}
-
-fn database_url(dir: &Path) -> String {
-    format!("sqlite://{}/responder.db", dir.display())
 }
 
 fn alert(container: &str, fingerprint: &str) -> Value {
