@@ -28,6 +28,18 @@ pub(crate) fn one_route(
     )
 }
 
+/// Every row of a one-column text query, in order.
+pub(crate) async fn query_strings(database_url: &str, sql: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(database_url)
+        .await
+        .expect("the database opens");
+    sqlx::query_scalar(sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// One value from the database at `database_url` (a second connection, as an operator's
 /// `sqlite3` would be).
 pub(crate) async fn query_i64(database_url: &str, sql: &str) -> i64 {
