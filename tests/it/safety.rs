@@ -150,15 +150,7 @@ steps:
 "#,
     );
     let slack = FakeSlack::start(SLACK_TOKEN).await;
-    let app = TestApp::spawn(
-        dir.path(),
-        Some(&slack),
-        Options {
-            catalog: Some(catalog),
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn(dir.path(), Some(&slack), Options::with_catalog(catalog)).await;
     let fp = "c000000000000002";
     app.post_alertmanager(&am_alert(
         "firing",
@@ -369,15 +361,7 @@ steps:
     container: "{{ target }}"
 "#,
     );
-    let app = TestApp::spawn(
-        dir.path(),
-        None,
-        Options {
-            catalog: Some(catalog),
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn(dir.path(), None, Options::with_catalog(catalog)).await;
     // Two alert instances on one target: the second run waits for the first to finish.
     app.post_alertmanager(&am_alert(
         "firing",

@@ -134,15 +134,7 @@ async fn a_minute_of_500s_then_429s_loses_nothing_doubles_nothing_keeps_order_an
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let catalog = one_route(dir.path(), "Chatty", "chatty", CHATTY);
-    let app = TestApp::spawn(
-        dir.path(),
-        Some(&slack),
-        Options {
-            catalog: Some(catalog),
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn(dir.path(), Some(&slack), Options::with_catalog(catalog)).await;
     // Alerts keep coming through the outage; the service answers them and stays ready.
     let mut n = 0;
     for phase in [Some(500), Some(429)] {

@@ -48,6 +48,16 @@ pub struct Options {
     pub shutdown_drain: Option<String>,
 }
 
+impl Options {
+    /// The defaults with this catalog instead of the shipped one.
+    pub fn with_catalog(catalog: (PathBuf, PathBuf)) -> Self {
+        Self {
+            catalog: Some(catalog),
+            ..Self::default()
+        }
+    }
+}
+
 /// A running app and what the test needs to talk to it.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
