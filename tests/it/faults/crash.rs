@@ -5,7 +5,6 @@
 //! real container's restart (a budgeted destructive step) happened at most once.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -86,17 +85,6 @@ fn bodies(real: &str) -> Vec<Value> {
         .collect()
 }
 
-/// How many times the container's PID 1 started (it prints a line on each start).
-fn starts(container: &TestContainer) -> usize {
-    let out = Command::new("docker")
-        .args(["logs", container.name()])
-        .output()
-        .expect("docker logs");
-    String::from_utf8_lossy(&out.stdout)
-        .matches("k2 test container starting")
-        .count()
-}
-
 /// Waits (bounded) until the journal is drained and no run is pending or running.
 async fn wait_settled(url: &str) {
     for _ in 0..1_200 {
@@ -118,7 +106,7 @@ async fn wait_settled(url: &str) {
 #[tokio::test]
 async fn sigkill_under_load_loses_no_acknowledged_alert_and_never_acts_twice() {
     let real = TestContainer::idle("crash");
-    assert_eq!(starts(&real), 1);
+    assert_eq!(real.starts(), 1);
     // fsync is free on tmpfs, so the test measures crash behaviour, not this disk's latency;
     // SIGKILL leaves the page cache to the kernel either way.
     let dir = tempfile::tempdir_in("/dev/shm").unwrap();
@@ -205,7 +193,7 @@ async fn sigkill_under_load_loses_no_acknowledged_alert_and_never_acts_twice() {
     )
     .await;
     assert!(restarted <= 1, "{restarted} restarts recorded");
-    let restarts = starts(&real) - 1;
+    let restarts = real.starts() - 1;
     assert!(restarts <= 1, "the container restarted {restarts} times");
     let succeeded =
         count("SELECT COUNT(*) FROM steps WHERE step_id = 'restart' AND state = 'succeeded'").await;

@@ -8,6 +8,7 @@ mod docker_down;
 mod load;
 mod shutdown;
 mod store_full;
+mod storm;
 
 use std::path::{Path, PathBuf};
 
