@@ -103,6 +103,18 @@ fn alert(container: &str, fingerprint: &str) -> Value {
 /// The run failed at `state` with an error containing `error`, `restart` never ran, the
 /// failure was recorded as escalated and the on-call group was paged in the thread.
 async fn assert_failed_and_escalated(app: &TestApp, slack: &FakeSlack, target: &str, error: &str) {
+    // The page comes last (after the run and its decision are recorded), so wait for it first.
+    let paged = slack
+        .wait_for(
+            |calls| {
+                calls
+                    .iter()
+                    .any(|c| c.text.contains(":sos:") && c.text.contains("<!subteam^S0ONCALL>"))
+            },
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert!(paged, "{:#?}", slack.messages());
     let detail = app.wait_for_finished_run(target, 1).await;
     let run = &detail["runs"][0];
     assert_eq!(run["outcome"], "failed", "{detail:#}");
@@ -120,17 +132,6 @@ async fn assert_failed_and_escalated(app: &TestApp, slack: &FakeSlack, target: &
         decision_kinds(&detail).contains(&"escalated".to_owned()),
         "{detail:#}"
     );
-    let paged = slack
-        .wait_for(
-            |calls| {
-                calls
-                    .iter()
-                    .any(|c| c.text.contains(":sos:") && c.text.contains("<!subteam^S0ONCALL>"))
-            },
-            std::time::Duration::from_secs(30),
-        )
-        .await;
-    assert!(paged, "{:#?}", slack.messages());
 }
 
 #[tokio::test]
@@ -178,8 +179,11 @@ async fn a_docker_socket_that_never_answers_times_out_escalates_and_recovers_whe
     assert_failed_and_escalated(&app, &slack, idle.name(), "timed out after 2s").await;
     assert_eq!(idle.started_at(), before, "nothing touched");
 
-    // The engine answers again: the next alert for the same container is handled normally.
+    // The engine answers again; the alert resolves and fires again: handled normally.
     hung.recover();
+    let mut resolved = alert(idle.name(), "e200000000000001");
+    resolved["alerts"][0]["status"] = "resolved".into();
+    assert_eq!(app.post_alertmanager(&resolved).await.status(), 200);
     let response = app
         .post_alertmanager(&alert(idle.name(), "e200000000000002"))
         .await;
