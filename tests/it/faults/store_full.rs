@@ -11,6 +11,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::query_i64;
+use alert_responder::store::{SqliteStore, Store};
+
 use crate::support::app::{am_alert, Options, TestApp};
 
 /// A tmpfs mounted on a fresh directory, unmounted (lazily) when dropped.
@@ -148,4 +150,20 @@ async fn a_full_disk_answers_503_says_why_in_readyz_and_recovers_when_space_retu
         "the dispatcher caught up after the disk had room"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_read_only_database_is_refused_with_a_reason_that_says_so() {
+    // As root, file modes do not stop writes and a read-only remount is refused while the
+    // service has the file open; SQLite's own read-only mode gives the same error it would.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/responder.db", dir.path().display());
+    SqliteStore::connect(&url).await.unwrap().close().await;
+    let store = SqliteStore::open_read_only(&url).await.unwrap().unwrap();
+    let alert = alert_responder::sources::alertmanager::parse(
+        &serde_json::to_vec(&bulky_alert(0)).unwrap(),
+    )
+    .unwrap();
+    let err = store.append_journal(&alert).await.unwrap_err();
+    assert_eq!(err.reason(), "the database is read-only", "{err}");
 }
