@@ -1,6 +1,7 @@
 //! The composition root: the only place that builds and wires the store, catalog, clients,
 //! dispatcher, outbox and HTTP server. `serve` and the integration tests build the same app.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +35,17 @@ pub struct Application {
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
     background: TaskTracker,
+    dispatcher: tokio::task::JoinHandle<()>,
+    outbox_stop: CancellationToken,
+    drain: Duration,
 }
+
+/// After the drain, how long open connections get to finish their requests.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long the dispatcher may take to stop (it gives runs 10 s of that).
+const DISPATCH_GRACE: Duration = Duration::from_secs(12);
+/// How long the rest of the background work (the outbox's last flush) may take.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(8);
 
 impl Application {
     /// Builds everything from settings and binds the listener (port 0 picks a free port).
@@ -57,13 +68,16 @@ impl Application {
             responders = catalog.responders.len(),
             "Catalog loaded."
         );
-        let actions = ActionCtx::connect().map_err(anyhow::Error::msg)?;
+        let actions =
+            ActionCtx::connect(settings.docker_host.as_deref()).map_err(anyhow::Error::msg)?;
         check_docker(&actions.docker).await;
 
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let background = TaskTracker::new();
         let outbox_wake = Arc::new(Notify::new());
+        // The outbox outlives the dispatcher, so the last steps' messages can still go out.
+        let outbox_stop = CancellationToken::new();
         let chat = slack_client(&settings)?;
         let reporter = Reporter::new(
             store.clone(),
@@ -78,7 +92,7 @@ impl Application {
                 settings.slack_channel.clone(),
                 outbox_wake,
                 metrics.clone(),
-                shutdown.clone(),
+                outbox_stop.clone(),
             ));
         }
         let pagerduty_wake = Arc::new(Notify::new());
@@ -97,7 +111,7 @@ impl Application {
 
         let journal_wake = Arc::new(Notify::new());
         let approvals = Arc::new(Notify::new());
-        let intake = Intake::start(store.clone(), journal_wake.clone());
+        let intake = Intake::start(store.clone(), journal_wake.clone(), shutdown.clone());
         let docker = actions.docker.clone();
         let modes = Arc::new(ModeOverrides::new(
             settings.mode,
@@ -137,7 +151,7 @@ impl Application {
             approvals: approvals.clone(),
             metrics: metrics.clone(),
         };
-        background.spawn(dispatcher.run(shutdown.clone()));
+        let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
         background.spawn(docker_events::stream::run(
             docker,
             settings.oom_containers.clone(),
@@ -157,6 +171,7 @@ impl Application {
                 "PAGERDUTY_WEBHOOK_SECRET is not set: POST /webhook/pagerduty answers 503."
             );
         }
+        let intake_health = intake.health();
         let sources = SourceState {
             intake,
             webhook_token: token.clone(),
@@ -173,6 +188,7 @@ impl Application {
                 admin_token: settings.admin_token.clone().map(Arc::new),
                 approvals,
                 metrics,
+                health: intake_health,
             },
         );
         let listener = TcpListener::bind(settings.listen)
@@ -185,6 +201,9 @@ impl Application {
             store,
             shutdown,
             background,
+            dispatcher,
+            outbox_stop,
+            drain: settings.shutdown_drain,
         })
     }
 
@@ -203,14 +222,42 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until the shutdown token is cancelled, then drains background work.
+    /// Serves until the shutdown token is cancelled, then stops in a bounded time: webhooks
+    /// get 503 for the drain period, open requests finish, runs get 10 s to finish (the rest
+    /// are reported as interrupted at the next start), and the outbox sends what is due.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        let drain = self.drain;
+        let stopping = shutdown.clone();
+        let serve = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                stopping.cancelled().await;
+                tracing::info!(drain = %humantime::format_duration(drain), "Shutting down: new alerts are refused with 503.");
+                tokio::time::sleep(drain).await;
+            })
+            .into_future();
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(drain + HTTP_GRACE).await;
+        };
+        tokio::select! {
+            served = serve => served?,
+            () = deadline => tracing::warn!("Connections still open after the grace period; closing them."),
+        }
+        if tokio::time::timeout(DISPATCH_GRACE, self.dispatcher)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The dispatcher did not stop in time.");
+        }
+        self.outbox_stop.cancel();
         self.background.close();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.background.wait()).await;
+        if tokio::time::timeout(BACKGROUND_GRACE, self.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Background work did not stop in time.");
+        }
         tracing::info!("Stopped.");
         Ok(())
     }

@@ -80,9 +80,15 @@ impl Dispatcher {
             }
         }
         self.tracker.close();
-        // Give runs in flight a moment; anything still running is reported as interrupted
-        // at the next start rather than blindly re-run.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.tracker.wait()).await;
+        // Give runs in flight a moment; what is still running then is cut short by the exit:
+        // record and report it as interrupted now, while the outbox can still send that,
+        // rather than leave it to the next start. Never re-run either way.
+        if tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            self.interrupt("a shutdown").await;
+        }
     }
 
     async fn drain_journal(&self) {
@@ -314,29 +320,37 @@ impl Dispatcher {
         }
     }
 
+    /// At startup: reports runs a previous process left running, and starts runs it created
+    /// but never started.
     async fn recover(&self) {
+        for run in self.interrupt("a restart").await {
+            tracing::info!(run = run.run_id, "Starting a run created before a restart.");
+            self.spawn_run(run);
+        }
+    }
+
+    /// Marks every run still `running` as interrupted (its started step as `unknown`) and
+    /// escalates each, saying it was cut short by `cause`; returns the runs never started.
+    async fn interrupt(&self, cause: &str) -> Vec<PendingRun> {
         let recovery = match self.store.recover_runs(OffsetDateTime::now_utc()).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::error!(error.message = %e, "Could not recover runs left by a previous process.");
-                return;
+                tracing::error!(error.message = %e, "Could not record interrupted runs.");
+                return Vec::new();
             }
         };
         for run in recovery.interrupted {
-            tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, "Run was interrupted by a restart; not re-running it.");
+            tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, cause, "Run was interrupted; not re-running it.");
             self.metrics
                 .run_finished(&run.responder, RunOutcome::Interrupted);
             let text = match &run.last_step {
-                Some(step) => format!("Run of {} on `{}` was interrupted by a restart of the responder during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
-                None => format!("Run of {} on `{}` was interrupted by a restart of the responder between steps. Not re-run: please check.", run.responder, run.target),
+                Some(step) => format!("Run of {} on `{}` was interrupted by {cause} of the responder during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
+                None => format!("Run of {} on `{}` was interrupted by {cause} of the responder between steps. Not re-run: please check.", run.responder, run.target),
             };
             self.reporter.escalate(run.incident_id, &text).await;
             self.reporter.refresh(run.incident_id).await;
         }
-        for run in recovery.pending {
-            tracing::info!(run = run.run_id, "Starting a run created before a restart.");
-            self.spawn_run(run);
-        }
+        recovery.pending
     }
 
     fn spawn_run(&self, run: PendingRun) {

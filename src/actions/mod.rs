@@ -133,14 +133,17 @@ pub struct ActionCtx {
 }
 
 impl ActionCtx {
-    /// Clients with the service's defaults: Docker from `DOCKER_HOST` or the local socket,
-    /// HTTP with a 10 s timeout so a hung API cannot outlive its step.
+    /// Clients with the service's defaults: Docker at `docker_host` (`unix://…`, `tcp://…`)
+    /// or the local socket, HTTP with a 10 s timeout so a hung API cannot outlive its step.
     ///
     /// # Errors
-    /// When `DOCKER_HOST` is malformed or the HTTP client cannot be built.
-    pub fn connect() -> Result<Self, String> {
-        let docker = bollard::Docker::connect_with_defaults()
-            .map_err(|e| format!("Docker client (DOCKER_HOST): {e}"))?;
+    /// When `docker_host` is malformed or the HTTP client cannot be built.
+    pub fn connect(docker_host: Option<&str>) -> Result<Self, String> {
+        let docker = match docker_host {
+            Some(host) => bollard::Docker::connect_with_host(host),
+            None => bollard::Docker::connect_with_defaults(),
+        }
+        .map_err(|e| format!("Docker client (DOCKER_HOST): {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .user_agent(concat!("alert-responder/", env!("CARGO_PKG_VERSION")))

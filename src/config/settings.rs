@@ -128,6 +128,14 @@ pub struct SettingsArgs {
     /// The Slack command and buttons.
     #[command(flatten)]
     pub slack_chat: SlackChatArgs,
+    /// On SIGTERM, how long webhooks keep being answered 503 before the listener closes, so
+    /// load balancers and Alertmanager see a refusal, not a reset [default: 2s].
+    #[arg(long, env = "RESPONDER_SHUTDOWN_DRAIN")]
+    pub shutdown_drain: Option<String>,
+    /// Docker engine, e.g. `unix:///var/run/docker.sock` or `tcp://127.0.0.1:2375`
+    /// [default: the local socket].
+    #[arg(long, env = "DOCKER_HOST")]
+    pub docker_host: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -167,6 +175,8 @@ struct FileSettings {
     slack_approve_allowed: Option<String>,
     slack_mode_allowed: Option<String>,
     slack_status_containers: Option<String>,
+    shutdown_drain: Option<String>,
+    docker_host: Option<String>,
 }
 
 // Written by hand so the tokens, plain strings until validated, can never reach a log.
@@ -193,6 +203,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("oom_containers", &self.oom_containers)
             .field("pagerduty", &self.pagerduty)
             .field("slack_chat", &self.slack_chat)
+            .field("docker_host", &self.docker_host)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +251,11 @@ pub struct Settings {
     pub pagerduty: PagerDutyConfig,
     /// Slash commands and buttons: signing secret, command name, who may do what.
     pub slack_chat: SlackChatSettings,
+    /// On shutdown, how long webhooks are refused with 503 before the listener closes.
+    pub shutdown_drain: std::time::Duration,
+    /// The Docker engine's address; `None` uses the local socket. A setting, not only the
+    /// process environment, so each instance (and each test) can have its own.
+    pub docker_host: Option<String>,
 }
 
 /// The names playbooks may read as `config.<name>`, checked when the catalog loads.
@@ -309,6 +325,13 @@ impl Settings {
                 key: "RESPONDER_APPROVAL_TTL",
                 reason: format!("{ttl_text:?} is not a duration like 30m: {e}"),
             })?;
+        let drain_text =
+            pick(&args.shutdown_drain, file.shutdown_drain).unwrap_or_else(|| "2s".to_owned());
+        let shutdown_drain =
+            humantime::parse_duration(&drain_text).map_err(|e| ConfigError::Invalid {
+                key: "RESPONDER_SHUTDOWN_DRAIN",
+                reason: format!("{drain_text:?} is not a duration like 2s: {e}"),
+            })?;
         let oom_text =
             pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
         let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
@@ -375,6 +398,8 @@ impl Settings {
             oom_containers,
             pagerduty: pagerduty::load(&args.pagerduty, pagerduty_file),
             slack_chat,
+            shutdown_drain,
+            docker_host: pick(&args.docker_host, file.docker_host),
         })
     }
 

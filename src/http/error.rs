@@ -37,8 +37,11 @@ pub enum ApiError {
     #[error("{0}")]
     NotConfigured(String),
     /// 503: the store cannot take or serve data right now; Alertmanager retries 5xx.
-    #[error("store unavailable")]
+    #[error("store unavailable: {}", .0.reason())]
     Unavailable(#[source] StoreError),
+    /// 503: the service is shutting down and takes nothing new; senders retry 5xx.
+    #[error("shutting down: retry later")]
+    ShuttingDown,
 }
 
 impl From<IngestError> for ApiError {
@@ -50,14 +53,17 @@ impl From<IngestError> for ApiError {
             e @ IngestError::BadSignature(_) => ApiError::Forbidden(e.to_string()),
             e @ IngestError::Unsigned(_) => ApiError::Unsigned(e.to_string()),
             e @ IngestError::NotConfigured(_) => ApiError::NotConfigured(e.to_string()),
-            IngestError::Store(e) => ApiError::Unavailable(e),
+            IngestError::Store(e) => e.into(),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Unavailable(err)
+        match err {
+            StoreError::IntakeClosed => ApiError::ShuttingDown,
+            other => ApiError::Unavailable(other),
+        }
     }
 }
 
@@ -71,7 +77,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NotConfigured(_) | ApiError::Unavailable(_) => {
+            ApiError::NotConfigured(_) | ApiError::Unavailable(_) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }

@@ -5,7 +5,8 @@
 //! - `POST /webhook/pagerduty`: PagerDuty Webhooks V3, signed with `PAGERDUTY_WEBHOOK_SECRET`
 //!   (see [`crate::sources::pagerduty`]).
 //! - `GET /healthz`: the process is up.
-//! - `GET /readyz`: the store answers; 503 otherwise.
+//! - `GET /readyz`: the store answers and takes alerts; 503 with a JSON `reason` otherwise
+//!   (shutting down, database full or read-only, ...).
 //! - `GET /metrics`: Prometheus text format; unauthenticated like `/healthz` (see
 //!   [`crate::metrics`]: counts only, no secrets or alert text).
 //! - `GET /api/incidents[?open=true&limit=N]`: incidents, newest first.
@@ -41,7 +42,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
 use crate::sources::{self, SourceState};
-use crate::store::Store;
+use crate::store::{IntakeHealth, Store};
 
 /// What the non-source handlers need.
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub struct ApiState {
     pub approvals: Arc<tokio::sync::Notify>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Whether the intake takes alerts, for `/readyz`.
+    pub health: IntakeHealth,
 }
 
 /// Builds the full router.
@@ -80,9 +83,30 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, ApiError> {
-    state.store.ping().await?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
+/// Ready means webhooks would be accepted now; otherwise 503 and a `reason` a person can act on.
+async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    let unavailable = match state.health.unavailable() {
+        Some(reason) => Some(reason),
+        None => state
+            .store
+            .ping()
+            .await
+            .err()
+            .map(|e| format!("the store does not answer: {}", e.reason())),
+    };
+    match unavailable {
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
+        Some(reason) => {
+            tracing::warn!(reason, "Not ready.");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
+            )
+        }
+    }
 }
 
 /// Counters, then the store's gauges; a store that cannot answer leaves the gauges out (and

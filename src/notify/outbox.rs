@@ -23,7 +23,11 @@ use crate::store::{MessageKind, OutboxMessage, PagerDutyKind, PagerDutyMessage, 
 /// Longest wait between two attempts at one message.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Sends due messages until `shutdown`; woken by `wake` when messages are queued.
+/// How long the last flush at shutdown may take.
+const FLUSH: Duration = Duration::from_secs(5);
+
+/// Sends due messages until `shutdown`, then flushes what is due (bounded by [`FLUSH`]);
+/// woken by `wake` when messages are queued.
 pub async fn deliver(
     store: Arc<dyn Store>,
     chat: Arc<dyn ChatApi>,
@@ -40,7 +44,32 @@ pub async fn deliver(
             }
         }
         if due.is_empty() && !idle(&wake, &shutdown).await {
+            break;
+        }
+    }
+    // Messages the last runs queued go out now if Slack takes them; the rest (waiting for a
+    // retry, or Slack down) stay queued for the next start.
+    if tokio::time::timeout(FLUSH, flush(store.as_ref(), chat.as_ref(), &channel))
+        .await
+        .is_err()
+    {
+        tracing::warn!("Outbox not fully flushed at shutdown; the rest is sent at the next start.");
+    }
+}
+
+/// Sends due messages until none is due; stops at the first failure (Slack is not taking them).
+async fn flush(store: &dyn Store, chat: &dyn ChatApi, channel: &str) {
+    loop {
+        let Ok(due) = store.due_messages(OffsetDateTime::now_utc(), 32).await else {
             return;
+        };
+        if due.is_empty() {
+            return;
+        }
+        for message in &due {
+            if send_one(store, chat, channel, message).await.is_err() {
+                return;
+            }
         }
     }
 }

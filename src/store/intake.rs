@@ -4,10 +4,16 @@
 //! submission waiting at that moment, appends them all in one transaction, and answers each.
 //! Under load, batches grow on their own, so the fsync cost is shared by many requests while
 //! an idle service still commits a lone alert immediately.
+//!
+//! The intake also knows whether the service can take alerts at all: once shutdown begins it
+//! refuses new ones (the caller answers 503, so Alertmanager retries elsewhere or later), and
+//! it remembers the latest failed write so `/readyz` can say why the store is not taking any.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreError};
 use crate::alert::Alert;
@@ -15,7 +21,7 @@ use crate::alert::Alert;
 /// How many submissions one transaction takes at most.
 const MAX_BATCH: usize = 256;
 
-type Reply = oneshot::Sender<Result<Vec<bool>, String>>;
+type Reply = oneshot::Sender<Result<Vec<bool>, StoreError>>;
 
 /// What an accepted submission did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,18 +32,62 @@ pub struct Receipt {
     pub duplicates: usize,
 }
 
+/// How long a failed journal write keeps `/readyz` unready. Bounded so that an instance taken
+/// out of a load balancer gets traffic again and can find out that the store recovered.
+const FAILURE_MEMORY: Duration = Duration::from_secs(30);
+
+/// Whether the intake can take alerts, and if not, why.
+#[derive(Debug, Clone, Default)]
+pub struct IntakeHealth {
+    draining: CancellationToken,
+    failure: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl IntakeHealth {
+    /// Why alerts cannot be taken now, if they cannot: shutting down, or the latest journal
+    /// write failed (less than 30 s ago) with this reason.
+    pub fn unavailable(&self) -> Option<String> {
+        if self.draining.is_cancelled() {
+            return Some("shutting down".to_owned());
+        }
+        let failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < FAILURE_MEMORY)
+            .map(|(_, reason)| format!("the store cannot take alerts: {reason}"))
+    }
+
+    fn record(&self, outcome: Result<(), &StoreError>) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        *failure = outcome
+            .err()
+            .map(|e| (Instant::now(), e.reason().to_owned()));
+    }
+}
+
 /// The handle sources use to make alerts durable.
 #[derive(Debug, Clone)]
 pub struct Intake {
     tx: mpsc::Sender<(Vec<Alert>, Reply)>,
+    health: IntakeHealth,
 }
 
 impl Intake {
     /// Starts the writer task; `wake` is notified after every commit that added an alert.
-    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>) -> Self {
+    /// Once `draining` is cancelled, submissions are refused with [`StoreError::IntakeClosed`].
+    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, draining: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(write_batches(store, rx, wake));
-        Self { tx }
+        let health = IntakeHealth {
+            draining,
+            failure: Arc::default(),
+        };
+        tokio::spawn(write_batches(store, rx, wake, health.clone()));
+        Self { tx, health }
+    }
+
+    /// Whether alerts can be taken now, for `/readyz`.
+    pub fn health(&self) -> IntakeHealth {
+        self.health.clone()
     }
 
     /// Makes `alerts` durable; returns once they are committed.
@@ -51,15 +101,15 @@ impl Intake {
                 duplicates: 0,
             });
         }
+        if self.health.draining.is_cancelled() {
+            return Err(StoreError::IntakeClosed);
+        }
         let (reply, answer) = oneshot::channel();
         self.tx
             .send((alerts, reply))
             .await
             .map_err(|_| StoreError::IntakeClosed)?;
-        let fresh = answer
-            .await
-            .map_err(|_| StoreError::IntakeClosed)?
-            .map_err(StoreError::Unavailable)?;
+        let fresh = answer.await.map_err(|_| StoreError::IntakeClosed)??;
         let accepted = fresh.iter().filter(|f| **f).count();
         Ok(Receipt {
             accepted,
@@ -72,11 +122,14 @@ async fn write_batches(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<(Vec<Alert>, Reply)>,
     wake: Arc<Notify>,
+    health: IntakeHealth,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let alerts: Vec<Alert> = batch.iter().flat_map(|(a, _)| a.iter().cloned()).collect();
-        match store.append_journal(&alerts).await {
+        let written = store.append_journal(&alerts).await;
+        health.record(written.as_ref().map(|_| ()));
+        match written {
             Ok(fresh) => {
                 let mut rest = fresh.as_slice();
                 let mut any_new = false;
@@ -94,7 +147,7 @@ async fn write_batches(
             Err(err) => {
                 tracing::error!(error.message = %err, alerts = alerts.len(), "Could not write alerts to the journal.");
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(err.to_string()));
+                    let _ = reply.send(Err(StoreError::Unavailable(err.reason().to_owned())));
                 }
             }
         }

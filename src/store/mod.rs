@@ -11,7 +11,7 @@ mod sqlite;
 mod views;
 
 pub use chatops::*;
-pub use intake::{Intake, Receipt};
+pub use intake::{Intake, IntakeHealth, Receipt};
 pub use model::*;
 pub use sqlite::SqliteStore;
 pub use views::*;
@@ -43,9 +43,42 @@ pub enum StoreError {
     /// The intake writer could not commit (the database failed underneath it).
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The intake writer has stopped (the service is shutting down).
+    /// The intake takes no more alerts: the service is shutting down.
     #[error("intake closed")]
     IntakeClosed,
+}
+
+impl StoreError {
+    /// A short, stable reason fit for a public answer (`/readyz`, a 503 body): what kind of
+    /// failure, never a query, a path or a driver's internals.
+    pub fn reason(&self) -> &'static str {
+        let message = match self {
+            StoreError::Database(sqlx::Error::Database(db)) => db.message().to_owned(),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                return "the database is busy (timed out waiting for a connection)"
+            }
+            StoreError::Database(sqlx::Error::Io(e)) => e.to_string(),
+            StoreError::Unavailable(reason) => reason.clone(),
+            StoreError::IntakeClosed => return "shutting down",
+            StoreError::Corrupt(_) => return "a stored record could not be read",
+            _ => String::new(),
+        };
+        // SQLite's own wording (sqlite3_errstr), which the driver passes through.
+        let known = [
+            ("full", "the database or disk is full"),
+            ("readonly", "the database is read-only"),
+            ("read-only", "the database is read-only"),
+            ("locked", "the database is locked"),
+            ("busy", "the database is busy"),
+            ("disk i/o", "disk I/O error"),
+            ("unable to open", "the database file cannot be opened"),
+        ];
+        let lower = message.to_ascii_lowercase();
+        known
+            .iter()
+            .find(|(needle, _)| lower.contains(needle))
+            .map_or("the database failed", |(_, reason)| reason)
+    }
 }
 
 /// Durable storage for everything the responder sees and does.

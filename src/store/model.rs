@@ -83,6 +83,9 @@ pub enum DecisionKind {
     Interrupted,
     /// A resolved notification arrived for no open incident.
     ResolvedWithoutIncident,
+    /// A firing alert joined the open incident of the same alert and target (a storm of
+    /// distinct alerts for one container): recorded there, no new run, no new message.
+    Folded,
 }
 
 impl DecisionKind {
@@ -99,6 +102,7 @@ impl DecisionKind {
             DecisionKind::Cancelled => "cancelled",
             DecisionKind::Interrupted => "interrupted",
             DecisionKind::ResolvedWithoutIncident => "resolved_without_incident",
+            DecisionKind::Folded => "folded",
         }
     }
 }

@@ -41,6 +41,7 @@ impl SqliteStore {
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| Box::pin(async move { Ok(healthy(conn)) }))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&writer).await?;
@@ -78,6 +79,20 @@ impl SqliteStore {
             reader,
         }))
     }
+}
+
+/// Whether a writer connection may go back to the pool. When the disk fills up (or an I/O
+/// error strikes) SQLite may roll a transaction back by itself; the driver's ROLLBACK then
+/// fails and it believes the transaction still open, so the next "transaction" becomes a
+/// savepoint inside one that never commits: acknowledged alerts would vanish with the
+/// connection. Such a connection is closed instead, and the pool opens a fresh one.
+fn healthy(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Connection;
+    let healthy = !conn.is_in_transaction();
+    if !healthy {
+        tracing::warn!("Discarding a database connection left inside a failed transaction.");
+    }
+    healthy
 }
 
 use super::format_time as ts;

@@ -7,21 +7,14 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use crate::support::app::am_alert;
+use crate::support::binary::{binary, free_port, http, Child};
 use crate::support::fake_slack::FakeSlack;
 use crate::support::slack as slack_support;
-
-/// Bound on waiting for the server to answer /healthz.
-const STARTUP: Duration = Duration::from_secs(15);
-/// Bound on a short-lived command (`check`, `--help`, a refused `serve`).
-const QUICK: Duration = Duration::from_secs(15);
-/// Bound on a graceful shutdown (the app drains background work for up to 15 s).
-const SHUTDOWN: Duration = Duration::from_secs(30);
 
 /// The shipped catalog, as `--routes-dir`/`--responders-dir` arguments.
 fn shipped_catalog_args() -> [String; 4] {
@@ -34,153 +27,11 @@ fn shipped_catalog_args() -> [String; 4] {
     ]
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
-}
-
 /// A random-looking string no log line would contain by accident.
 fn secret(prefix: &str) -> String {
     let a = RandomState::new().build_hasher().finish();
     let b = RandomState::new().build_hasher().finish();
     format!("{prefix}{a:016x}{b:016x}")
-}
-
-/// The binary, run in `dir`, with none of the caller's settings leaking in from the environment.
-fn binary(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_alert-responder"));
-    cmd.current_dir(dir).stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        let key_text = key.to_string_lossy();
-        if key_text.starts_with("RESPONDER_")
-            || key_text.starts_with("SLACK_")
-            || key_text == "RUST_LOG"
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
-}
-
-/// A running (or exited) child whose stdout and stderr go to files in its directory.
-struct Child {
-    child: std::process::Child,
-    stdout: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Child {
-    fn spawn(mut cmd: Command, dir: &Path) -> Self {
-        let stdout = dir.join("stdout.log");
-        let stderr = dir.join("stderr.log");
-        cmd.stdout(std::fs::File::create(&stdout).expect("create stdout.log"))
-            .stderr(std::fs::File::create(&stderr).expect("create stderr.log"));
-        let child = cmd.spawn().expect("spawn alert-responder");
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Everything the child wrote, stdout then stderr.
-    fn output(&self) -> String {
-        format!("{}{}", self.stdout(), self.stderr())
-    }
-
-    /// Waits (bounded) for the child to exit; `None` if it is still running.
-    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for a command expected to finish on its own.
-    async fn finished(&mut self) -> ExitStatus {
-        match self.wait_exit(QUICK).await {
-            Some(status) => status,
-            None => panic!(
-                "still running after {QUICK:?}; output so far:\n{}",
-                self.output()
-            ),
-        }
-    }
-
-    /// Polls `GET /healthz` every 50 ms until it answers 200; fails if the child exits first.
-    async fn wait_healthy(&mut self, port: u16) {
-        let client = http();
-        let url = format!("http://127.0.0.1:{port}/healthz");
-        let deadline = Instant::now() + STARTUP;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "exited with {status} before answering; output:\n{}",
-                    self.output()
-                );
-            }
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no 200 from {url} within {STARTUP:?}; output:\n{}",
-                self.output()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits (bounded) for the exit.
-    async fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(kill.success(), "kill -TERM {pid} failed");
-        match self.wait_exit(SHUTDOWN).await {
-            Some(status) => status,
-            None => panic!(
-                "did not stop within {SHUTDOWN:?} of SIGTERM; output:\n{}",
-                self.output()
-            ),
-        }
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // A failed test must not leave a server behind.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("HTTP client")
 }
 
 /// Runs a short command to completion: (status, stdout, stderr).

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::support::app::{Options, TestApp};
+use crate::support::app::{decision_kinds, Options, TestApp};
 use crate::support::docker::test_image;
 
 /// Writes 64 MiB into a tmpfs inside a 16 MiB memory cgroup: the kernel OOM killer ends it.
@@ -139,13 +139,7 @@ async fn an_oom_kill_is_one_incident_that_closes_and_a_later_kill_opens_another(
     assert_eq!(alert["labels"]["image"], image.as_str());
     assert_eq!(alert["annotations"]["one_shot"], "true");
     assert_eq!(detail["labels"]["container"], name.as_str());
-    let kinds: Vec<&str> = detail["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["no_route"], "{detail:#}");
+    assert_eq!(decision_kinds(&detail), ["no_route"], "{detail:#}");
 
     // Nothing resolves a death, so its incident closed once it was handled (here: no route).
     assert_eq!(

@@ -12,6 +12,7 @@ mod deploy;
 mod dlq_checkpoint_actions;
 mod docker_actions;
 mod docker_events;
+mod faults;
 mod high_memory;
 mod lag_actions;
 mod metrics;

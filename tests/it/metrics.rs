@@ -188,14 +188,15 @@ async fn runs_budget_refusals_step_durations_and_slack_failures_are_counted() {
     };
     let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
 
-    // Two incidents (two fingerprints) on one container: restarted once, then refused.
-    for (fingerprint, runs) in [("e000000000000001", 1), ("e000000000000002", 2)] {
+    // The alert fires, then fires again (a new instance, same incident): restarted once,
+    // then refused.
+    for (starts_at, runs) in [("2026-11-27T05:00:00Z", 1), ("2026-11-27T05:05:00Z", 2)] {
         let body = am_alert(
             "firing",
             "Bounce",
             idle.name(),
-            fingerprint,
-            "2026-11-27T05:00:00Z",
+            "e000000000000001",
+            starts_at,
         );
         assert_eq!(app.post_alertmanager(&body).await.status(), 200);
         let mut finished = 0;
@@ -211,7 +212,10 @@ async fn runs_budget_refusals_step_durations_and_slack_failures_are_counted() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(finished, runs, "runs finished after alert {fingerprint}");
+        assert_eq!(
+            finished, runs,
+            "runs finished after the alert of {starts_at}"
+        );
     }
     assert!(
         slack
@@ -257,7 +261,7 @@ async fn runs_budget_refusals_step_durations_and_slack_failures_are_counted() {
             r#"alert_responder_outbox_delivery_failures_total{channel="slack",kind="unavailable"}"#,
             1.0,
         ),
-        ("alert_responder_incidents_open", 2.0),
+        ("alert_responder_incidents_open", 1.0),
     ];
     for (series, value) in expected {
         assert_eq!(s.get(series), Some(&value), "{series} in\n{text}");

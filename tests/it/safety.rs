@@ -121,7 +121,7 @@ async fn a_second_alert_inside_the_budget_escalates_instead_of_restarting_even_a
 fn write_catalog(dir: &Path, responder: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     catalog_dir(
         dir,
-        "routes:\n  - matchers: ['alertname=\"Slow\"']\n    responder: slow\n",
+        "routes:\n  - matchers: ['alertname=~\"Slow.*\"']\n    responder: slow\n",
         &[("slow", responder)],
     )
 }
@@ -150,15 +150,7 @@ steps:
 "#,
     );
     let slack = FakeSlack::start(SLACK_TOKEN).await;
-    let app = TestApp::spawn(
-        dir.path(),
-        Some(&slack),
-        Options {
-            catalog: Some(catalog),
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::spawn(dir.path(), Some(&slack), Options::with_catalog(catalog)).await;
     let fp = "c000000000000002";
     app.post_alertmanager(&am_alert(
         "firing",
@@ -369,16 +361,9 @@ steps:
     container: "{{ target }}"
 "#,
     );
-    let app = TestApp::spawn(
-        dir.path(),
-        None,
-        Options {
-            catalog: Some(catalog),
-            ..Default::default()
-        },
-    )
-    .await;
-    // Two alert instances on one target: the second run waits for the first to finish.
+    let app = TestApp::spawn(dir.path(), None, Options::with_catalog(catalog)).await;
+    // Two alerts on one target (two names, so two incidents): the second run waits for the
+    // first to finish.
     app.post_alertmanager(&am_alert(
         "firing",
         "Slow",
@@ -389,7 +374,7 @@ steps:
     .await;
     app.post_alertmanager(&am_alert(
         "firing",
-        "Slow",
+        "SlowToo",
         idle.name(),
         "c000000000000011",
         "2026-11-27T05:00:00Z",
@@ -410,7 +395,7 @@ steps:
     let queued = queued.expect("both incidents recorded");
     app.post_alertmanager(&am_alert(
         "resolved",
-        "Slow",
+        "SlowToo",
         idle.name(),
         "c000000000000011",
         "2026-11-27T05:00:00Z",

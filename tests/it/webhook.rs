@@ -183,8 +183,8 @@ async fn a_store_that_cannot_take_the_alert_answers_503_so_alertmanager_retries(
     assert_eq!(response.status(), 503);
     let json: Value = response.json().await.unwrap();
     assert_eq!(
-        json["error"], "store unavailable",
-        "no internals in a 5xx body"
+        json["error"], "store unavailable: the database is locked",
+        "a reason, but no internals in a 5xx body"
     );
     drop(locker.stdin.take()); // EOF: sqlite3 exits and the lock is released
     let _ = locker.wait();

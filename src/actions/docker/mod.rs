@@ -29,8 +29,23 @@ fn docker_error(container: &str, err: bollard::errors::Error) -> ActionError {
             status_code: 404, ..
         } => ActionError::NotFound(container.to_owned()),
         // Engine messages are short, but a few carry newlines; the run log wants one line.
-        other => ActionError::Docker(one_line(&other.to_string())),
+        other => ActionError::Docker(one_line(&unreachable(&other).unwrap_or(other.to_string()))),
     }
+}
+
+/// "cannot reach the Docker engine: <cause>" when the request never got to the engine (the
+/// client's own message, "client error (Connect)", does not say what happened).
+fn unreachable(err: &bollard::errors::Error) -> Option<String> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(format!(
+                "cannot reach the Docker engine (DOCKER_HOST): {io}"
+            ));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Collapses whitespace runs (including newlines) to single spaces.

@@ -233,7 +233,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/j.db", dir.path().display());
         let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(&url).await.unwrap());
-        let intake = Intake::start(store.clone(), Arc::new(Notify::new()));
+        let intake = Intake::start(
+            store.clone(),
+            Arc::new(Notify::new()),
+            CancellationToken::new(),
+        );
         (dir, store, intake)
     }
 

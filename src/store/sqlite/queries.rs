@@ -81,6 +81,12 @@ pub(super) async fn record_alert(
             declines,
             target,
         } => {
+            if let (None, Some(target)) = (open, target) {
+                if let Some(incident) = fold(tx, entry, target, now).await? {
+                    recorded.incident_id = Some(incident);
+                    return Ok(recorded);
+                }
+            }
             let incident = match open {
                 Some(id) => id,
                 None => {
@@ -117,6 +123,42 @@ pub(super) async fn record_alert(
         }
     }
     Ok(recorded)
+}
+
+/// Folds a firing alert into the open incident of the same alert name and target, if there
+/// is one: in a storm of distinct alerts for one container, each is recorded (alert row and
+/// decision) but only the first runs and writes to Slack.
+async fn fold(
+    tx: &mut Tx<'_>,
+    entry: &JournalEntry,
+    target: &str,
+    now: &str,
+) -> Result<Option<i64>, StoreError> {
+    let alert = &entry.alert;
+    let open: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM incidents WHERE target = ? AND alertname = ? AND status = 'open'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(target)
+    .bind(alert.name())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(incident) = open else {
+        return Ok(None);
+    };
+    insert_alert(tx, incident, entry, now).await?;
+    let d = NewDecision {
+        incident_id: Some(incident),
+        run_id: None,
+        kind: DecisionKind::Folded,
+        detail: format!(
+            "{} for {target} (fingerprint {}) folded into this open incident: no new run",
+            alert.name(),
+            alert.fingerprint
+        ),
+    };
+    insert_decision(&mut **tx, &d, now).await?;
+    Ok(Some(incident))
 }
 
 async fn insert_incident(

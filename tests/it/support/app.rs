@@ -52,6 +52,20 @@ pub struct Options {
     pub slack_allowed: [Option<String>; 3],
     /// Containers `/responder status` reports.
     pub slack_status_containers: Option<String>,
+    /// Docker engine address (`DOCKER_HOST`); the local socket when `None`.
+    pub docker_host: Option<String>,
+    /// How long shutdown refuses webhooks before closing; `0s` unless set, to keep tests quick.
+    pub shutdown_drain: Option<String>,
+}
+
+impl Options {
+    /// The defaults with this catalog instead of the shipped one.
+    pub fn with_catalog(catalog: (PathBuf, PathBuf)) -> Self {
+        Self {
+            catalog: Some(catalog),
+            ..Self::default()
+        }
+    }
 }
 
 /// A running app and what the test needs to talk to it.
@@ -133,6 +147,13 @@ impl TestApp {
                 slack_status_containers: options.slack_status_containers.clone(),
                 ..Default::default()
             },
+            docker_host: options.docker_host.clone(),
+            shutdown_drain: Some(
+                options
+                    .shutdown_drain
+                    .clone()
+                    .unwrap_or_else(|| "0s".into()),
+            ),
             ..Default::default()
         };
         let mut args = args;
@@ -335,6 +356,18 @@ pub fn step_states(detail: &Value, run: usize) -> Vec<(String, String)> {
                         s["state"].as_str().unwrap_or("").to_owned(),
                     )
                 })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The kinds of the decisions recorded on an incident detail, in order.
+pub fn decision_kinds(detail: &Value) -> Vec<String> {
+    detail["decisions"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|d| d["kind"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default()

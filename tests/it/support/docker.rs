@@ -193,6 +193,13 @@ impl TestContainer {
             .expect("RestartCount is an integer")
     }
 
+    /// How many times PID 1 started (it prints a line on each start): 1 + the restarts.
+    pub fn starts(&self) -> usize {
+        String::from_utf8_lossy(&docker(&["logs", &self.name]).stdout)
+            .matches("k2 test container starting")
+            .count()
+    }
+
     /// State.StartedAt as the engine reports it (RFC 3339 with nanoseconds).
     pub fn started_at(&self) -> String {
         self.inspect("{{.State.StartedAt}}")

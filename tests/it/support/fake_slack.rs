@@ -63,6 +63,8 @@ struct FakeSlackState {
     usergroups: HashMap<String, Vec<String>>,
     /// Bodies POSTed to response URLs, with the URL's id.
     responses: Vec<(String, Value)>,
+    failing: bool,
+    throttled: Option<u64>,
 }
 
 impl FakeSlackState {
@@ -166,6 +168,16 @@ impl FakeSlack {
     /// While down, every request gets HTTP 503.
     pub fn set_down(&self, down: bool) {
         FakeSlackState::lock(&self.state).down = down;
+    }
+
+    /// While failing, every request gets HTTP 500.
+    pub fn set_failing(&self, failing: bool) {
+        FakeSlackState::lock(&self.state).failing = failing;
+    }
+
+    /// While throttled, every request gets HTTP 429 with `Retry-After: secs`.
+    pub fn set_throttled(&self, retry_after_secs: Option<u64>) {
+        FakeSlackState::lock(&self.state).throttled = retry_after_secs;
     }
 
     /// Accepted `chat.postMessage` calls, in order.
@@ -295,11 +307,19 @@ async fn api(
     if st.down {
         return (StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response();
     }
-    if st.rate_limit_next > 0 {
-        st.rate_limit_next -= 1;
+    if st.failing {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
+    }
+    let throttle = st.throttled.or_else(|| {
+        (st.rate_limit_next > 0).then(|| {
+            st.rate_limit_next -= 1;
+            st.retry_after_secs
+        })
+    });
+    if let Some(retry_after) = throttle {
         return (
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, st.retry_after_secs.to_string())],
+            [(header::RETRY_AFTER, retry_after.to_string())],
             Json(json!({"ok": false, "error": "ratelimited"})),
         )
             .into_response();

@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod app;
+pub mod binary;
 pub mod docker;
 pub mod fake_pagerduty;
 pub mod fake_slack;

@@ -41,7 +41,7 @@ impl Step {
             templates: builder.build(),
             vars: Value::from_serialize(&vars),
             allow: AllowList::new(&allow).expect("allow-list patterns compile"),
-            ctx: ActionCtx::connect()
+            ctx: ActionCtx::connect(None)
                 .expect("Docker is reachable (these tests need a running engine)"),
         }
     }
