@@ -28,6 +28,7 @@ use crate::store::{Intake, SqliteStore, Store};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    request_timeout: Duration,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
     background: TaskTracker,
@@ -130,6 +131,7 @@ impl Application {
                 admin_token: settings.admin_token.clone().map(Arc::new),
                 approvals,
                 metrics,
+                request_timeout: settings.request_timeout,
             },
         );
         let listener = TcpListener::bind(settings.listen)
@@ -139,6 +141,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            request_timeout: settings.request_timeout,
             store,
             shutdown,
             background,
@@ -163,9 +166,7 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains background work.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await?;
+        http::serve(self.listener, self.router, self.request_timeout, shutdown).await;
         self.background.close();
         let _ = tokio::time::timeout(Duration::from_secs(15), self.background.wait()).await;
         tracing::info!("Stopped.");

@@ -22,8 +22,10 @@
 mod api;
 mod error;
 pub mod page;
+mod serve;
 
 pub use error::ApiError;
+pub use serve::serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,11 +55,14 @@ pub struct ApiState {
     pub approvals: Arc<tokio::sync::Notify>,
     /// Counters and histograms for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Bound on reading a request and answering it (408 after it).
+    pub request_timeout: Duration,
 }
 
 /// Builds the full router.
 pub fn router(sources: SourceState, api: ApiState) -> Router {
     let body_limit = sources.body_limit;
+    let request_timeout = api.request_timeout;
     Router::new()
         .merge(sources::routes(sources))
         .merge(api::routes(api.clone()))
@@ -68,7 +73,7 @@ pub fn router(sources: SourceState, api: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         .layer(TraceLayer::new_for_http())
 }
