@@ -84,8 +84,11 @@ impl Reporter {
             .as_deref()
             .map(|m| format!(" {m}"))
             .unwrap_or_default();
-        let text = format!(":sos: {reason}: escalating to a human{who}");
-        self.queue(incident, MessageKind::Reply, text).await;
+        let text = format!(
+            ":sos: {}: escalating to a human{who}",
+            render::escape(reason)
+        );
+        self.queue_escaped(incident, MessageKind::Reply, text).await;
     }
 
     /// A step waits for a human: what it will do, how to decide, when it expires.
@@ -102,10 +105,12 @@ impl Reporter {
             .map(|m| format!("{m} "))
             .unwrap_or_default();
         let text = format!(
-            ":raised_hand: {who}Approval needed for *{step_id}*: {plan}. Expires in {expires_in}. \
-             Decide with `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"<you>\"}}` (admin token)."
+            ":raised_hand: {who}Approval needed for *{}*: {}. Expires in {expires_in}. \
+             Decide with `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"&lt;you&gt;\"}}` (admin token).",
+            render::escape(step_id),
+            render::escape(plan),
         );
-        self.queue(incident, MessageKind::Reply, text).await;
+        self.queue_escaped(incident, MessageKind::Reply, text).await;
     }
 
     /// A human decided an approval.
@@ -137,7 +142,14 @@ impl Reporter {
         }
     }
 
+    /// Queues `text` as plain text: alert data in it can neither mention nor link.
     async fn queue(&self, incident: i64, kind: MessageKind, text: String) {
+        self.queue_escaped(incident, kind, render::escape(&text))
+            .await;
+    }
+
+    /// Queues mrkdwn whose data parts the caller escaped, so its own mention stays live.
+    async fn queue_escaped(&self, incident: i64, kind: MessageKind, text: String) {
         let message = NewMessage {
             incident_id: incident,
             kind,

@@ -2,6 +2,15 @@
 
 use crate::store::{IncidentView, StepEnd, StepRow, StepState};
 
+/// Escapes Slack's three control characters so text stays text: alert data such as
+/// `<!channel>` or `<https://example.com|approve>` would otherwise ping a whole channel or
+/// dress up a link (Slack: "escape &, < and > in text").
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The parent message: alert, target, severity, status, then what was found and done.
 pub fn parent(view: &IncidentView) -> String {
     let i = &view.incident;
