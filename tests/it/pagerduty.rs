@@ -62,14 +62,7 @@ impl PdApp {
     }
 
     async fn journal_rows(&self) -> i64 {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&self.app.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM journal")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        self.app.journal_rows().await
     }
 
     async fn stop(self) {
@@ -77,7 +70,7 @@ impl PdApp {
     }
 }
 
-fn sign(secret: &str, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     mac.finalize()
