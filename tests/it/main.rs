@@ -7,6 +7,7 @@ mod support;
 
 mod alertmanager_e2e;
 mod approvals;
+mod attack;
 mod bad_input;
 mod cli;
 mod deploy;
