@@ -25,6 +25,10 @@ enum Cred {
     PdHeader(&'static str),
 }
 
+/// A route, its body, refused credentials with the status each gets, and the accepted
+/// credential with its status.
+type Case<'a> = (&'a str, &'a str, Vec<(Cred, u16)>, Cred, u16);
+
 /// The POST routes the router documents (`//! - `POST /path`` in src/http/mod.rs).
 fn documented_post_routes() -> Vec<String> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs"))
@@ -62,8 +66,7 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
         "data": {"id": "PATTACK1", "title": "High Memory Usage: web-frontend", "created_at": "2026-11-27T05:00:00Z"}}})
     .to_string();
     let decision = json!({"decision": "approve", "by": "mallory"}).to_string();
-    // (path, body, refused credentials with the status each gets, accepted credential and its status)
-    let table: Vec<(&str, &str, Vec<(Cred, u16)>, Cred, u16)> = vec![
+    let table: Vec<Case<'_>> = vec![
         (
             "/webhook/alertmanager",
             &am_body,
