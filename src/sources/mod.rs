@@ -78,3 +78,6 @@ pub fn check_bearer(headers: &HeaderMap, token: Option<&SecretString>) -> Result
         Err(IngestError::Unauthorized)
     }
 }
+
+#[cfg(test)]
+mod properties;
