@@ -1,7 +1,6 @@
 //! The composition root: the only place that builds and wires the store, catalog, clients,
 //! dispatcher, outbox and HTTP server. `serve` and the integration tests build the same app.
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +31,7 @@ use crate::store::{Intake, SqliteStore, Store};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    request_timeout: Duration,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
     background: TaskTracker,
@@ -189,6 +189,7 @@ impl Application {
                 approvals,
                 metrics,
                 health: intake_health,
+                request_timeout: settings.request_timeout,
             },
         );
         let listener = TcpListener::bind(settings.listen)
@@ -198,6 +199,7 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            request_timeout: settings.request_timeout,
             store,
             shutdown,
             background,
@@ -228,20 +230,30 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         let drain = self.drain;
-        let stopping = shutdown.clone();
-        let serve = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stopping.cancelled().await;
+        // Webhooks answer 503 while draining (the intake is closed); only then does the
+        // listener close, so senders see a refusal they retry, not a reset.
+        let stop_accepting = CancellationToken::new();
+        let draining = {
+            let (shutdown, stop) = (shutdown.clone(), stop_accepting.clone());
+            async move {
+                shutdown.cancelled().await;
                 tracing::info!(drain = %humantime::format_duration(drain), "Shutting down: new alerts are refused with 503.");
                 tokio::time::sleep(drain).await;
-            })
-            .into_future();
+                stop.cancel();
+            }
+        };
+        let serve = http::serve(
+            self.listener,
+            self.router,
+            self.request_timeout,
+            stop_accepting,
+        );
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(drain + HTTP_GRACE).await;
         };
         tokio::select! {
-            served = serve => served?,
+            ((), ()) = async { tokio::join!(serve, draining) } => {}
             () = deadline => tracing::warn!("Connections still open after the grace period; closing them."),
         }
         if tokio::time::timeout(DISPATCH_GRACE, self.dispatcher)

@@ -197,14 +197,35 @@ impl StepEnv<'_> {
         Ok(self.templates.render(tmpl, self.vars)?)
     }
 
-    /// Renders a container field and checks it against the allow-list.
+    /// Renders a container field and checks it is one Docker container name inside the
+    /// allow-list. The name becomes part of an Engine API URL path, so a value like
+    /// `k2-x/../../images/...` that a loose pattern (`k2-.*`) permits must never reach it.
     pub fn container(&self, tmpl: &Tmpl) -> Result<String, ActionError> {
         let name = self.render(tmpl)?;
+        if !is_container_name(&name) {
+            return Err(ActionError::NotAContainerName(shorten(&name)));
+        }
         if self.allow.permits(&name) {
             Ok(name)
         } else {
-            Err(ActionError::NotAllowed(name))
+            Err(ActionError::NotAllowed(shorten(&name)))
         }
+    }
+}
+
+/// Docker's grammar for container names, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 255 bytes.
+pub fn is_container_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && name.len() <= 255
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The first 64 characters of untrusted text, for an error message.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 
@@ -236,6 +257,10 @@ pub enum ActionError {
     /// The rendered container is outside the responder's allow-list; nothing was touched.
     #[error("container {0:?} is not in the responder's allow-list; not touched")]
     NotAllowed(String),
+    /// The rendered container is not a Docker container name (shown shortened); nothing was
+    /// touched.
+    #[error("{0:?} is not a Docker container name; not touched")]
+    NotAContainerName(String),
     /// A field's template failed to render (e.g. a label the alert does not carry).
     #[error("template: {0}")]
     Template(#[from] TemplateError),
@@ -248,4 +273,32 @@ pub enum ActionError {
     /// The step ran but could not produce its result.
     #[error("{0}")]
     Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_docker_container_names_pass() {
+        for ok in ["k2-bronze-binance-stream", "a", "K2_x.1", &"k".repeat(255)] {
+            assert!(is_container_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-k2",
+            "k2-x/../../images/create",
+            "k2-x; touch /tmp/pwned",
+            "k2-$(id)",
+            "k2-`id`",
+            "k2-x\nk2-y",
+            "k2-'x'",
+            "k2-x?force=true",
+            "k2-é",
+            &"k".repeat(256),
+        ] {
+            assert!(!is_container_name(bad), "{bad:?}");
+        }
+        assert_eq!(shorten(&"x".repeat(100)).chars().count(), 65);
+    }
 }

@@ -92,6 +92,10 @@ pub struct SettingsArgs {
     /// Largest accepted webhook body in bytes [default: 4194304].
     #[arg(long, env = "RESPONDER_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Bound on receiving a request (headers and body) and answering it; slower clients are
+    /// cut off (408) [default: 30s].
+    #[arg(long, env = "RESPONDER_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<String>,
     /// Bearer token for approving or denying steps over the API; without it approvals can
     /// only expire.
     #[arg(long, env = "RESPONDER_ADMIN_TOKEN", hide_env_values = true)]
@@ -155,6 +159,7 @@ struct FileSettings {
     max_runs: Option<usize>,
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
+    request_timeout: Option<String>,
     admin_token: Option<String>,
     approval_ttl: Option<String>,
     kafka_container: Option<String>,
@@ -239,6 +244,8 @@ pub struct Settings {
     pub actions_per_minute: NonZeroU32,
     /// Webhook body limit in bytes.
     pub body_limit: usize,
+    /// Bound on receiving and answering one request.
+    pub request_timeout: std::time::Duration,
     /// Token for approval decisions over the API.
     pub admin_token: Option<SecretString>,
     /// How long an approval waits.
@@ -332,6 +339,15 @@ impl Settings {
                 key: "RESPONDER_SHUTDOWN_DRAIN",
                 reason: format!("{drain_text:?} is not a duration like 2s: {e}"),
             })?;
+        let timeout_text =
+            pick(&args.request_timeout, file.request_timeout).unwrap_or_else(|| "30s".to_owned());
+        let request_timeout = humantime::parse_duration(&timeout_text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "RESPONDER_REQUEST_TIMEOUT",
+                reason: format!("{timeout_text:?} is not a positive duration like 30s"),
+            })?;
         let oom_text =
             pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
         let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
@@ -392,6 +408,7 @@ impl Settings {
                 .body_limit
                 .or(file.body_limit)
                 .unwrap_or(4 * 1024 * 1024),
+            request_timeout,
             admin_token: pick(&args.admin_token, file.admin_token).map(SecretString::from),
             approval_ttl,
             playbook_config: playbook_config(args, file_config),

@@ -26,8 +26,10 @@
 mod api;
 mod error;
 pub mod page;
+mod serve;
 
 pub use error::ApiError;
+pub use serve::serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,11 +61,14 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// Whether the intake takes alerts, for `/readyz`.
     pub health: IntakeHealth,
+    /// Bound on reading a request and answering it (408 after it).
+    pub request_timeout: Duration,
 }
 
 /// Builds the full router.
 pub fn router(sources: SourceState, api: ApiState) -> Router {
     let body_limit = sources.body_limit;
+    let request_timeout = api.request_timeout;
     Router::new()
         .merge(sources::routes(sources))
         .merge(api::routes(api.clone()))
@@ -74,7 +79,7 @@ pub fn router(sources: SourceState, api: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         .layer(TraceLayer::new_for_http())
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::render::escape;
 use crate::store::ApprovalRow;
 
 /// The `action_id` of the Approve button; its `value` is the approval id.
@@ -38,8 +39,9 @@ pub fn request_blocks(text: &str, approval_id: i64) -> String {
 /// The text of a settled approval, and the one section block that replaces the buttons.
 pub fn settled(row: &ApprovalRow) -> (String, String) {
     let at = row.decided_at.as_deref().map(hh_mm).unwrap_or_default();
-    let by = row.decided_by.as_deref().unwrap_or("someone");
-    let what = format!("*{}*: {}", row.step_id, row.plan);
+    // Names and plans are data (a Slack display name, a rendered target): escaped.
+    let by = escape(row.decided_by.as_deref().unwrap_or("someone"));
+    let what = format!("*{}*: {}", escape(&row.step_id), escape(&row.plan));
     let text = match row.state.as_str() {
         "approved" => format!(":white_check_mark: Approved by {by} at {at}: {what}"),
         "denied" => format!(":no_entry_sign: Denied by {by} at {at}: {what}. Not run."),

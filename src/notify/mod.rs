@@ -76,7 +76,7 @@ impl Reporter {
 
     /// News from PagerDuty about the incident (acknowledged, a note): a reply in its thread.
     pub async fn pagerduty_update(&self, incident: i64, update: &Alert) {
-        self.queue(
+        self.queue_escaped(
             incident,
             MessageKind::Reply,
             render::pagerduty_update(update),
@@ -159,8 +159,11 @@ impl Reporter {
             .as_deref()
             .map(|m| format!(" {m}"))
             .unwrap_or_default();
-        let text = format!(":sos: {reason}: escalating to a human{who}");
-        self.queue(incident, MessageKind::Reply, text).await;
+        let text = format!(
+            ":sos: {}: escalating to a human{who}",
+            render::escape(reason)
+        );
+        self.queue_escaped(incident, MessageKind::Reply, text).await;
     }
 
     /// A step waits for a human: what it will do, how to decide, when it expires; with
@@ -179,9 +182,11 @@ impl Reporter {
             .map(|m| format!("{m} "))
             .unwrap_or_default();
         let text = format!(
-            ":raised_hand: {who}Approval needed for *{step_id}*: {plan}. Expires in {expires_in}. \
+            ":raised_hand: {who}Approval needed for *{}*: {}. Expires in {expires_in}. \
              Decide with the buttons, `approve {incident}` / `deny {incident}` in the Slack command, \
-             or `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"<you>\"}}` (admin token)."
+             or `POST /api/incidents/{incident}/approvals` `{{\"decision\": \"approve\"|\"deny\", \"by\": \"&lt;you&gt;\"}}` (admin token).",
+            render::escape(step_id),
+            render::escape(plan),
         );
         let blocks = approval::request_blocks(&text, approval_id);
         let id = self
@@ -236,6 +241,8 @@ impl Reporter {
         }
     }
 
+    /// Queues mrkdwn (and blocks) whose data parts the caller escaped; `edit_of` names an
+    /// earlier message to edit instead of the parent. Returns the outbox id.
     async fn queue_rich(
         &self,
         incident: i64,
@@ -267,22 +274,14 @@ impl Reporter {
         }
     }
 
+    /// Queues `text` as plain text: alert data in it can neither mention nor link.
     async fn queue(&self, incident: i64, kind: MessageKind, text: String) {
-        let message = NewMessage {
-            incident_id: incident,
-            kind,
-            text,
-            deliver: self.deliver,
-        };
-        match self
-            .store
-            .enqueue_message(&message, OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(_) => self.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(incident, error.message = %e, "Could not queue a Slack message.")
-            }
-        }
+        self.queue_escaped(incident, kind, render::escape(&text))
+            .await;
+    }
+
+    /// Queues mrkdwn whose data parts the caller escaped, so its own mention stays live.
+    async fn queue_escaped(&self, incident: i64, kind: MessageKind, text: String) {
+        self.queue_rich(incident, kind, text, None, None).await;
     }
 }

@@ -3,6 +3,15 @@
 use crate::alert::{Alert, PD_AGENT, PD_EVENT, PD_NOTE};
 use crate::store::{IncidentView, StepEnd, StepRow, StepState};
 
+/// Escapes Slack's three control characters so text stays text: alert data such as
+/// `<!channel>` or `<https://example.com|approve>` would otherwise ping a whole channel or
+/// dress up a link (Slack: "escape &, < and > in text").
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The parent message: alert, target, severity, status, then what was found and done.
 pub fn parent(view: &IncidentView) -> String {
     let i = &view.incident;
@@ -124,11 +133,4 @@ pub fn pagerduty_update(update: &Alert) -> String {
             escape(other.unwrap_or("update"))
         ),
     }
-}
-
-/// Slack mrkdwn escaping of `&`, `<` and `>`.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

@@ -15,6 +15,21 @@ use slack_morphism::prelude::*;
 /// Default upper bound on one Web API call, connection included; beyond it the call counts as unavailable.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Slack refuses a `text` longer than this (`msg_too_long`); longer reports are cut to fit.
+pub const MAX_TEXT_CHARS: usize = 40_000;
+
+/// `text` cut to [`MAX_TEXT_CHARS`] with a note of how much was left out, so a report carrying
+/// a huge label value still arrives (a refused message would be lost, not retried).
+pub fn fit_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let total = text.chars().count();
+    if total <= MAX_TEXT_CHARS {
+        return text.into();
+    }
+    let note = format!("\n… ({} characters cut)", total - (MAX_TEXT_CHARS - 64));
+    let kept: String = text.chars().take(MAX_TEXT_CHARS - 64).collect();
+    format!("{kept}{note}").into()
+}
+
 /// `ok:false` codes Slack documents as transient: trying again later can succeed.
 const TRANSIENT_CODES: &[&str] = &[
     "internal_error",
@@ -224,7 +239,7 @@ impl ChatApi for SlackWebApi {
         // `text` is rendered as mrkdwn by default (chat.postMessage `mrkdwn` defaults to true).
         let req = SlackApiChatPostMessageRequest::new(
             SlackChannelId(channel.to_owned()),
-            content(text, blocks)?,
+            content(&fit_text(text), blocks)?,
         )
         .opt_thread_ts(thread_ts.map(|ts| SlackTs(ts.to_owned())))
         // Incident reports carry dashboard and runbook links; previews would bury the text.
@@ -247,7 +262,7 @@ impl ChatApi for SlackWebApi {
     ) -> Result<(), SlackError> {
         let req = SlackApiChatUpdateRequest::new(
             SlackChannelId(channel.to_owned()),
-            content(text, blocks)?,
+            content(&fit_text(text), blocks)?,
             SlackTs(ts.to_owned()),
         );
         let token = self.api_token();

@@ -219,3 +219,50 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::Matcher;
+
+    /// A value written the way the canonical form writes it: quoted, `\`, `"` and newline escaped.
+    fn quoted(value: &str) -> String {
+        let escaped = value
+            .replace('\\', r"\\")
+            .replace('"', r#"\""#)
+            .replace('\n', r"\n");
+        format!("\"{escaped}\"")
+    }
+
+    proptest! {
+        #[test]
+        fn parse_then_print_is_a_round_trip(
+            name in "[a-zA-Z_][a-zA-Z0-9_]{0,12}",
+            op in prop_oneof![Just("="), Just("!="), Just("=~"), Just("!~")],
+            raw in ".*",
+            space in prop_oneof![Just(""), Just(" ")],
+        ) {
+            // Regex operators need a valid regex: escape the raw text into a literal one.
+            let value = if op.ends_with('~') { regex::escape(&raw) } else { raw.clone() };
+            let text = format!("{name}{space}{op}{space}{}", quoted(&value));
+            let m = Matcher::parse(&text).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(&m.name, &name);
+            prop_assert_eq!(m.op(), op);
+            prop_assert_eq!(&m.value, &value);
+            let again = Matcher::parse(&m.to_string()).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(again.to_string(), m.to_string());
+            // The regex matches exactly the literal it escaped, as Alertmanager anchors it.
+            let labels = [(name.clone(), raw.clone())].into_iter().collect();
+            prop_assert_eq!(m.matches(&labels), op == "=" || op == "=~");
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in ".*") {
+            if let Ok(m) = Matcher::parse(&text) {
+                let again = Matcher::parse(&m.to_string()).map_err(TestCaseError::fail)?;
+                prop_assert_eq!(again.value, m.value);
+            }
+        }
+    }
+}

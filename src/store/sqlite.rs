@@ -7,8 +7,8 @@
 
 mod approvals;
 mod budgets;
-mod pagerduty;
 mod chatops;
+mod pagerduty;
 mod queries;
 mod reads;
 

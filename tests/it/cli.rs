@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::support::app::am_alert;
 use crate::support::binary::{binary, free_port, http, Child};
+use crate::support::fake_pagerduty::{FakePagerDuty, PD_FROM, PD_ROUTING_KEY, PD_TOKEN};
 use crate::support::fake_slack::FakeSlack;
 use crate::support::slack as slack_support;
 
@@ -110,7 +111,10 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     let slack_token = secret("xoxb-");
     let wrong_token = secret("wrong-");
     let signing_secret = secret("sss-");
+    let admin_token = secret("adm-");
+    let pd_secret = secret("pds-");
     let slack = FakeSlack::start(&slack_token).await;
+    let pagerduty = FakePagerDuty::start().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = binary(dir.path());
@@ -119,9 +123,16 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
         .env("RUST_LOG", "debug")
         .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
         .env("RESPONDER_WEBHOOK_TOKEN", &webhook_token)
+        .env("RESPONDER_ADMIN_TOKEN", &admin_token)
+        .env("PAGERDUTY_WEBHOOK_SECRET", &pd_secret)
         .env("SLACK_BOT_TOKEN", &slack_token)
         .env("SLACK_SIGNING_SECRET", &signing_secret)
-        .env("SLACK_API_URL", slack.api_url());
+        .env("SLACK_API_URL", slack.api_url())
+        .env("PAGERDUTY_API_URL", pagerduty.url())
+        .env("PAGERDUTY_EVENTS_URL", pagerduty.url())
+        .env("PAGERDUTY_API_TOKEN", PD_TOKEN)
+        .env("PAGERDUTY_FROM", PD_FROM)
+        .env("PAGERDUTY_ROUTING_KEY", PD_ROUTING_KEY);
     let mut server = Child::spawn(cmd, dir.path());
     server.wait_healthy(port).await;
     // A signed slash command and a forged one: neither answer nor log shows the secret.
@@ -172,6 +183,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     assert_eq!(wrong.status(), 401, "a wrong token is refused");
     let none = post(None).await.expect("answers");
     assert_eq!(none.status(), 401, "no token is refused");
+    let produced = every_answer(port, &webhook_token, &admin_token, &wrong_token, &pd_secret).await;
 
     let parent_posted = slack
         .wait_for(
@@ -212,13 +224,21 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     );
     for (what, value) in [
         ("RESPONDER_WEBHOOK_TOKEN", &webhook_token),
+        ("RESPONDER_ADMIN_TOKEN", &admin_token),
+        ("PAGERDUTY_WEBHOOK_SECRET", &pd_secret),
         ("SLACK_BOT_TOKEN", &slack_token),
         ("SLACK_SIGNING_SECRET", &signing_secret),
+        ("PAGERDUTY_API_TOKEN", &PD_TOKEN.to_owned()),
+        ("PAGERDUTY_ROUTING_KEY", &PD_ROUTING_KEY.to_owned()),
         ("the wrong token a caller presented", &wrong_token),
     ] {
         assert!(
             !output.contains(value.as_str()),
             "{what} appears in the output:\n{output}"
+        );
+        assert!(
+            !produced.contains(value.as_str()),
+            "{what} appears in an HTTP answer:\n{produced}"
         );
         for call in slack.calls() {
             assert!(
@@ -227,6 +247,68 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
             );
         }
     }
+}
+
+/// Drives every endpoint with good and bad credentials (PagerDuty signed right and wrong,
+/// approvals with the wrong and the right token, the API, the page, metrics) and returns
+/// every status line and body, for the caller to search for secrets.
+async fn every_answer(port: u16, webhook: &str, admin: &str, wrong: &str, pd: &str) -> String {
+    let base = format!("http://127.0.0.1:{port}");
+    let client = http();
+    let pd_body = serde_json::json!({"event": {"event_type": "incident.triggered",
+        "data": {"id": "PSECRET1", "title": "High Memory Usage: web-frontend",
+                 "created_at": "2026-11-27T05:00:00Z"}}})
+    .to_string();
+    let signed = format!("v1={}", crate::pagerduty::sign(pd, pd_body.as_bytes()));
+    let forged = format!("v1={}", crate::pagerduty::sign(wrong, pd_body.as_bytes()));
+    let decision = r#"{"decision":"approve","by":"tester"}"#;
+    let requests = [
+        client
+            .post(format!("{base}/webhook/pagerduty"))
+            .header("x-pagerduty-signature", signed),
+        client
+            .post(format!("{base}/webhook/pagerduty"))
+            .header("x-pagerduty-signature", forged),
+        client
+            .post(format!("{base}/api/incidents/1/approvals"))
+            .bearer_auth(wrong),
+        client
+            .post(format!("{base}/api/incidents/1/approvals"))
+            .bearer_auth(admin),
+        client
+            .get(format!("{base}/api/incidents"))
+            .bearer_auth(webhook),
+        client
+            .get(format!("{base}/api/incidents/1"))
+            .bearer_auth(webhook),
+        client
+            .get(format!("{base}/api/incidents"))
+            .bearer_auth(wrong),
+        client.get(format!("{base}/")).bearer_auth(webhook),
+        client.get(format!("{base}/metrics")),
+        client.get(format!("{base}/readyz")),
+    ];
+    let mut produced = String::new();
+    for (i, request) in requests.into_iter().enumerate() {
+        let body = if i < 2 {
+            pd_body.clone()
+        } else {
+            decision.to_owned()
+        };
+        let response = request.body(body).send().await.expect("answers");
+        produced.push_str(&format!("{:?} {}\n", response.headers(), response.status()));
+        produced.push_str(&response.text().await.expect("a body"));
+        produced.push('\n');
+    }
+    assert!(
+        produced.contains("202 Accepted") && produced.contains("403 Forbidden"),
+        "{produced}"
+    );
+    assert!(
+        produced.contains("alert_responder_"),
+        "metrics answered: {produced}"
+    );
+    produced
 }
 
 #[tokio::test]

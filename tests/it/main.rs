@@ -7,6 +7,8 @@ mod support;
 
 mod alertmanager_e2e;
 mod approvals;
+mod attack;
+mod bad_input;
 mod cli;
 mod deploy;
 mod dlq_checkpoint_actions;

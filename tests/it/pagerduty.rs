@@ -62,14 +62,7 @@ impl PdApp {
     }
 
     async fn journal_rows(&self) -> i64 {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&self.app.database_url)
-            .await
-            .unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM journal")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
+        self.app.journal_rows().await
     }
 
     async fn stop(self) {

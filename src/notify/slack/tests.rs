@@ -146,3 +146,18 @@ fn redact_scrubs_the_token() {
     let e = client.redact(SlackError::Unavailable("saw xoxb-s3cr3t here".into()));
     assert_eq!(e, SlackError::Unavailable("saw [redacted] here".into()));
 }
+
+#[test]
+fn texts_longer_than_slack_takes_are_cut_with_a_note() {
+    assert_eq!(fit_text("short"), "short");
+    let exact = "é".repeat(MAX_TEXT_CHARS);
+    assert_eq!(fit_text(&exact), exact);
+    let huge = "x".repeat(1024 * 1024);
+    let fitted = fit_text(&huge);
+    assert!(fitted.chars().count() <= MAX_TEXT_CHARS);
+    assert!(
+        fitted.ends_with("characters cut)"),
+        "{}",
+        &fitted[fitted.len() - 40..]
+    );
+}

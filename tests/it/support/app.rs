@@ -29,6 +29,8 @@ pub struct Options {
     pub catalog: Option<(PathBuf, PathBuf)>,
     /// Body limit in bytes.
     pub body_limit: Option<usize>,
+    /// Bound on receiving and answering a request, e.g. `1s`.
+    pub request_timeout: Option<String>,
     /// Run without Slack.
     pub no_slack: bool,
     /// Token for approval decisions.
@@ -129,6 +131,7 @@ impl TestApp {
             routes_dir: Some(routes),
             responders_dir: Some(responders),
             body_limit: options.body_limit,
+            request_timeout: options.request_timeout.clone(),
             admin_token: options.admin_token.clone(),
             pagerduty_webhook_secret: options.pagerduty_webhook_secret.clone(),
             approval_ttl: options.approval_ttl.clone(),
@@ -241,6 +244,18 @@ impl TestApp {
             response.status()
         );
         response.json().await.expect("JSON")
+    }
+
+    /// Rows in the intake journal, counted over an independent connection.
+    pub async fn journal_rows(&self) -> i64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+            .await
+            .expect("the test database opens");
+        sqlx::query_scalar("SELECT COUNT(*) FROM journal")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the journal is readable")
     }
 
     /// All incidents, newest first.
