@@ -14,8 +14,9 @@
 //! - `POST /api/incidents/{id}/approvals`: approve or deny the step waiting for a human
 //!   (`{"decision": "approve"|"deny", "by": "name"}`, admin token).
 //! - `GET /api/audit[?limit=N]`: who used the Slack command or buttons, allowed or refused.
-//! - `POST /slack/commands`, `POST /slack/interactions`: Slack, signed with
-//!   `SLACK_SIGNING_SECRET` (see [`crate::sources::slack`]).
+//! - `POST /slack/commands`: the slash command, signed with `SLACK_SIGNING_SECRET` (see
+//!   [`crate::sources::slack`]).
+//! - `POST /slack/interactions`: Approve / Deny button clicks, signed the same way.
 //!
 //! - `GET /`: the incident page, open and recent incidents (HTML, see [`page`]).
 //! - `GET /incidents/{id}`: one incident's timeline (HTML).

@@ -10,10 +10,12 @@ use serde_json::{json, Value};
 use crate::pagerduty::sign;
 use crate::support::app::{am_alert, catalog_dir, Options, TestApp};
 use crate::support::docker::TestContainer;
+use crate::support::slack as slack_support;
 
 const WEBHOOK: &str = "attack-webhook-token-31d7";
 const ADMIN: &str = "attack-admin-token-8e02";
 const PD_SECRET: &str = "attack-pd-secret-c4a9";
+const SLACK_SECRET: &str = "attack-slack-signing-5b1e";
 
 /// One way of presenting credentials to a route.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +25,8 @@ enum Cred {
     Raw(&'static str),
     PdSignature(&'static str),
     PdHeader(&'static str),
+    /// Slack v0 signature with this secret, over a timestamp this many seconds old.
+    Slack(&'static str, i64),
 }
 
 /// A route, its body, refused credentials with the status each gets, and the accepted
@@ -49,6 +53,7 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
             webhook_token: Some(WEBHOOK.into()),
             admin_token: Some(ADMIN.into()),
             pagerduty_webhook_secret: Some(PD_SECRET.into()),
+            slack_signing_secret: Some(SLACK_SECRET.into()),
             no_slack: true,
             ..Default::default()
         },
@@ -66,6 +71,25 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
         "data": {"id": "PATTACK1", "title": "High Memory Usage: web-frontend", "created_at": "2026-11-27T05:00:00Z"}}})
     .to_string();
     let decision = json!({"decision": "approve", "by": "mallory"}).to_string();
+    let command = slack_support::command_body("/responder", "help", ("U0MALLORY", "mallory"), "");
+    let click = serde_urlencoded::to_string([(
+        "payload",
+        slack_support::click_payload(("U0MALLORY", "mallory"), "approval_approve", "1", "")
+            .to_string(),
+    )])
+    .unwrap();
+    let slack_refused = || {
+        vec![
+            (Cred::None, 401),
+            (Cred::Bearer(WEBHOOK), 401),
+            (Cred::Slack("another-secret", 0), 401),
+            (Cred::Slack(PD_SECRET, 0), 401),
+            // Signed right, but outside Slack's five-minute window: a replay.
+            (Cred::Slack(SLACK_SECRET, 301), 401),
+            (Cred::Slack(SLACK_SECRET, -301), 401),
+            (Cred::PdSignature(SLACK_SECRET), 401),
+        ]
+    };
     let table: Vec<Case<'_>> = vec![
         (
             "/webhook/alertmanager",
@@ -111,6 +135,21 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
             Cred::Bearer(ADMIN),
             409,
         ),
+        (
+            "/slack/commands",
+            &command,
+            slack_refused(),
+            Cred::Slack(SLACK_SECRET, 0),
+            200,
+        ),
+        // Mallory may not approve: accepted as a request, refused (and audited) as a decision.
+        (
+            "/slack/interactions",
+            &click,
+            slack_refused(),
+            Cred::Slack(SLACK_SECRET, 0),
+            200,
+        ),
     ];
     let mut tested: Vec<&str> = table.iter().map(|(path, ..)| *path).collect();
     tested.sort_unstable();
@@ -124,11 +163,16 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
     let mut stored = 0;
     for (path, body, refused, accepted, status) in &table {
         let url = format!("{}{}", app.address, path.replace("{id}", "1"));
+        let content_type = if path.starts_with("/slack/") {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
         let send = |cred: Cred| {
             let mut request = app
                 .client
                 .post(&url)
-                .header("content-type", "application/json")
+                .header("content-type", content_type)
                 .body(body.to_string());
             match cred {
                 Cred::None => {}
@@ -139,6 +183,15 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
                     request = request.header("x-pagerduty-signature", signature);
                 }
                 Cred::PdHeader(value) => request = request.header("x-pagerduty-signature", value),
+                Cred::Slack(secret, age) => {
+                    let ts = slack_support::now() - age;
+                    request = request
+                        .header("x-slack-request-timestamp", ts.to_string())
+                        .header(
+                            "x-slack-signature",
+                            slack_support::signature(secret, ts, body),
+                        );
+                }
             }
             request.send()
         };
@@ -163,7 +216,9 @@ async fn every_mutating_route_refuses_missing_wrong_and_misplaced_credentials() 
             *status,
             "{path} with {accepted:?}"
         );
-        stored += i64::from(response.status().is_success());
+        if path.starts_with("/webhook/") {
+            stored += i64::from(response.status().is_success());
+        }
     }
     // The two accepted webhooks, and nothing else.
     assert_eq!(app.journal_rows().await, 2);

@@ -157,6 +157,9 @@ async fn an_alertmanager_incident_escalated_by_its_budget_triggers_one_event_and
     app.post_alertmanager(&alert("firing", first)).await;
     let detail = app.wait_for_finished_run(idle.name(), 1).await;
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
+    // Resolved first: a second alert while this incident is open would fold into it. The
+    // first incident's resolve pages nothing (it never escalated).
+    app.post_alertmanager(&alert("resolved", first)).await;
     app.post_alertmanager(&alert("firing", second)).await;
     let escalated = app.wait_for_newest_finished(idle.name(), 2).await;
     assert_eq!(
@@ -169,8 +172,7 @@ async fn an_alertmanager_incident_escalated_by_its_budget_triggers_one_event_and
         .wait_for(|_, events| !events.is_empty(), Duration::from_secs(20))
         .await;
     assert!(triggered, "no event reached PagerDuty");
-    // The first incident's resolve pages nothing; the escalated one's resolves its event.
-    app.post_alertmanager(&alert("resolved", first)).await;
+    // The escalated incident's resolve resolves its event.
     app.post_alertmanager(&alert("resolved", second)).await;
     let resolved = pd
         .wait_for(|_, events| events.len() >= 2, Duration::from_secs(20))
