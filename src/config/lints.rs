@@ -85,12 +85,15 @@ pub fn lints(catalog: &Catalog, settings: &Settings) -> Vec<Lint> {
                     ),
                 ));
             }
-            if step.approval && settings.admin_token.is_none() {
+            let slack = &settings.slack_chat;
+            let slack_approves =
+                slack.signing_secret.is_some() && !slack.approve_allowed.is_empty();
+            if step.approval && settings.admin_token.is_none() && !slack_approves {
                 found.push(lint(
                     Severity::Warning,
                     format!("steps[{i}].approval"),
                     format!(
-                        "step {:?} waits for approval but no admin token is configured (RESPONDER_ADMIN_TOKEN): nobody can approve it, so it can only expire after {} and escalate",
+                        "step {:?} waits for approval but no admin token is configured (RESPONDER_ADMIN_TOKEN) and nobody may approve in Slack (SLACK_SIGNING_SECRET and SLACK_APPROVE_ALLOWED): nobody can approve it, so it can only expire after {} and escalate",
                         step.id,
                         humantime::format_duration(settings.approval_ttl)
                     ),
@@ -223,7 +226,7 @@ mod tests {
                 routes: one_route,
                 responder: responder("a", BUDGET, true),
                 admin: false,
-                expected: vec!["warning: responders/a.yaml: steps[1].approval: step \"restart\" waits for approval but no admin token is configured (RESPONDER_ADMIN_TOKEN): nobody can approve it, so it can only expire after 30m"],
+                expected: vec!["warning: responders/a.yaml: steps[1].approval: step \"restart\" waits for approval but no admin token is configured (RESPONDER_ADMIN_TOKEN) and nobody may approve in Slack (SLACK_SIGNING_SECRET and SLACK_APPROVE_ALLOWED): nobody can approve it, so it can only expire after 30m"],
             },
             Case {
                 name: "approval with admin token",

@@ -150,13 +150,11 @@ pub fn plan_manual(
 
 /// The decline of a target outside the responder's allow-list, if it is.
 fn outside_allow_list(responder: &Responder, target: &str) -> Option<RouteDecision> {
-    (!responder.allow.permits(target)).then(|| RouteDecision::Declined {
-        kind: DecisionKind::TargetRefused,
-        detail: format!(
-            "target `{target}` is outside {}'s allow-list ({}); not touched",
-            responder.name,
-            responder.allow_patterns.join(", ")
-        ),
-        target: Some(target.to_owned()),
-    })
+    responder
+        .target_refusal(target)
+        .map(|detail| RouteDecision::Declined {
+            kind: DecisionKind::TargetRefused,
+            detail,
+            target: Some(target.to_owned()),
+        })
 }

@@ -87,6 +87,19 @@ pub struct Responder {
     pub steps: Vec<Step>,
 }
 
+impl Responder {
+    /// Why `target` may not be touched by this responder, if it may not: outside its allow-list.
+    pub fn target_refusal(&self, target: &str) -> Option<String> {
+        (!self.allow.permits(target)).then(|| {
+            format!(
+                "target `{target}` is outside {}'s allow-list ({}); not touched",
+                self.name,
+                self.allow_patterns.join(", ")
+            )
+        })
+    }
+}
+
 /// What happens after a step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,13 +12,13 @@ use time::OffsetDateTime;
 
 use super::command::{self, Command, Permission};
 use super::{audit, ephemeral, follow_up, form, status, trigger, verified, who, SlackState};
-use crate::dispatch::planning::{plan_manual, RouteDecision};
 use crate::http::ApiError;
 use crate::responders::Mode;
 use crate::store::NewAudit;
 
-/// How long a reply may wait for work before answering and following up via `response_url`.
-const INLINE_BUDGET: Duration = Duration::from_millis(2500);
+/// How long a reply may wait for work before answering and following up via `response_url`;
+/// with a group lookup (at most 1 s) it stays inside the 3 s Slack waits.
+const INLINE_BUDGET: Duration = Duration::from_millis(1800);
 
 /// The fields of a slash command this service reads.
 #[derive(Debug, Deserialize)]
@@ -262,18 +262,18 @@ async fn run(
             format!(":question: {why}; known: {}", known.join(", ")),
         );
     };
-    let trigger = trigger(&slash.trigger_id, responder, target, by);
-    let fingerprint = trigger.fingerprint();
-    let alert = trigger.into_alert(OffsetDateTime::now_utc());
-    let mode = state.modes.effective(playbook);
-    // The dispatcher decides again when it runs; asking first gives the person a clear no.
-    if let RouteDecision::Declined { detail, .. } = plan_manual(playbook, &alert, target, mode) {
+    // The dispatcher checks again when it plans the run; checking first gives a clear no.
+    if let Some(detail) = playbook.target_refusal(target) {
         return Done::new(
             "refused",
             detail.clone(),
             format!(":no_entry: Refused: {detail}."),
         );
     }
+    let trigger = trigger(&slash.trigger_id, responder, target, by);
+    let fingerprint = trigger.fingerprint();
+    let alert = trigger.into_alert(OffsetDateTime::now_utc());
+    let mode = state.modes.effective(playbook);
     if let Err(e) = state.intake.submit(vec![alert]).await {
         return Done::new(
             "failed",
