@@ -136,8 +136,23 @@ impl Store for SqliteStore {
         plan: &AlertPlan,
         now: OffsetDateTime,
     ) -> Result<Recorded, StoreError> {
+        self.record_alerts(&[(entry, plan)], now)
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a recorded batch of one came back empty".into()))
+    }
+
+    async fn record_alerts(
+        &self,
+        batch: &[(&JournalEntry, &AlertPlan)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let now = ts(now);
         let mut tx = self.writer.begin().await?;
-        let recorded = queries::record_alert(&mut tx, entry, plan, &ts(now)).await?;
+        let mut recorded = Vec::with_capacity(batch.len());
+        for (entry, plan) in batch {
+            recorded.push(queries::record_alert(&mut tx, entry, plan, &now).await?);
+        }
         tx.commit().await?;
         Ok(recorded)
     }

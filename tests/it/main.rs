@@ -13,6 +13,7 @@ mod dlq_checkpoint_actions;
 mod docker_actions;
 mod docker_events;
 mod high_memory;
+mod journal_batch;
 mod lag_actions;
 mod metrics;
 mod oom_responder;
