@@ -28,10 +28,13 @@ use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::store::{
-    AlertPlan, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, RunOutcome, Store,
+    AlertPlan, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded, RunOutcome, Store,
 };
 use observer::StoreObserver;
 use planning::RouteDecision;
+
+/// How many journal entries one claim takes and one transaction records.
+const JOURNAL_BATCH: u32 = 256;
 
 /// The dispatcher's parts, shared by its loop and the runs it spawns.
 #[derive(Debug, Clone)]
@@ -93,7 +96,7 @@ impl Dispatcher {
 
     async fn drain_journal(&self) {
         loop {
-            let entries = match self.store.pending_journal(64).await {
+            let entries = match self.store.pending_journal(JOURNAL_BATCH).await {
                 Ok(entries) if entries.is_empty() => return,
                 Ok(entries) => entries,
                 Err(e) => {
@@ -101,34 +104,42 @@ impl Dispatcher {
                     return;
                 }
             };
-            for entry in entries {
-                if let Err(e) = self.handle(&entry).await {
-                    tracing::error!(journal = entry.id, error.message = %e, "Could not record an alert; will retry.");
+            let plans: Vec<AlertPlan> = entries.iter().map(|e| self.plan(&e.alert)).collect();
+            let batch: Vec<(&JournalEntry, &AlertPlan)> = entries.iter().zip(&plans).collect();
+            // One transaction for the whole batch: the journal's fsync cost is shared by every
+            // entry in it, as intake's group commit shares it between webhooks.
+            let recorded = match self
+                .store
+                .record_alerts(&batch, OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(recorded) => recorded,
+                Err(e) => {
+                    tracing::error!(entries = entries.len(), error.message = %e, "Could not record alerts; will retry.");
                     return;
                 }
+            };
+            for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
+                self.handle(entry, plan, recorded).await;
             }
         }
     }
 
-    async fn handle(&self, entry: &JournalEntry) -> Result<(), crate::store::StoreError> {
+    /// Acts on what was recorded for one entry: reports, spawns its runs, cancels on resolve.
+    async fn handle(&self, entry: &JournalEntry, plan: &AlertPlan, recorded: Recorded) {
         let alert = &entry.alert;
-        let plan = self.plan(alert);
-        let recorded = self
-            .store
-            .record_alert(entry, &plan, OffsetDateTime::now_utc())
-            .await?;
         let Some(incident) = recorded.incident_id else {
             tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, status = alert.status.as_str(), "Alert had no incident to join.");
-            return Ok(());
+            return;
         };
         if alert.status == Status::Update {
             self.reporter.pagerduty_update(incident, alert).await;
-            return Ok(());
+            return;
         }
         if recorded.opened {
             self.reporter.opened(incident).await;
         }
-        if let AlertPlan::Firing { runs, declines, .. } = &plan {
+        if let AlertPlan::Firing { runs, declines, .. } = plan {
             for (kind, detail) in declines {
                 tracing::info!(
                     incident,
@@ -141,7 +152,15 @@ impl Dispatcher {
                     self.reporter.note(incident, detail).await;
                 }
             }
-            for (run, id) in runs.iter().zip(&recorded.run_ids) {
+            for (index, waiting) in &recorded.coalesced {
+                tracing::debug!(incident, run = waiting, responder = %runs[*index].responder, "Alert joins the run waiting for its target.");
+            }
+            let created = runs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !recorded.coalesced.iter().any(|(c, _)| c == i))
+                .map(|(_, run)| run);
+            for (run, id) in created.zip(&recorded.run_ids) {
                 self.spawn_run(PendingRun {
                     run_id: *id,
                     incident_id: incident,
@@ -165,7 +184,6 @@ impl Dispatcher {
         if alert.is_one_shot() && recorded.run_ids.is_empty() {
             let _ = self.close_one_shot(incident).await;
         }
-        Ok(())
     }
 
     /// Decides what to do with an alert. Pure apart from reading the catalog.

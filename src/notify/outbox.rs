@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +21,9 @@ use super::pagerduty::{PagerDutyApi, PagerDutyError};
 use super::slack::{ChatApi, SlackError};
 use crate::metrics::{DeliveryFailure, Metrics};
 use crate::store::{MessageKind, OutboxMessage, PagerDutyKind, PagerDutyMessage, Store};
+
+/// Messages (each of a different incident) in flight to Slack at once.
+const SEND_CONCURRENCY: usize = 8;
 
 /// Longest wait between two attempts at one message.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -38,11 +43,20 @@ pub async fn deliver(
 ) {
     loop {
         let due = or_none(store.due_messages(OffsetDateTime::now_utc(), 32).await);
-        for message in &due {
-            if let Err(failure) = send_one(store.as_ref(), chat.as_ref(), &channel, message).await {
-                metrics.slack_delivery_failed(failure);
-            }
-        }
+        // At most one message per incident is due at a time, so sending the batch concurrently
+        // keeps each thread in order while one slow thread no longer delays every other.
+        futures::stream::iter(&due)
+            .for_each_concurrent(SEND_CONCURRENCY, |message| {
+                let (store, chat, channel, metrics) = (&store, &chat, &channel, &metrics);
+                async move {
+                    if let Err(failure) =
+                        send_one(store.as_ref(), chat.as_ref(), channel, message).await
+                    {
+                        metrics.slack_delivery_failed(failure);
+                    }
+                }
+            })
+            .await;
         if due.is_empty() && !idle(&wake, &shutdown).await {
             break;
         }

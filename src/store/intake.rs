@@ -126,15 +126,21 @@ async fn write_batches(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let alerts: Vec<Alert> = batch.iter().flat_map(|(a, _)| a.iter().cloned()).collect();
+        // Moved, not cloned: the handlers only need to hear back how many were new.
+        let mut alerts: Vec<Alert> = Vec::with_capacity(batch.iter().map(|(a, _)| a.len()).sum());
+        let mut sizes = Vec::with_capacity(batch.len());
+        for (submitted, _) in &mut batch {
+            sizes.push(submitted.len());
+            alerts.append(submitted);
+        }
         let written = store.append_journal(&alerts).await;
         health.record(written.as_ref().map(|_| ()));
         match written {
             Ok(fresh) => {
                 let mut rest = fresh.as_slice();
                 let mut any_new = false;
-                for (submitted, reply) in batch.drain(..) {
-                    let (mine, tail) = rest.split_at(submitted.len());
+                for ((_, reply), size) in batch.drain(..).zip(sizes) {
+                    let (mine, tail) = rest.split_at(size);
                     any_new |= mine.iter().any(|f| *f);
                     rest = tail;
                     // A handler that gave up (client disconnected) still had its alerts written.

@@ -104,6 +104,15 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Recorded, StoreError>;
 
+    /// Records many journal entries, in order, in one transaction (one fsync for the batch):
+    /// what [`Store::record_alert`] does for each, all or nothing. An entry sees what the
+    /// entries before it in the batch recorded (an incident one of them opened).
+    async fn record_alerts(
+        &self,
+        batch: &[(&JournalEntry, &AlertPlan)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<Recorded>, StoreError>;
+
     /// Each step's outputs in the latest finished run of (responder, target) before `run_id`.
     async fn previous_outputs(
         &self,

@@ -57,6 +57,9 @@ pub struct Recorded {
     pub resolved: bool,
     /// Runs of the incident not yet finished (to cancel on resolve).
     pub active_runs: Vec<i64>,
+    /// Planned runs not created because a run of the same responder for the incident was
+    /// still waiting to start: (index in the plan, the waiting run's id). Not in `run_ids`.
+    pub coalesced: Vec<(usize, i64)>,
 }
 
 /// Kinds of decisions, stored as snake_case.

@@ -32,6 +32,7 @@ pub(super) async fn record_alert(
         run_ids: Vec::new(),
         resolved: false,
         active_runs: Vec::new(),
+        coalesced: Vec::new(),
     };
     match plan {
         AlertPlan::Resolve => {
@@ -96,7 +97,16 @@ pub(super) async fn record_alert(
             };
             recorded.incident_id = Some(incident);
             let alert_id = insert_alert(tx, incident, entry, now).await?;
-            for run in runs {
+            for (index, run) in runs.iter().enumerate() {
+                // In a storm the same alert re-fires while a run of it still waits for its
+                // target: that run has not looked at anything yet, so it answers this alert
+                // too. Without this, N alerts would queue N runs for one target.
+                if !recorded.opened {
+                    if let Some(waiting) = pending_run(tx, incident, &run.responder).await? {
+                        recorded.coalesced.push((index, waiting));
+                        continue;
+                    }
+                }
                 let done = sqlx::query(
                     "INSERT INTO runs (incident_id, alert_id, responder, target, mode, state, created_at)
                      VALUES (?, ?, ?, ?, ?, 'pending', ?)",
@@ -159,6 +169,21 @@ async fn fold(
     };
     insert_decision(&mut **tx, &d, now).await?;
     Ok(Some(incident))
+}
+
+/// A run of `responder` for the incident that has not started yet.
+async fn pending_run(
+    tx: &mut Tx<'_>,
+    incident: i64,
+    responder: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM runs WHERE incident_id = ? AND responder = ? AND state = 'pending' LIMIT 1",
+    )
+    .bind(incident)
+    .bind(responder)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 async fn insert_incident(
@@ -304,7 +329,9 @@ pub(super) async fn due_messages(
     limit: u32,
 ) -> Result<Vec<OutboxMessage>, StoreError> {
     // Only the oldest pending message of each incident is deliverable: a reply waits for its
-    // parent and an edit for the replies before it, so the thread reads in order.
+    // parent and an edit for the replies before it, so the thread reads in order. New
+    // incidents' parents go first: in a storm, people hear of a new incident before reply
+    // number five of an old one.
     let rows = sqlx::query(
         "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts,
                 o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts
@@ -312,7 +339,7 @@ pub(super) async fn due_messages(
          LEFT JOIN outbox e ON e.id = o.edit_of
          WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack' GROUP BY incident_id)
            AND o.next_attempt_unix <= ?
-         ORDER BY o.id LIMIT ?",
+         ORDER BY o.kind != 'parent', o.id LIMIT ?",
     )
     .bind(now)
     .bind(limit)

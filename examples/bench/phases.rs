@@ -1,0 +1,240 @@
+//! The measured phases. Each starts its system afresh, loads it, records figures, stops it.
+
+use std::time::{Duration, Instant};
+
+use crate::fakes::Fakes;
+use crate::load::{self, alert_body, Outcome, Target, Until};
+use crate::system::{Kind, Running, Setup};
+use crate::Figures;
+
+/// Probes in the response phase, sent at [`PROBE_RATE`] per second.
+const PROBES: u64 = 200;
+const PROBE_RATE: u64 = 20;
+/// Targets the intake and storm alerts spread over.
+const TARGETS: u64 = 1_000;
+/// Client connections for saturation and the storm.
+const CONNECTIONS: u64 = 64;
+
+/// What every phase needs.
+pub(crate) struct Ctx<'a> {
+    pub(crate) setup: &'a Setup,
+    pub(crate) fakes: &'a Fakes,
+    pub(crate) kind: Kind,
+    pub(crate) seconds: Duration,
+}
+
+fn put(f: &mut Figures, prefix: &str, o: &Outcome) {
+    f.insert(format!("{prefix}_per_s"), o.per_second);
+    f.insert(format!("{prefix}_p50_ms"), o.p50_ms);
+    f.insert(format!("{prefix}_p99_ms"), o.p99_ms);
+    f.insert(format!("{prefix}_p999_ms"), o.p999_ms);
+    f.insert(format!("{prefix}_errors"), o.errors as f64);
+}
+
+/// Footprint, saturation throughput and ack latency at fixed rates.
+pub(crate) async fn intake(ctx: &Ctx<'_>, rates: &[u64], f: &mut Figures) {
+    let sys = ctx.setup.start(ctx.kind, "intake").await;
+    f.insert("ready_ms".into(), sys.ready.as_secs_f64() * 1000.0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    f.insert("idle_rss_mb".into(), sys.memory().0);
+    let target = Target::new(sys.url("alertmanager"), CONNECTIONS as usize);
+    let body = |offset: u64| {
+        move |i: u64| {
+            alert_body(
+                "BenchIntake",
+                &format!("arbench-t{}", i % TARGETS),
+                offset + i,
+            )
+        }
+    };
+    let sat = load::closed_loop(&target, CONNECTIONS, Until::Elapsed(ctx.seconds), body(0)).await;
+    eprintln!("  saturation: {sat:?}");
+    put(f, "saturation", &sat);
+    for (n, rate) in rates.iter().enumerate() {
+        settle(&sys).await;
+        let o = load::fixed_rate(
+            &target,
+            *rate,
+            ctx.seconds,
+            body((n as u64 + 1) * 10_000_000),
+        )
+        .await;
+        eprintln!("  {rate}/s: {o:?}");
+        put(f, &format!("ack_{rate}"), &o);
+    }
+    f.insert("intake_peak_rss_mb".into(), sys.memory().1);
+    sys.stop();
+}
+
+/// Lets the system finish the previous load's background work before the next measurement.
+async fn settle(sys: &Running) {
+    if sys.kind == Kind::Responder {
+        let _ = wait_accounted(sys, u64::MAX, Duration::from_secs(60)).await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Webhook to first Slack message, and to the start of the first action, per alert.
+pub(crate) async fn response(ctx: &Ctx<'_>, f: &mut Figures) {
+    let sys = ctx.setup.start(ctx.kind, "response").await;
+    ctx.fakes.reset();
+    let target = Target::new(sys.url("probe"), 16);
+    let start = Instant::now();
+    let mut sent = Vec::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..PROBES {
+        let due = start + Duration::from_nanos(i * 1_000_000_000 / PROBE_RATE);
+        tokio::time::sleep_until(due.into()).await;
+        sent.push(due);
+        let (t, body) = (
+            target.clone(),
+            alert_body("BenchProbe", &format!("arbench-p{i}"), i),
+        );
+        tasks.spawn(async move { t.send(body).await });
+    }
+    while tasks.join_next().await.is_some() {}
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let wants_slack = ctx.kind == Kind::Responder;
+    loop {
+        let done = {
+            let seen = ctx
+                .fakes
+                .seen
+                .lock()
+                .expect("no panic while holding the lock");
+            seen.action.len() as u64 >= PROBES
+                && (!wants_slack || seen.slack.len() as u64 >= PROBES)
+        };
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = ctx
+        .fakes
+        .seen
+        .lock()
+        .expect("no panic while holding the lock");
+    let lat = |map: &std::collections::HashMap<u64, Instant>| {
+        let mut micros: Vec<u64> = (0..PROBES)
+            .filter_map(|i| Some(map.get(&i)?.duration_since(sent[i as usize]).as_micros() as u64))
+            .collect();
+        micros.sort_unstable();
+        (micros.len(), micros)
+    };
+    let (n, action) = lat(&seen.action);
+    f.insert("first_action_p50_ms".into(), load::percentile(&action, 0.5));
+    f.insert(
+        "first_action_p99_ms".into(),
+        load::percentile(&action, 0.99),
+    );
+    f.insert("first_action_missing".into(), (PROBES as usize - n) as f64);
+    if wants_slack {
+        let (n, slack) = lat(&seen.slack);
+        f.insert("first_slack_p50_ms".into(), load::percentile(&slack, 0.5));
+        f.insert("first_slack_p99_ms".into(), load::percentile(&slack, 0.99));
+        f.insert("first_slack_missing".into(), (PROBES as usize - n) as f64);
+    }
+    drop(seen);
+    sys.stop();
+}
+
+/// `total` alerts over [`TARGETS`] targets as fast as they come; then wait until each is
+/// accounted for.
+pub(crate) async fn storm(ctx: &Ctx<'_>, total: u64, f: &mut Figures) {
+    let sys = ctx.setup.start(ctx.kind, "storm").await;
+    ctx.fakes.reset();
+    let target = Target::new(sys.url("storm"), CONNECTIONS as usize);
+    let start = Instant::now();
+    let sent = load::closed_loop(&target, CONNECTIONS, Until::Sent(total), move |i| {
+        alert_body("BenchStorm", &format!("arbench-t{}", i % TARGETS), i)
+    })
+    .await;
+    eprintln!("  storm sent: {sent:?}");
+    f.insert("storm_send_s".into(), sent.seconds);
+    f.insert("storm_errors".into(), sent.errors as f64);
+    let accounted = wait_accounted(&sys, sent.ok, Duration::from_secs(900)).await;
+    f.insert("storm_accounted_s".into(), start.elapsed().as_secs_f64());
+    f.insert("storm_accounted".into(), accounted.processed as f64);
+    f.insert("storm_peak_rss_mb".into(), sys.memory().1);
+    if sys.kind == Kind::Responder {
+        f.insert("storm_runs".into(), accounted.runs as f64);
+        f.insert("storm_restarts".into(), accounted.restarts as f64);
+        f.insert("storm_slack_calls".into(), ctx.fakes.slack_calls() as f64);
+    }
+    sys.stop();
+}
+
+#[derive(Debug, Default)]
+struct Accounted {
+    processed: u64,
+    runs: u64,
+    restarts: u64,
+}
+
+/// Waits until `want` alerts are accounted for (`u64::MAX`: until the backlog is empty): for
+/// the responder, every journal entry recorded against its incident, every run finished and
+/// every Slack message sent; for the peer, its command ran once per alert.
+async fn wait_accounted(sys: &Running, want: u64, limit: Duration) -> Accounted {
+    let deadline = Instant::now() + limit;
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        sys.dir.join("responder.db").display()
+    );
+    let pool = match sys.kind {
+        Kind::Responder => Some(
+            sqlx::SqlitePool::connect(&db)
+                .await
+                .expect("the responder's database opens read-only"),
+        ),
+        Kind::Webhook => None,
+    };
+    loop {
+        let now = match &pool {
+            Some(pool) => {
+                let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT count(*) FROM journal WHERE processed = 1),
+                            (SELECT count(*) FROM journal WHERE processed = 0),
+                            (SELECT count(*) FROM runs WHERE state IN ('pending', 'running')),
+                            (SELECT count(*) FROM runs),
+                            (SELECT count(*) FROM budget_uses),
+                            (SELECT count(*) FROM outbox WHERE state = 'pending')",
+                )
+                .fetch_one(pool)
+                .await
+                .unwrap_or_default();
+                let idle = row.1 == 0 && row.2 == 0 && row.5 == 0;
+                let accounted = Accounted {
+                    processed: row.0 as u64,
+                    runs: row.3 as u64,
+                    restarts: row.4 as u64,
+                };
+                let enough = want == u64::MAX || accounted.processed >= want;
+                if enough && idle {
+                    return accounted;
+                }
+                accounted
+            }
+            None => {
+                let lines = std::fs::read_to_string(sys.dir.join("count.txt"))
+                    .map_or(0, |s| s.lines().count() as u64);
+                if want == u64::MAX || lines >= want {
+                    return Accounted {
+                        processed: lines,
+                        ..Accounted::default()
+                    };
+                }
+                Accounted {
+                    processed: lines,
+                    ..Accounted::default()
+                }
+            }
+        };
+        if Instant::now() > deadline {
+            eprintln!("  gave up waiting: {now:?}");
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
