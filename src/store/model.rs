@@ -89,6 +89,9 @@ pub enum DecisionKind {
     /// A firing alert joined the open incident of the same alert and target (a storm of
     /// distinct alerts for one container): recorded there, no new run, no new message.
     Folded,
+    /// A firing alert joined a run of its incident that had not started yet: that run answers
+    /// it too (it has not looked at anything yet), so no second run is queued.
+    Joined,
 }
 
 impl DecisionKind {
@@ -106,6 +109,7 @@ impl DecisionKind {
             DecisionKind::Interrupted => "interrupted",
             DecisionKind::ResolvedWithoutIncident => "resolved_without_incident",
             DecisionKind::Folded => "folded",
+            DecisionKind::Joined => "joined",
         }
     }
 }

@@ -4,6 +4,7 @@
 use alert_responder::alert::Alert;
 use alert_responder::responders::Mode;
 use alert_responder::store::{AlertPlan, JournalEntry, RunPlan, SqliteStore, Store};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::support::app::am_alert;
@@ -88,6 +89,13 @@ async fn one_batch_records_every_entry_and_repeats_join_the_waiting_run() {
     let detail = serde_json::to_value(&detail).unwrap();
     assert_eq!(detail["alerts"].as_array().unwrap().len(), 3, "{detail}");
     assert_eq!(detail["runs"].as_array().unwrap().len(), 1, "{detail}");
+    let joined: Vec<&Value> = detail["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "joined")
+        .collect();
+    assert_eq!(joined.len(), 2, "each repeat is accounted for: {detail}");
 }
 
 #[tokio::test]

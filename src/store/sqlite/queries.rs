@@ -104,6 +104,17 @@ pub(super) async fn record_alert(
                 if !recorded.opened {
                     if let Some(waiting) = pending_run(tx, incident, &run.responder).await? {
                         recorded.coalesced.push((index, waiting));
+                        let d = NewDecision {
+                            incident_id: Some(incident),
+                            run_id: Some(waiting),
+                            kind: DecisionKind::Joined,
+                            detail: format!(
+                                "{} joined run {waiting} of {}, which has not started yet",
+                                alert.name(),
+                                run.responder
+                            ),
+                        };
+                        insert_decision(&mut **tx, &d, now).await?;
                         continue;
                     }
                 }
