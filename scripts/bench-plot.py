@@ -26,7 +26,7 @@ def main(results_path: str, png_path: str) -> None:
     ax.set_xticks(rates)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(
-        f"Ack latency vs rate (medians of {results['runs']} runs, {results['date'][:10]})"
+        f"Ack latency vs rate (median of {results['runs']} run(s), {results['date'][:10]})"
     )
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -96,8 +96,8 @@ impl TemplatesBuilder {
         key: &str,
         tmpl: &mut Tmpl,
     ) -> Result<BTreeSet<String>, TemplateError> {
-        self.env
-            .add_template_owned(key.to_owned(), tmpl.source.clone())?;
+        let env = &mut self.env;
+        unpanicked(|| env.add_template_owned(key.to_owned(), tmpl.source.clone()))?;
         tmpl.key = key.to_owned();
         self.variables_of(key)
     }
@@ -109,12 +109,14 @@ impl TemplatesBuilder {
         expr: &mut Expr,
     ) -> Result<BTreeSet<String>, TemplateError> {
         // Check it as an expression first so a syntax error reads like one.
-        self.env.compile_expression(&expr.source)?;
+        let env = &self.env;
+        unpanicked(|| env.compile_expression(&expr.source).map(drop))?;
         let wrapped = format!(
             "{{% if {} %}}true{{% else %}}false{{% endif %}}",
             expr.source
         );
-        self.env.add_template_owned(key.to_owned(), wrapped)?;
+        let env = &mut self.env;
+        unpanicked(|| env.add_template_owned(key.to_owned(), wrapped))?;
         expr.key = key.to_owned();
         self.variables_of(key)
     }
@@ -130,6 +132,15 @@ impl TemplatesBuilder {
             env: Arc::new(self.env),
         }
     }
+}
+
+/// Runs a minijinja compile step, turning a panic into an error. minijinja 2.24 panics
+/// ("empty lexer stack") on some malformed text, e.g. the expression `}}}+` (found by
+/// `fuzz/template`); a typo in a playbook must be a load error, not a crash.
+fn unpanicked(compile: impl FnOnce() -> Result<(), minijinja::Error>) -> Result<(), TemplateError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(compile))
+        .map_err(|_| TemplateError("the template engine could not parse this text".to_owned()))?
+        .map_err(TemplateError::from)
 }
 
 impl Templates {
@@ -217,5 +228,11 @@ mod tests {
         assert!(b.add_expression("e", &mut e).is_err());
         let mut t = Tmpl::new("{{ target ");
         assert!(b.add_template("t", &mut t).is_err());
+        // minijinja itself panics on this one; the catalog gets an error instead.
+        let mut e = Expr {
+            source: "}}}+".into(),
+            key: String::new(),
+        };
+        assert!(b.add_expression("e2", &mut e).is_err());
     }
 }

@@ -12,6 +12,8 @@ const PROBES: u64 = 200;
 const PROBE_RATE: u64 = 20;
 /// Targets the intake and storm alerts spread over.
 const TARGETS: u64 = 1_000;
+/// How long the accounted count may stand still before the bench stops waiting.
+const STALLED: Duration = Duration::from_secs(30);
 /// Client connections for saturation and the storm.
 const CONNECTIONS: u64 = 64;
 
@@ -190,6 +192,7 @@ async fn wait_accounted(sys: &Running, want: u64, limit: Duration) -> Accounted 
         ),
         Kind::Webhook => None,
     };
+    let mut last = (0, Instant::now());
     loop {
         let now = match &pool {
             Some(pool) => {
@@ -231,7 +234,12 @@ async fn wait_accounted(sys: &Running, want: u64, limit: Duration) -> Accounted 
                 }
             }
         };
-        if Instant::now() > deadline {
+        if now.processed != last.0 {
+            last = (now.processed, Instant::now());
+        }
+        // A system that dropped work (webhook loses commands it could not spawn) never gets
+        // there: stop once nothing has moved for a while.
+        if Instant::now() > deadline || last.1.elapsed() > STALLED {
             eprintln!("  gave up waiting: {now:?}");
             return now;
         }

@@ -18,6 +18,10 @@ use libfuzzer_sys::fuzz_target;
 fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
+        // The library turns minijinja's own panics on malformed text into errors with
+        // catch_unwind; libFuzzer's hook aborts before unwinding, so restore the default one.
+        // A panic that escapes still aborts: libfuzzer-sys catches it around every input.
+        drop(std::panic::take_hook());
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         Catalog::load(&root.join("routes"), &root.join("responders"))
             .expect("the shipped catalog loads")
