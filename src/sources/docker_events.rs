@@ -171,7 +171,8 @@ pub fn read_event(msg: &EventMessage, allow: &Regex) -> Result<ContainerEvent, S
 pub enum Reason {
     /// The kernel OOM killer.
     Oom,
-    /// SIGKILL without an OOM: `docker kill`, a stop that timed out, `docker rm -f`.
+    /// SIGKILL and no OOM from the engine: `docker kill`, a stop that timed out, `docker rm -f`,
+    /// or an OOM kill whose event containerd lost.
     Killed,
 }
 
@@ -340,7 +341,7 @@ pub fn to_alert(death: &Death) -> Alert {
             death.name
         ),
         (Reason::Killed, _) => format!(
-            "Container {} was killed with SIGKILL (exit code 137) without an OOM: docker kill, a stop that timed out, or docker rm -f.",
+            "Container {} was killed with SIGKILL (exit code 137) and the engine reported no OOM: docker kill, a stop that timed out, docker rm -f, or an OOM kill whose event the engine lost.",
             death.name
         ),
     };
