@@ -33,8 +33,14 @@ use crate::store::{
 use observer::StoreObserver;
 use planning::RouteDecision;
 
-/// How many journal entries one claim takes and one transaction records.
+/// How many journal entries one read of the journal takes.
 const JOURNAL_BATCH: u32 = 256;
+
+/// How many journal entries one transaction records. Intake shares the one writer connection
+/// and waits for the transaction in progress: small ones keep its acks fast, and intake's
+/// group commits get the connection between them (the pool is first come, first served), so
+/// under a flood new alerts keep being acknowledged while the backlog is worked off.
+const RECORD_BATCH: usize = 16;
 
 /// The dispatcher's parts, shared by its loop and the runs it spawns.
 #[derive(Debug, Clone)]
@@ -104,25 +110,34 @@ impl Dispatcher {
                     return;
                 }
             };
-            let plans: Vec<AlertPlan> = entries.iter().map(|e| self.plan(&e.alert)).collect();
-            let batch: Vec<(&JournalEntry, &AlertPlan)> = entries.iter().zip(&plans).collect();
-            // One transaction for the whole batch: the journal's fsync cost is shared by every
-            // entry in it, as intake's group commit shares it between webhooks.
-            let recorded = match self
-                .store
-                .record_alerts(&batch, OffsetDateTime::now_utc())
-                .await
-            {
-                Ok(recorded) => recorded,
-                Err(e) => {
-                    tracing::error!(entries = entries.len(), error.message = %e, "Could not record alerts; will retry.");
+            for chunk in entries.chunks(RECORD_BATCH) {
+                if !self.record_and_handle(chunk).await {
                     return;
                 }
-            };
-            for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
-                self.handle(entry, plan, recorded).await;
             }
         }
+    }
+
+    /// Records `entries` in one transaction, then acts on each; false if they could not be
+    /// recorded (they stay pending and are retried).
+    async fn record_and_handle(&self, entries: &[JournalEntry]) -> bool {
+        let plans: Vec<AlertPlan> = entries.iter().map(|e| self.plan(&e.alert)).collect();
+        let batch: Vec<(&JournalEntry, &AlertPlan)> = entries.iter().zip(&plans).collect();
+        let recorded = match self
+            .store
+            .record_alerts(&batch, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                tracing::error!(entries = entries.len(), error.message = %e, "Could not record alerts; will retry.");
+                return false;
+            }
+        };
+        for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
+            self.handle(entry, plan, recorded).await;
+        }
+        true
     }
 
     /// Acts on what was recorded for one entry: reports, spawns its runs, cancels on resolve.

@@ -26,6 +26,7 @@ struct Options {
     seconds: u64,
     storm: u64,
     rates: Vec<u64>,
+    connections: Vec<u64>,
 }
 
 fn options() -> Options {
@@ -37,6 +38,7 @@ fn options() -> Options {
         seconds: 5,
         storm: 100_000,
         rates: vec![1_000, 5_000, 10_000],
+        connections: vec![64, 256],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -48,16 +50,22 @@ fn options() -> Options {
             "--runs" => o.runs = value.parse().expect("--runs takes a number"),
             "--seconds" => o.seconds = value.parse().expect("--seconds takes a number"),
             "--storm" => o.storm = value.parse().expect("--storm takes a number"),
-            "--rates" => {
-                o.rates = value
-                    .split(',')
-                    .map(|r| r.parse().expect("--rates takes numbers, comma-separated"))
-                    .collect();
-            }
+            "--rates" => o.rates = numbers("--rates", &value),
+            "--connections" => o.connections = numbers("--connections", &value),
             other => panic!("unknown option {other}"),
         }
     }
     o
+}
+
+fn numbers(option: &str, value: &str) -> Vec<u64> {
+    value
+        .split(',')
+        .map(|r| {
+            r.parse()
+                .unwrap_or_else(|_| panic!("{option} takes numbers, comma-separated"))
+        })
+        .collect()
 }
 
 /// Every figure of one run of one system, by name.
@@ -93,6 +101,7 @@ async fn main() {
                 fakes: &fakes,
                 kind,
                 seconds: Duration::from_secs(o.seconds),
+                connections: &o.connections,
             };
             phases::intake(&ctx, &o.rates, &mut f).await;
             phases::response(&ctx, &mut f).await;

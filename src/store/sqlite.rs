@@ -2,7 +2,8 @@
 //!
 //! All writes go through a single-connection pool, so the service's own writers queue in
 //! the pool instead of failing with SQLITE_BUSY; reads use a separate pool and, thanks to WAL,
-//! never wait for writes.
+//! never wait for writes. Intake's group commits and bookkeeping take turns at that connection
+//! ([`turns`]), so a webhook's ack waits for at most one bookkeeping transaction.
 //!
 //! Durability: the journal (what a 2xx promises), budget uses and the start of a destructive
 //! step are committed with synchronous=FULL (fsynced), and group commit in [`super::Intake`]
@@ -19,11 +20,14 @@
 mod approvals;
 mod budgets;
 mod chatops;
+mod journal;
 mod pagerduty;
 mod queries;
 mod reads;
+mod turns;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,12 +37,35 @@ use sqlx::{Connection, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
 use super::*;
+use turns::{Queue, Turn, Turns};
 
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Who goes next at the writer: intake's group commits, then bookkeeping, in turn.
+    turns: Arc<Turns>,
+}
+
+/// The writer connection for bookkeeping, with its turn (see [`turns`]); released in this
+/// order, connection first.
+struct Relaxed {
+    conn: PoolConnection<Sqlite>,
+    _turn: Turn,
+}
+
+impl std::ops::Deref for Relaxed {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Relaxed {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
 }
 
 impl SqliteStore {
@@ -50,7 +77,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A journal read or a group commit's RETURNING comes back in one hand-off from the
+            // connection's thread instead of many (the default buffers 50 rows).
+            .row_buffer_size(1024);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // A connection left inside a failed transaction is dropped (see `healthy`); any
@@ -73,7 +103,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            turns: Arc::default(),
+        })
     }
 
     /// Closes both pools, waiting for their connections (and SQLite's WAL cleanup) to finish.
@@ -101,6 +135,7 @@ impl SqliteStore {
         Ok(Some(Self {
             writer: reader.clone(),
             reader,
+            turns: Arc::default(),
         }))
     }
 }
@@ -122,12 +157,13 @@ fn healthy(conn: &mut sqlx::SqliteConnection) -> bool {
 impl SqliteStore {
     /// The writer connection committing with synchronous=NORMAL, for bookkeeping only (see
     /// the module's note on durability); back to FULL when released.
-    async fn relaxed(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    async fn relaxed(&self) -> Result<Relaxed, StoreError> {
+        let turn = self.turns.take(Queue::Bookkeeping).await;
         let mut conn = self.writer.acquire().await?;
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *conn)
             .await?;
-        Ok(conn)
+        Ok(Relaxed { conn, _turn: turn })
     }
 }
 
@@ -146,21 +182,9 @@ impl Store for SqliteStore {
 
     async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
         let now = ts(OffsetDateTime::now_utc());
+        let _turn = self.turns.take(Queue::Intake).await;
         let mut tx = self.writer.begin().await?;
-        let mut fresh = Vec::with_capacity(alerts.len());
-        for alert in alerts {
-            let done = sqlx::query(
-                "INSERT INTO journal (dedup_key, source, alert, received_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (dedup_key) DO NOTHING",
-            )
-            .bind(alert.dedup_key())
-            .bind(alert.source.as_str())
-            .bind(to_json(alert)?)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-            fresh.push(done.rows_affected() == 1);
-        }
+        let fresh = journal::append(&mut tx, alerts, &now).await?;
         tx.commit().await?;
         Ok(fresh)
     }
@@ -169,7 +193,9 @@ impl Store for SqliteStore {
         let rows =
             sqlx::query("SELECT id, alert FROM journal WHERE processed = 0 ORDER BY id LIMIT ?")
                 .bind(limit)
-                .fetch_all(&self.writer)
+                // Only the dispatcher marks entries processed, and it reads after its commits:
+                // a reader sees them all, and the writer stays free for intake.
+                .fetch_all(&self.reader)
                 .await?;
         rows.iter()
             .map(|row| {
@@ -207,6 +233,7 @@ impl Store for SqliteStore {
         for (entry, plan) in batch {
             recorded.push(queries::record_alert(&mut tx, entry, plan, &now).await?);
         }
+        journal::mark_processed(&mut tx, batch.iter().map(|(entry, _)| entry.id)).await?;
         tx.commit().await?;
         Ok(recorded)
     }

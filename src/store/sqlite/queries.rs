@@ -16,10 +16,6 @@ pub(super) async fn record_alert(
     now: &str,
 ) -> Result<Recorded, StoreError> {
     let alert = &entry.alert;
-    sqlx::query("UPDATE journal SET processed = 1 WHERE id = ?")
-        .bind(entry.id)
-        .execute(&mut **tx)
-        .await?;
     let open: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM incidents WHERE fingerprint = ? AND status = 'open' ORDER BY id DESC LIMIT 1",
     )
