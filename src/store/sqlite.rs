@@ -48,21 +48,21 @@ pub struct SqliteStore {
     turns: Arc<Turns>,
 }
 
-/// The writer connection for bookkeeping, with its turn (see [`turns`]); released in this
-/// order, connection first.
-struct Relaxed {
+/// The writer connection with a bookkeeping turn (see [`turns`]); released in this order,
+/// connection first.
+struct Gated {
     conn: PoolConnection<Sqlite>,
     _turn: Turn,
 }
 
-impl std::ops::Deref for Relaxed {
+impl std::ops::Deref for Gated {
     type Target = sqlx::SqliteConnection;
     fn deref(&self) -> &Self::Target {
         &self.conn
     }
 }
 
-impl std::ops::DerefMut for Relaxed {
+impl std::ops::DerefMut for Gated {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.conn
     }
@@ -80,7 +80,10 @@ impl SqliteStore {
             .foreign_keys(true)
             // A journal read or a group commit's RETURNING comes back in one hand-off from the
             // connection's thread instead of many (the default buffers 50 rows).
-            .row_buffer_size(1024);
+            .row_buffer_size(1024)
+            // A group commit's multi-row INSERT keeps a statement journal bigger than SQLite's
+            // 64 KiB spill threshold; in memory it costs no temporary file per commit.
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // A connection left inside a failed transaction is dropped (see `healthy`); any
@@ -157,13 +160,19 @@ fn healthy(conn: &mut sqlx::SqliteConnection) -> bool {
 impl SqliteStore {
     /// The writer connection committing with synchronous=NORMAL, for bookkeeping only (see
     /// the module's note on durability); back to FULL when released.
-    async fn relaxed(&self) -> Result<Relaxed, StoreError> {
-        let turn = self.turns.take(Queue::Bookkeeping).await;
-        let mut conn = self.writer.acquire().await?;
+    async fn relaxed(&self) -> Result<Gated, StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *conn)
             .await?;
-        Ok(Relaxed { conn, _turn: turn })
+        Ok(conn)
+    }
+
+    /// The writer connection committing with synchronous=FULL, after its bookkeeping turn.
+    async fn durable(&self) -> Result<Gated, StoreError> {
+        let turn = self.turns.take(Queue::Bookkeeping).await;
+        let conn = self.writer.acquire().await?;
+        Ok(Gated { conn, _turn: turn })
     }
 }
 
@@ -286,7 +295,7 @@ impl Store for SqliteStore {
         // The record that a destructive step began must be on disk before it acts, so a
         // crash is reported as "may or may not have happened" and never re-run blindly.
         let done = if step.destructive {
-            query.execute(&self.writer).await?
+            query.execute(&mut *self.durable().await?).await?
         } else {
             query.execute(&mut *self.relaxed().await?).await?
         };
@@ -386,7 +395,7 @@ impl Store for SqliteStore {
             target,
             step,
         };
-        budgets::consume(&self.writer, &key, budget, run_id, now).await
+        budgets::consume(&mut *self.durable().await?, &key, budget, run_id, now).await
     }
 
     async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError> {

@@ -1,6 +1,6 @@
 //! Budget statements of the SQLite store: the history of destructive uses per step.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{Connection, SqliteConnection};
 use time::OffsetDateTime;
 
 use super::StoreError;
@@ -34,7 +34,7 @@ pub(super) async fn uses_since(
 
 /// Checks the budget against its history and records the use when admitted, in one transaction.
 pub(super) async fn consume(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     key: &Key<'_>,
     budget: &Budget,
     run_id: i64,
@@ -45,7 +45,7 @@ pub(super) async fn consume(
     let since = now_unix - i64::try_from(horizon).unwrap_or(i64::MAX / 2);
     // The single writer connection makes this read-check-write atomic for this process;
     // the transaction keeps it atomic for other processes sharing the file.
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let uses = uses_since(&mut tx, key, since).await?;
     let admission = admit(budget, &uses, now_unix);
     if admission == Admission::Allowed {

@@ -6,7 +6,8 @@
 //! Here intake's group commits and bookkeeping wait in two queues and take turns
 //! alternately: a group commit waits for at most one bookkeeping transaction before its
 //! own, and bookkeeping still gets every other turn in a flood, so incidents keep moving.
-//! Writes that take no turn (budget uses, a destructive step's start) just queue at the pool.
+//! The rare writes that take no turn (PagerDuty, approvals, chat settings) just queue at the
+//! connection pool; a turn holder waits there for them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
