@@ -152,18 +152,33 @@ fn incident(word: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{word:?} is not an incident number"))
 }
 
+/// The words again, cut to 80 characters (not bytes: a cut inside a multi-byte character
+/// panicked, found by fuzz/slack).
 fn one_line(sub: &str, rest: &[&str]) -> String {
-    let mut text = std::iter::once(sub)
+    std::iter::once(sub)
         .chain(rest.iter().copied())
         .collect::<Vec<_>>()
-        .join(" ");
-    text.truncate(80);
-    text
+        .join(" ")
+        .chars()
+        .take(80)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_words_are_cut_at_a_character_not_inside_one() {
+        let word = "Ӎ".repeat(100);
+        // "-- " is 3 bytes, so byte 80 falls inside a 2-byte 'Ӎ'.
+        let echoed = one_line("--", &[word.as_str()]);
+        assert_eq!(echoed.chars().count(), 80);
+        assert!(echoed.starts_with("-- ӍӍ"));
+        // Like the input fuzz/slack found: one unknown word, byte 80 inside a 'Ӎ'.
+        let text = format!("-{}-{}9999", "|".repeat(53), "Ӎ".repeat(20));
+        assert!(parse(&text).is_err());
+    }
 
     #[test]
     fn subcommands_parse() {
