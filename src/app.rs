@@ -24,7 +24,7 @@ use crate::notify::{outbox, Reporter};
 use crate::responders::overrides::ModeOverrides;
 use crate::sources::slack::{Access, SlackState};
 use crate::sources::{docker_events, SourceState};
-use crate::store::{Intake, SqliteStore, Store};
+use crate::store::{self, Intake, Store};
 
 /// A built, bound, not yet serving application.
 #[derive(Debug)]
@@ -54,10 +54,17 @@ impl Application {
         // reqwest and slack-morphism both link rustls; name the provider once for the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         create_sqlite_dir(&settings.database_url)?;
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&settings.database_url)
-                .await
-                .with_context(|| format!("opening the database {}", settings.database_url))?,
+        let store = store::connect(&settings.database_url, &settings.store_options())
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the database {}",
+                    store::redact_url(&settings.database_url)
+                )
+            })?;
+        tracing::info!(
+            owner = store.owner(),
+            "Store open; this replica holds its runs under this name."
         );
         let catalog = Arc::new(Catalog::load(
             &settings.routes_dir,
@@ -150,6 +157,9 @@ impl Application {
             approval_ttl: settings.approval_ttl,
             approvals: approvals.clone(),
             metrics: metrics.clone(),
+            max_runs: u32::try_from(settings.max_runs).unwrap_or(u32::MAX),
+            actions_per_minute: settings.actions_per_minute.get(),
+            reap_every: settings.lease / 3,
         };
         let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
         background.spawn(docker_events::stream::run(

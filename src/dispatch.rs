@@ -28,7 +28,8 @@ use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::store::{
-    AlertPlan, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded, RunOutcome, Store,
+    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
+    RecoverScope, RunOutcome, Store,
 };
 use observer::StoreObserver;
 use planning::RouteDecision;
@@ -73,12 +74,19 @@ pub struct Dispatcher {
     pub approvals: Arc<Notify>,
     /// Run, budget and step-duration metrics.
     pub metrics: Arc<Metrics>,
+    /// Runs at once across every replica (`RESPONDER_MAX_RUNS`).
+    pub max_runs: u32,
+    /// Destructive actions per minute across every replica (`RESPONDER_ACTIONS_PER_MINUTE`).
+    pub actions_per_minute: u32,
+    /// How often runs whose holder is gone are looked for (a third of the lease).
+    pub reap_every: Duration,
 }
 
 impl Dispatcher {
     /// Recovers what a crash left, then processes the journal until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         self.recover().await;
+        let cluster = tokio::spawn(self.clone().keep_in_step(shutdown.clone()));
         loop {
             self.drain_journal().await;
             tokio::select! {
@@ -96,8 +104,14 @@ impl Dispatcher {
             .await
             .is_err()
         {
-            self.interrupt("a shutdown").await;
+            self.interrupt(RecoverScope::Mine).await;
         }
+        // Runs that never started are handed on (another replica, or the next start).
+        let _ = self
+            .store
+            .recover_runs(RecoverScope::Mine, OffsetDateTime::now_utc())
+            .await;
+        let _ = cluster.await;
     }
 
     async fn drain_journal(&self) {
@@ -143,6 +157,13 @@ impl Dispatcher {
     /// Acts on what was recorded for one entry: reports, spawns its runs, cancels on resolve.
     async fn handle(&self, entry: &JournalEntry, plan: &AlertPlan, recorded: Recorded) {
         let alert = &entry.alert;
+        if recorded.already_recorded {
+            tracing::debug!(
+                journal = entry.id,
+                "Journal entry recorded by another replica."
+            );
+            return;
+        }
         let Some(incident) = recorded.incident_id else {
             tracing::info!(alertname = alert.name(), fingerprint = %alert.fingerprint, status = alert.status.as_str(), "Alert had no incident to join.");
             return;
@@ -283,14 +304,8 @@ impl Dispatcher {
     }
 
     async fn resolve(&self, incident: i64, active_runs: &[i64]) {
-        let cancelled = {
-            let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-            active_runs
-                .iter()
-                .filter_map(|id| active.get(id))
-                .map(|t| t.cancel())
-                .count()
-        };
+        // Runs another replica holds are cancelled there, at its next lease renewal.
+        let cancelled = self.cancel_runs(active_runs);
         tracing::info!(incident, cancelled, "Alert resolved; incident closed.");
         if cancelled > 0 {
             self.reporter
@@ -353,19 +368,73 @@ impl Dispatcher {
         }
     }
 
-    /// At startup: reports runs a previous process left running, and starts runs it created
-    /// but never started.
+    /// At startup, and then every [`Dispatcher::reap_every`]: reports runs whose holder is
+    /// gone (an earlier process, or a replica that stopped renewing its lease), and starts
+    /// the runs they created but never started.
     async fn recover(&self) {
-        for run in self.interrupt("a restart").await {
-            tracing::info!(run = run.run_id, "Starting a run created before a restart.");
+        for run in self.interrupt(RecoverScope::Abandoned).await {
+            tracing::info!(
+                run = run.run_id,
+                "Starting a run whose holder is gone (never started)."
+            );
             self.spawn_run(run);
         }
     }
 
-    /// Marks every run still `running` as interrupted (its started step as `unknown`) and
-    /// escalates each, saying it was cut short by `cause`; returns the runs never started.
-    async fn interrupt(&self, cause: &str) -> Vec<PendingRun> {
-        let recovery = match self.store.recover_runs(OffsetDateTime::now_utc()).await {
+    /// Keeps this replica in step with the others until `shutdown`: renews the leases of its
+    /// runs each second (and cancels those a resolve recorded elsewhere asked to cancel),
+    /// picks up mode overrides set through any replica, and reaps abandoned runs.
+    async fn keep_in_step(self, shutdown: CancellationToken) {
+        let mut last_reap = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let now = OffsetDateTime::now_utc();
+            match self.store.renew_leases(now).await {
+                Ok(cancel) => {
+                    let cancelled = self.cancel_runs(&cancel);
+                    if cancelled > 0 {
+                        tracing::info!(
+                            cancelled,
+                            "Runs cancelled: their alert resolved (recorded by another replica)."
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "Could not renew the leases of this replica's runs; will retry.")
+                }
+            }
+            match self.store.mode_overrides().await {
+                Ok(rows) => self.modes.replace(&rows),
+                Err(e) => tracing::warn!(error.message = %e, "Could not read the mode overrides."),
+            }
+            if last_reap.elapsed() >= self.reap_every {
+                last_reap = tokio::time::Instant::now();
+                self.recover().await;
+            }
+        }
+    }
+
+    /// Cancels this replica's runs among `ids`; returns how many it held.
+    fn cancel_runs(&self, ids: &[i64]) -> usize {
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter_map(|id| active.get(id))
+            .filter(|token| !token.is_cancelled())
+            .map(CancellationToken::cancel)
+            .count()
+    }
+
+    /// Marks the runs of `scope` still `running` as interrupted (each started step as
+    /// `unknown`) and escalates each; returns the runs never started, now this replica's.
+    async fn interrupt(&self, scope: RecoverScope) -> Vec<PendingRun> {
+        let recovery = match self
+            .store
+            .recover_runs(scope, OffsetDateTime::now_utc())
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error.message = %e, "Could not record interrupted runs.");
@@ -373,6 +442,13 @@ impl Dispatcher {
             }
         };
         for run in recovery.interrupted {
+            let cause = match (scope, &run.holder) {
+                (RecoverScope::Mine, _) => "a shutdown".to_owned(),
+                (RecoverScope::Abandoned, Some(holder)) if holder != self.store.owner() => {
+                    format!("the loss of `{holder}` (a restart, a crash, or a replica cut off)")
+                }
+                (RecoverScope::Abandoned, _) => "a restart".to_owned(),
+            };
             tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, cause, "Run was interrupted; not re-running it.");
             self.metrics
                 .run_finished(&run.responder, RunOutcome::Interrupted);
@@ -406,6 +482,48 @@ impl Dispatcher {
         );
     }
 
+    /// Takes the run in the store: held by this replica, its target held across every
+    /// replica (waiting while another run, anywhere, holds it). A run cancelled while waiting
+    /// starts without holding anything, only to record its steps as cancelled. False when it
+    /// is not this replica's to run (claimed elsewhere, or the store failed).
+    async fn claim(&self, run: &PendingRun, cancel: &CancellationToken) -> bool {
+        let mut waiting_logged = false;
+        loop {
+            let now = OffsetDateTime::now_utc();
+            if cancel.is_cancelled() {
+                return match self.store.start_run(run.run_id, now).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::error!(error.message = %e, "Could not mark the run started; not running it.");
+                        false
+                    }
+                };
+            }
+            let wait = match self.store.claim_run(run.run_id, self.max_runs, now).await {
+                Ok(Claim::Started) => return true,
+                Ok(Claim::Gone) => {
+                    tracing::info!("Run is no longer pending here (cancelled, or taken over by another replica); leaving it.");
+                    return false;
+                }
+                Ok(busy @ (Claim::TargetBusy | Claim::Full)) => {
+                    if !waiting_logged {
+                        tracing::info!(reason = ?busy, "Run waits: its target or the cluster's run slots are taken.");
+                        waiting_logged = true;
+                    }
+                    Duration::from_millis(250)
+                }
+                Err(e) => {
+                    tracing::error!(error.message = %e, "Could not claim the run; will retry.");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+    }
+
     async fn execute(&self, run: &PendingRun, cancel: &CancellationToken) {
         let Some(responder) = self.catalog.responders.get(&run.responder).cloned() else {
             tracing::error!("Responder no longer in the catalog; run dropped.");
@@ -417,12 +535,7 @@ impl Dispatcher {
             permit = self.guards.acquire(&run.target) => Some(permit),
             _ = cancel.cancelled() => None,
         };
-        if let Err(e) = self
-            .store
-            .start_run(run.run_id, OffsetDateTime::now_utc())
-            .await
-        {
-            tracing::error!(error.message = %e, "Could not mark the run started; not running it.");
+        if !self.claim(run, cancel).await {
             return;
         }
         tracing::info!("Run started.");

@@ -6,11 +6,12 @@ pub mod simulate;
 mod simulate_text;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::config::{Catalog, Settings};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{self, Store, StoreError};
 
 /// Where a payload for `simulate` comes from; told apart by shape when not given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -64,8 +65,8 @@ enum Parsed {
 ///
 /// # Errors
 /// When the database exists but cannot be opened.
-pub async fn open_store(settings: &Settings) -> Result<Option<SqliteStore>, StoreError> {
-    SqliteStore::open_read_only(&settings.database_url).await
+pub async fn open_store(settings: &Settings) -> Result<Option<Arc<dyn Store>>, StoreError> {
+    store::open_read_only(&settings.database_url).await
 }
 
 /// Runs `simulate` on a payload and returns what to print.
@@ -93,21 +94,27 @@ pub async fn simulate(
     };
     let catalog =
         Catalog::load(&settings.routes_dir, &settings.responders_dir).map_err(|e| e.to_string())?;
-    let store = open_store(settings)
-        .await
-        .map_err(|e| format!("database {}: {e}", settings.database_url))?;
+    let store = open_store(settings).await.map_err(|e| {
+        format!(
+            "database {}: {e}",
+            store::redact_url(&settings.database_url)
+        )
+    })?;
     let store_note = match &store {
-        Some(_) => format!("read from {} (opened read-only)", settings.database_url),
+        Some(_) => format!(
+            "read from {} (opened read-only)",
+            store::redact_url(&settings.database_url)
+        ),
         None => format!(
             "no history: database {} does not exist (not created)",
-            settings.database_url
+            store::redact_url(&settings.database_url)
         ),
     };
     let input = simulate::SimInput {
         catalog: &catalog,
         mode: settings.mode,
         config: &settings.playbook_config,
-        store: store.as_ref().map(|s| s as &dyn Store),
+        store: store.as_deref(),
         approval_ttl: settings.approval_ttl,
         approvals_possible: settings.admin_token.is_some(),
         now: OffsetDateTime::now_utc(),
@@ -133,9 +140,12 @@ pub async fn incidents(
     limit: u32,
     json: bool,
 ) -> Result<String, String> {
-    let store = open_store(settings)
-        .await
-        .map_err(|e| format!("database {}: {e}", settings.database_url))?;
+    let store = open_store(settings).await.map_err(|e| {
+        format!(
+            "database {}: {e}",
+            store::redact_url(&settings.database_url)
+        )
+    })?;
     let rows = match store {
         Some(store) => store
             .list_incidents(open_only, limit)

@@ -55,6 +55,16 @@ pub struct SettingsArgs {
     /// Database URL [default: sqlite://data/alert-responder.db].
     #[arg(long, env = "RESPONDER_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// Connections to PostgreSQL per replica [default: 10].
+    #[arg(long, env = "RESPONDER_DATABASE_POOL_SIZE")]
+    pub database_pool_size: Option<u32>,
+    /// PostgreSQL cancels a statement running longer than this [default: 30s].
+    #[arg(long, env = "RESPONDER_DATABASE_STATEMENT_TIMEOUT")]
+    pub database_statement_timeout: Option<String>,
+    /// How long a replica holds a run without renewing it; a replica that dies has its runs
+    /// reported interrupted by another within about this long [default: 15s].
+    #[arg(long, env = "RESPONDER_LEASE")]
+    pub lease: Option<String>,
     /// Bearer token webhooks must present; required when listening beyond loopback.
     #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
@@ -147,6 +157,9 @@ pub struct SettingsArgs {
 struct FileSettings {
     listen: Option<String>,
     database_url: Option<String>,
+    database_pool_size: Option<u32>,
+    database_statement_timeout: Option<String>,
+    lease: Option<String>,
     webhook_token: Option<String>,
     pagerduty_webhook_secret: Option<String>,
     mode: Option<String>,
@@ -191,7 +204,16 @@ impl std::fmt::Debug for SettingsArgs {
         f.debug_struct("SettingsArgs")
             .field("config", &self.config)
             .field("listen", &self.listen)
-            .field("database_url", &self.database_url)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::store::redact_url),
+            )
+            .field("database_pool_size", &self.database_pool_size)
+            .field(
+                "database_statement_timeout",
+                &self.database_statement_timeout,
+            )
+            .field("lease", &self.lease)
             .field("webhook_token", &redacted(&self.webhook_token))
             .field(
                 "pagerduty_webhook_secret",
@@ -218,8 +240,14 @@ impl std::fmt::Debug for SettingsArgs {
 pub struct Settings {
     /// Listen address.
     pub listen: SocketAddr,
-    /// Database URL.
+    /// Database URL (may carry a password: log it through [`crate::store::redact_url`]).
     pub database_url: String,
+    /// PostgreSQL pool size.
+    pub database_pool_size: u32,
+    /// PostgreSQL statement timeout.
+    pub database_statement_timeout: std::time::Duration,
+    /// How long a replica holds a run without renewing it.
+    pub lease: std::time::Duration,
     /// Webhook bearer token.
     pub webhook_token: Option<SecretString>,
     /// PagerDuty webhook signing secret; `None` leaves `/webhook/pagerduty` off.
@@ -339,6 +367,31 @@ impl Settings {
                 key: "RESPONDER_SHUTDOWN_DRAIN",
                 reason: format!("{drain_text:?} is not a duration like 2s: {e}"),
             })?;
+        let database_pool_size = args
+            .database_pool_size
+            .or(file.database_pool_size)
+            .unwrap_or(10);
+        if database_pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                key: "RESPONDER_DATABASE_POOL_SIZE",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        let database_statement_timeout = duration_setting(
+            "RESPONDER_DATABASE_STATEMENT_TIMEOUT",
+            pick(
+                &args.database_statement_timeout,
+                file.database_statement_timeout,
+            ),
+            "30s",
+        )?;
+        let lease = duration_setting("RESPONDER_LEASE", pick(&args.lease, file.lease), "15s")?;
+        if lease < std::time::Duration::from_secs(3) {
+            return Err(ConfigError::Invalid {
+                key: "RESPONDER_LEASE",
+                reason: "must be at least 3s (leases are renewed every second)".to_owned(),
+            });
+        }
         let timeout_text =
             pick(&args.request_timeout, file.request_timeout).unwrap_or_else(|| "30s".to_owned());
         let request_timeout = humantime::parse_duration(&timeout_text)
@@ -376,6 +429,9 @@ impl Settings {
             listen,
             database_url: pick(&args.database_url, file.database_url)
                 .unwrap_or_else(|| "sqlite://data/alert-responder.db".to_owned()),
+            database_pool_size,
+            database_statement_timeout,
+            lease,
             webhook_token: pick(&args.webhook_token, file.webhook_token).map(SecretString::from),
             pagerduty_webhook_secret: pick(
                 &args.pagerduty_webhook_secret,
@@ -479,3 +535,34 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
 
 #[cfg(test)]
 mod tests;
+
+/// A duration setting (`30s`, `2m`), its default when unset, or an error naming the key.
+fn duration_setting(
+    key: &'static str,
+    text: Option<String>,
+    default: &str,
+) -> Result<std::time::Duration, ConfigError> {
+    let text = text.unwrap_or_else(|| default.to_owned());
+    match humantime::parse_duration(&text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(ConfigError::Invalid {
+            key,
+            reason: format!("{text:?} must be longer than zero"),
+        }),
+        Err(e) => Err(ConfigError::Invalid {
+            key,
+            reason: format!("{text:?} is not a duration like {default}: {e}"),
+        }),
+    }
+}
+
+impl Settings {
+    /// How to open the store.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            pool_size: self.database_pool_size,
+            statement_timeout: self.database_statement_timeout,
+            lease: self.lease,
+        }
+    }
+}

@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::responders::engine::{ApprovalOutcome, RunObserver};
 use crate::responders::{Responder, Step};
 use crate::store::{
-    ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, StepEnd,
+    ActionSpend, ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, Spend,
+    StepEnd, RATE_LIMITED,
 };
 
 /// Records a run's progress in the store and its thread.
@@ -141,32 +142,38 @@ impl RunObserver for StoreObserver<'_> {
     }
 
     async fn admit(&self, step: &Step) -> Admission {
-        if !self.dispatcher.guards.take_action() {
-            let reason = "global limit of destructive actions per minute reached (RESPONDER_ACTIONS_PER_MINUTE)".to_owned();
+        let d = self.dispatcher;
+        if !d.guards.take_action() {
+            let reason = RATE_LIMITED.to_owned();
             self.decide(DecisionKind::RateLimited, &reason).await;
             return Admission::Refused { reason };
         }
-        let store = &self.dispatcher.store;
-        let now = OffsetDateTime::now_utc();
-        let admission = store
-            .consume_budget(
-                &self.responder.name,
-                &self.run.target,
-                &step.id,
-                &self.responder.budget,
-                self.run.run_id,
-                now,
-            )
+        let spend = ActionSpend {
+            responder: &self.responder.name,
+            target: &self.run.target,
+            step: &step.id,
+            budget: &self.responder.budget,
+            run_id: self.run.run_id,
+            actions_per_minute: d.actions_per_minute,
+        };
+        let spent = d
+            .store
+            .spend_action(&spend, OffsetDateTime::now_utc())
             .await
-            .unwrap_or_else(|e| Admission::Refused {
-                reason: format!("budget could not be checked ({e}); not acting"),
+            .unwrap_or_else(|e| {
+                Spend::Budget(format!("budget could not be checked ({e}); not acting"))
             });
-        if let Admission::Refused { reason } = &admission {
-            tracing::warn!(step = %step.id, reason, "Destructive step refused by budget.");
-            self.dispatcher.metrics.budget_refused(&self.responder.name);
-            self.decide(DecisionKind::BudgetExhausted, reason).await;
+        let Some((kind, reason)) = spent.refusal() else {
+            return Admission::Allowed;
+        };
+        tracing::warn!(step = %step.id, reason, kind = kind.as_str(), "Destructive step refused.");
+        if kind == DecisionKind::BudgetExhausted {
+            d.metrics.budget_refused(&self.responder.name);
         }
-        admission
+        self.decide(kind, reason).await;
+        Admission::Refused {
+            reason: reason.to_owned(),
+        }
     }
 
     async fn approval(

@@ -60,6 +60,13 @@ impl ModeOverrides {
         own.strictest(set.global.unwrap_or(self.configured))
     }
 
+    /// Replaces the overrides with the store's (set through any replica).
+    pub fn replace(&self, rows: &[ModeOverrideRow]) {
+        let fresh = Self::new(self.configured, rows);
+        let fresh = fresh.set.into_inner().unwrap_or_else(|e| e.into_inner());
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+    }
+
     /// Applies an override the store has recorded (`None`: global).
     pub fn set(&self, scope: Option<&str>, mode: Mode) {
         let mut set = self.set.write().unwrap_or_else(|e| e.into_inner());

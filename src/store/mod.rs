@@ -7,12 +7,17 @@
 mod chatops;
 mod intake;
 mod model;
+mod open;
+mod postgres;
 mod sqlite;
 mod views;
 
 pub use chatops::*;
 pub use intake::{Intake, IntakeHealth, Receipt};
 pub use model::*;
+pub(crate) use open::new_owner;
+pub use open::{connect, open_read_only, redact_url, Backend, StoreOptions};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use views::*;
 
@@ -28,15 +33,22 @@ pub fn format_time(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-/// Why the store could not do what was asked.
+/// Why the store could not do what was asked. Worded for people, the same for every backend:
+/// no driver types, no SQL, no file paths in [`StoreError::reason`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database failed or is unreachable; callers answer 503 and retry later.
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// `reason` is short and public; `detail` is the driver's message, for logs only.
+    #[error("database: {reason} ({detail})")]
+    Database {
+        /// What kind of failure, fit for `/readyz` and a 503 body.
+        reason: &'static str,
+        /// The driver's own message.
+        detail: String,
+    },
     /// Applying the schema failed at startup.
     #[error("migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(String),
     /// A stored JSON document could not be read back.
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -46,38 +58,91 @@ pub enum StoreError {
     /// The intake takes no more alerts: the service is shutting down.
     #[error("intake closed")]
     IntakeClosed,
+    /// `RESPONDER_DATABASE_URL` names no backend this build has, or cannot be parsed.
+    #[error("{0}")]
+    Url(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database {
+            reason: classify(&e),
+            detail: e.to_string(),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migration(e.to_string())
+    }
+}
+
+/// A short, stable reason for a driver error: SQLite's wording (sqlite3_errstr) and
+/// PostgreSQL's SQLSTATE classes mapped to the same few phrases.
+fn classify(e: &sqlx::Error) -> &'static str {
+    let message = match e {
+        sqlx::Error::PoolTimedOut => {
+            return "the database is busy (timed out waiting for a connection)"
+        }
+        sqlx::Error::PoolClosed => return "the database connection is closed",
+        sqlx::Error::Io(e) => e.to_string(),
+        sqlx::Error::Tls(_) => return "the database connection failed (TLS)",
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: 53 insufficient resources, 57P0x shutdown, 08 connection, 25006
+            // read-only transaction, 57014 statement timeout, 40 serialization.
+            let by_code = [
+                ("53100", "the database or disk is full"),
+                ("53", "the database is out of resources"),
+                ("57014", "the database took too long (statement timeout)"),
+                ("57P", "the database is shutting down or restarting"),
+                ("08", "the database connection failed"),
+                ("25006", "the database is read-only"),
+                ("40", "the database is busy"),
+                ("28", "the database refused the credentials"),
+                ("3D", "the database does not exist"),
+            ];
+            if let Some((_, reason)) = by_code.iter().find(|(prefix, _)| code.starts_with(prefix)) {
+                return reason;
+            }
+            db.message().to_owned()
+        }
+        _ => String::new(),
+    };
+    let known = [
+        ("full", "the database or disk is full"),
+        ("readonly", "the database is read-only"),
+        ("read-only", "the database is read-only"),
+        ("locked", "the database is locked"),
+        ("busy", "the database is busy"),
+        ("disk i/o", "disk I/O error"),
+        ("unable to open", "the database file cannot be opened"),
+        ("connection refused", "the database refused the connection"),
+        ("timed out", "the database did not answer in time"),
+        ("reset by peer", "the database connection was lost"),
+        ("broken pipe", "the database connection was lost"),
+        ("unexpected eof", "the database connection was lost"),
+    ];
+    let lower = message.to_ascii_lowercase();
+    known
+        .iter()
+        .find(|(needle, _)| lower.contains(needle))
+        .map_or("the database failed", |(_, reason)| reason)
 }
 
 impl StoreError {
     /// A short, stable reason fit for a public answer (`/readyz`, a 503 body): what kind of
     /// failure, never a query, a path or a driver's internals.
-    pub fn reason(&self) -> &'static str {
-        let message = match self {
-            StoreError::Database(sqlx::Error::Database(db)) => db.message().to_owned(),
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
-                return "the database is busy (timed out waiting for a connection)"
-            }
-            StoreError::Database(sqlx::Error::Io(e)) => e.to_string(),
-            StoreError::Unavailable(reason) => reason.clone(),
-            StoreError::IntakeClosed => return "shutting down",
-            StoreError::Corrupt(_) => return "a stored record could not be read",
-            _ => String::new(),
-        };
-        // SQLite's own wording (sqlite3_errstr), which the driver passes through.
-        let known = [
-            ("full", "the database or disk is full"),
-            ("readonly", "the database is read-only"),
-            ("read-only", "the database is read-only"),
-            ("locked", "the database is locked"),
-            ("busy", "the database is busy"),
-            ("disk i/o", "disk I/O error"),
-            ("unable to open", "the database file cannot be opened"),
-        ];
-        let lower = message.to_ascii_lowercase();
-        known
-            .iter()
-            .find(|(needle, _)| lower.contains(needle))
-            .map_or("the database failed", |(_, reason)| reason)
+    pub fn reason(&self) -> &str {
+        match self {
+            StoreError::Database { reason, .. } => reason,
+            StoreError::Unavailable(reason) => reason,
+            StoreError::IntakeClosed => "shutting down",
+            StoreError::Corrupt(_) => "a stored record could not be read",
+            StoreError::Migration(_) => "the database schema could not be applied",
+            StoreError::Url(_) => "the database URL is not usable",
+        }
     }
 }
 
@@ -86,6 +151,45 @@ impl StoreError {
 pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes the connections, waiting for them to finish.
+    async fn close(&self);
+
+    /// This replica's name as the holder of runs and roles: unique per process
+    /// (`host-pid-random`), so a restarted process never mistakes an earlier one's runs for
+    /// its own.
+    fn owner(&self) -> &str;
+
+    /// Claims a pending run for this replica: marks it `running`, holding its target and a
+    /// lease, unless another run anywhere holds the target ([`Claim::TargetBusy`]),
+    /// `max_running` runs already run across every replica ([`Claim::Full`]), or it is no
+    /// longer pending ([`Claim::Gone`]). One running run per target is a database rule.
+    async fn claim_run(
+        &self,
+        run_id: i64,
+        max_running: u32,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError>;
+
+    /// Renews the leases of the runs this replica holds (pending and running) and returns
+    /// those whose cancellation was asked for (a resolve, recorded by any replica).
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError>;
+
+    /// Checks and spends, in one transaction, everything a destructive step needs: this
+    /// replica still holds the run's lease (fencing), the cluster-wide action rate, and the
+    /// step's budget. When allowed, the use is recorded.
+    async fn spend_action(
+        &self,
+        spend: &ActionSpend<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError>;
+
+    /// Holds (or takes over, when its holder's lease expired) the singleton `role`, e.g. the
+    /// outbox sender; true while this replica holds it. Call at least once per lease.
+    async fn lead(&self, role: &str, now: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Gives up `role` if held, so another replica takes it at once.
+    async fn resign(&self, role: &str) -> Result<(), StoreError>;
 
     /// Appends alerts to the journal in one transaction; a known dedup key is a no-op.
     /// Returns, per alert, whether it was new.
@@ -128,7 +232,8 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
-    /// Marks a pending run as running.
+    /// Marks a pending run as running without holding its target or a run slot: for a run
+    /// cancelled before it could start, which only records its steps as cancelled.
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Records a step that began and returns its row id.
@@ -178,9 +283,14 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Admission, StoreError>;
 
-    /// At startup: marks runs a crash left running as interrupted (their started steps as
-    /// `unknown`) and returns them so they can be reported; returns runs never started too.
-    async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError>;
+    /// Marks runs whose holder is gone (or, at shutdown, this replica's own) as interrupted,
+    /// their started steps as `unknown`, and returns them to be reported; takes over and
+    /// returns runs never started (see [`RecoverScope`]). Never re-runs anything.
+    async fn recover_runs(
+        &self,
+        scope: RecoverScope,
+        now: OffsetDateTime,
+    ) -> Result<Recovery, StoreError>;
 
     /// Queues a message for delivery, in order, in the incident's thread.
     async fn enqueue_message(

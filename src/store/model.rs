@@ -60,6 +60,9 @@ pub struct Recorded {
     /// Planned runs not created because a run of the same responder for the incident was
     /// still waiting to start: (index in the plan, the waiting run's id). Not in `run_ids`.
     pub coalesced: Vec<(usize, i64)>,
+    /// Another replica recorded this journal entry first: nothing was done here, and nothing
+    /// is left to do (that replica acts on it).
+    pub already_recorded: bool,
 }
 
 /// Kinds of decisions, stored as snake_case.
@@ -92,6 +95,9 @@ pub enum DecisionKind {
     /// A firing alert joined a run of its incident that had not started yet: that run answers
     /// it too (it has not looked at anything yet), so no second run is queued.
     Joined,
+    /// A destructive step was not started because this replica's lease on its run had
+    /// expired (another replica may already be reporting the run interrupted).
+    Fenced,
 }
 
 impl DecisionKind {
@@ -110,6 +116,7 @@ impl DecisionKind {
             DecisionKind::ResolvedWithoutIncident => "resolved_without_incident",
             DecisionKind::Folded => "folded",
             DecisionKind::Joined => "joined",
+            DecisionKind::Fenced => "fenced",
         }
     }
 }
@@ -220,13 +227,86 @@ impl RunOutcome {
     }
 }
 
-/// Runs found at startup.
+/// Runs found by [`super::Store::recover_runs`].
 #[derive(Debug, Clone, Default)]
 pub struct Recovery {
     /// Runs a crash left running, now marked interrupted.
     pub interrupted: Vec<InterruptedRun>,
-    /// Runs created but never started: safe to start now.
+    /// Runs created but never started: safe to start now (now held by this replica).
     pub pending: Vec<PendingRun>,
+}
+
+/// Whose runs [`super::Store::recover_runs`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoverScope {
+    /// Runs whose holder is gone: their lease expired (PostgreSQL), or they belong to an
+    /// earlier process (SQLite, where one process owns the file). Their running runs become
+    /// interrupted; their pending runs are taken over by this replica and returned.
+    Abandoned,
+    /// This replica's own runs, at shutdown: running ones become interrupted; pending ones
+    /// are released (their lease ends now) so another replica, or the next start, runs them.
+    /// Returns no pending runs.
+    Mine,
+}
+
+/// What claiming a pending run came to ([`super::Store::claim_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The run is now `running`, held by this replica under a lease.
+    Started,
+    /// Another run (on any replica) holds the target: try again later.
+    TargetBusy,
+    /// The cluster-wide cap of running runs is reached: try again later.
+    Full,
+    /// The run is no longer pending (cancelled, or claimed elsewhere): leave it alone.
+    Gone,
+}
+
+/// A destructive step about to start: everything [`super::Store::spend_action`] checks.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionSpend<'a> {
+    /// Responder name.
+    pub responder: &'a str,
+    /// Target.
+    pub target: &'a str,
+    /// Step id (budgets are per step).
+    pub step: &'a str,
+    /// The step's budget.
+    pub budget: &'a crate::limits::Budget,
+    /// The run the step belongs to; its lease must be held by this replica.
+    pub run_id: i64,
+    /// Destructive actions allowed per minute across every replica.
+    pub actions_per_minute: u32,
+}
+
+/// Why a destructive step was refused by the cluster-wide action rate, in every backend's words.
+pub const RATE_LIMITED: &str =
+    "global limit of destructive actions per minute reached (RESPONDER_ACTIONS_PER_MINUTE)";
+
+/// What [`super::Store::spend_action`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spend {
+    /// Go ahead: the use is recorded (it counts for the budget and the action rate).
+    Allowed,
+    /// The step's budget is spent.
+    Budget(String),
+    /// The cluster-wide action rate is spent.
+    RateLimited(String),
+    /// This replica no longer holds the run's lease: another replica may report it
+    /// interrupted at any moment, so it starts nothing destructive.
+    Fenced(String),
+}
+
+impl Spend {
+    /// The decision to record for a refusal; `None` when allowed.
+    pub fn refusal(&self) -> Option<(DecisionKind, &str)> {
+        match self {
+            Spend::Allowed => None,
+            Spend::Budget(reason) => Some((DecisionKind::BudgetExhausted, reason)),
+            Spend::RateLimited(reason) => Some((DecisionKind::RateLimited, reason)),
+            Spend::Fenced(reason) => Some((DecisionKind::Fenced, reason)),
+        }
+    }
 }
 
 /// A run a crash interrupted.
@@ -242,6 +322,8 @@ pub struct InterruptedRun {
     pub target: String,
     /// The last step that started and may or may not have completed.
     pub last_step: Option<String>,
+    /// Who held it when it was cut short (a replica's [`super::Store::owner`]).
+    pub holder: Option<String>,
 }
 
 /// A run that was created but never started.

@@ -20,6 +20,7 @@
 mod approvals;
 mod budgets;
 mod chatops;
+mod claims;
 mod connection;
 mod journal;
 mod pagerduty;
@@ -43,9 +44,23 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Who goes next at the writer: intake's group commits, then bookkeeping, in turn.
     turns: Arc<Turns>,
+    /// This process's name as the holder of runs (see [`Store::owner`]).
+    owner: Arc<str>,
+    /// How long a run is held without renewal.
+    lease: std::time::Duration,
 }
 
 use super::format_time as ts;
+
+impl SqliteStore {
+    /// This process holding what it records or claims, until a lease from `now`.
+    fn holder(&self, now: OffsetDateTime) -> queries::Holder<'_> {
+        queries::Holder {
+            owner: &self.owner,
+            until: now.unix_timestamp() + i64::try_from(self.lease.as_secs()).unwrap_or(60),
+        }
+    }
+}
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -55,6 +70,52 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+
+    fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    async fn claim_run(
+        &self,
+        run_id: i64,
+        max_running: u32,
+        now: OffsetDateTime,
+    ) -> Result<Claim, StoreError> {
+        let holder = self.holder(now);
+        claims::claim(
+            &mut *self.relaxed().await?,
+            run_id,
+            max_running,
+            holder,
+            &ts(now),
+        )
+        .await
+    }
+
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError> {
+        claims::renew(&mut *self.relaxed().await?, self.holder(now)).await
+    }
+
+    async fn spend_action(
+        &self,
+        spend: &ActionSpend<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError> {
+        claims::spend(&mut *self.durable().await?, spend, &self.owner, now).await
+    }
+
+    /// One process owns a SQLite file: every role is its own.
+    async fn lead(&self, _role: &str, _now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn resign(&self, _role: &str) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -104,12 +165,14 @@ impl Store for SqliteStore {
         batch: &[(&JournalEntry, &AlertPlan)],
         now: OffsetDateTime,
     ) -> Result<Vec<Recorded>, StoreError> {
+        let at = now;
         let now = ts(now);
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
         let mut recorded = Vec::with_capacity(batch.len());
+        let holder = self.holder(at);
         for (entry, plan) in batch {
-            recorded.push(queries::record_alert(&mut tx, entry, plan, &now).await?);
+            recorded.push(queries::record_alert(&mut tx, entry, plan, &now, holder).await?);
         }
         journal::mark_processed(&mut tx, batch.iter().map(|(entry, _)| entry.id)).await?;
         tx.commit().await?;
@@ -226,7 +289,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ?, target_lock = NULL WHERE id = ?")
             .bind(outcome.as_str())
             .bind(summary)
             .bind(ts(now))
@@ -267,9 +330,14 @@ impl Store for SqliteStore {
         budgets::consume(&mut *self.durable().await?, &key, budget, run_id, now).await
     }
 
-    async fn recover_runs(&self, now: OffsetDateTime) -> Result<Recovery, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let recovery = queries::recover_runs(&mut tx, &ts(now)).await?;
+    async fn recover_runs(
+        &self,
+        scope: RecoverScope,
+        now: OffsetDateTime,
+    ) -> Result<Recovery, StoreError> {
+        let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
+        let recovery = queries::recover_runs(&mut tx, scope, self.holder(now), &ts(now)).await?;
         tx.commit().await?;
         Ok(recovery)
     }

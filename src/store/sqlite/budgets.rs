@@ -40,13 +40,26 @@ pub(super) async fn consume(
     run_id: i64,
     now: OffsetDateTime,
 ) -> Result<Admission, StoreError> {
-    let now_unix = now.unix_timestamp();
-    let horizon = budget.per.max(budget.cooldown).as_secs();
-    let since = now_unix - i64::try_from(horizon).unwrap_or(i64::MAX / 2);
     // The single writer connection makes this read-check-write atomic for this process;
     // the transaction keeps it atomic for other processes sharing the file.
     let mut tx = conn.begin().await?;
-    let uses = uses_since(&mut tx, key, since).await?;
+    let admission = spend_within(&mut tx, key, budget, run_id, now).await?;
+    tx.commit().await?;
+    Ok(admission)
+}
+
+/// The check and the record of [`consume`], inside the caller's transaction.
+pub(super) async fn spend_within(
+    conn: &mut SqliteConnection,
+    key: &Key<'_>,
+    budget: &Budget,
+    run_id: i64,
+    now: OffsetDateTime,
+) -> Result<Admission, StoreError> {
+    let now_unix = now.unix_timestamp();
+    let horizon = budget.per.max(budget.cooldown).as_secs();
+    let since = now_unix - i64::try_from(horizon).unwrap_or(i64::MAX / 2);
+    let uses = uses_since(conn, key, since).await?;
     let admission = admit(budget, &uses, now_unix);
     if admission == Admission::Allowed {
         sqlx::query("INSERT INTO budget_uses (responder, target, step_id, at_unix, run_id) VALUES (?, ?, ?, ?, ?)")
@@ -55,9 +68,8 @@ pub(super) async fn consume(
             .bind(key.step)
             .bind(now_unix)
             .bind(run_id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
-    tx.commit().await?;
     Ok(admission)
 }

@@ -11,6 +11,7 @@ use sqlx::Sqlite;
 
 use super::turns::{Queue, Turn};
 use super::{SqliteStore, StoreError};
+use crate::store::StoreOptions;
 
 /// The writer connection with a bookkeeping turn (see [`super::turns`]); released in this order,
 /// connection first.
@@ -34,8 +35,14 @@ impl std::ops::DerefMut for Gated {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
-    /// and applies the schema.
+    /// and applies the schema, with default options.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with options (the run lease; pool settings are SQLite's own).
+    pub async fn connect_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
+        let lease = options.lease;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -65,7 +72,7 @@ impl SqliteStore {
             })
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -74,6 +81,8 @@ impl SqliteStore {
             writer,
             reader,
             turns: Arc::default(),
+            owner: crate::store::new_owner().into(),
+            lease,
         })
     }
 
@@ -103,6 +112,8 @@ impl SqliteStore {
             writer: reader.clone(),
             reader,
             turns: Arc::default(),
+            owner: crate::store::new_owner().into(),
+            lease: StoreOptions::default().lease,
         }))
     }
 }

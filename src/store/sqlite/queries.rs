@@ -9,11 +9,19 @@ use crate::store::*;
 
 type Tx<'a> = Transaction<'a, Sqlite>;
 
+/// Who holds the runs a recording creates, and until when (unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Holder<'a> {
+    pub(super) owner: &'a str,
+    pub(super) until: i64,
+}
+
 pub(super) async fn record_alert(
     tx: &mut Tx<'_>,
     entry: &JournalEntry,
     plan: &AlertPlan,
     now: &str,
+    holder: Holder<'_>,
 ) -> Result<Recorded, StoreError> {
     let alert = &entry.alert;
     let open: Option<i64> = sqlx::query_scalar(
@@ -29,6 +37,7 @@ pub(super) async fn record_alert(
         resolved: false,
         active_runs: Vec::new(),
         coalesced: Vec::new(),
+        already_recorded: false,
     };
     match plan {
         AlertPlan::Resolve => {
@@ -49,8 +58,10 @@ pub(super) async fn record_alert(
                 .execute(&mut **tx)
                 .await?;
             recorded.resolved = true;
+            // Whichever replica holds them hears of it at its next lease renewal.
             recorded.active_runs = sqlx::query_scalar(
-                "SELECT id FROM runs WHERE incident_id = ? AND state IN ('pending', 'running') ORDER BY id",
+                "UPDATE runs SET cancel_requested = 1
+                 WHERE incident_id = ? AND state IN ('pending', 'running') RETURNING id",
             )
             .bind(incident)
             .fetch_all(&mut **tx)
@@ -115,8 +126,8 @@ pub(super) async fn record_alert(
                     }
                 }
                 let done = sqlx::query(
-                    "INSERT INTO runs (incident_id, alert_id, responder, target, mode, state, created_at)
-                     VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+                    "INSERT INTO runs (incident_id, alert_id, responder, target, mode, state, created_at, owner, lease_until_unix)
+                     VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
                 )
                 .bind(incident)
                 .bind(alert_id)
@@ -124,6 +135,8 @@ pub(super) async fn record_alert(
                 .bind(&run.target)
                 .bind(run.mode.as_str())
                 .bind(now)
+                .bind(holder.owner)
+                .bind(holder.until)
                 .execute(&mut **tx)
                 .await?;
                 recorded.run_ids.push(done.last_insert_rowid());
@@ -258,12 +271,29 @@ where
     Ok(())
 }
 
-pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery, StoreError> {
+/// See [`Store::recover_runs`]. On SQLite one process owns the file, so every run another
+/// owner holds was left by an earlier process.
+pub(super) async fn recover_runs(
+    tx: &mut Tx<'_>,
+    scope: RecoverScope,
+    holder: Holder<'_>,
+    now: &str,
+) -> Result<Recovery, StoreError> {
     let mut recovery = Recovery::default();
-    let running =
-        sqlx::query("SELECT id, incident_id, responder, target FROM runs WHERE state = 'running'")
-            .fetch_all(&mut **tx)
-            .await?;
+    let whose = match scope {
+        RecoverScope::Abandoned => "(owner IS NULL OR owner != ?)",
+        RecoverScope::Mine => "owner = ?",
+    };
+    let running = sqlx::query(&format!(
+        "SELECT id, incident_id, responder, target, owner FROM runs WHERE state = 'running' AND {whose}"
+    ))
+    .bind(holder.owner)
+    .fetch_all(&mut **tx)
+    .await?;
+    let cause = match scope {
+        RecoverScope::Abandoned => "a restart",
+        RecoverScope::Mine => "a shutdown",
+    };
     for row in running {
         let run_id: i64 = row.try_get("id")?;
         let last_step: Option<String> = sqlx::query_scalar(
@@ -272,16 +302,17 @@ pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery,
         .bind(run_id)
         .fetch_optional(&mut **tx)
         .await?;
-        sqlx::query("UPDATE steps SET state = 'unknown', finished_at = ?, error = 'interrupted by a restart: may or may not have happened' WHERE run_id = ? AND state = 'started'")
+        sqlx::query("UPDATE steps SET state = 'unknown', finished_at = ?, error = ? WHERE run_id = ? AND state = 'started'")
             .bind(now)
+            .bind(format!("interrupted by {cause}: may or may not have happened"))
             .bind(run_id)
             .execute(&mut **tx)
             .await?;
         let summary = match &last_step {
-            Some(step) => format!("interrupted by a restart of the responder during step {step}, which may or may not have happened; not re-run"),
-            None => "interrupted by a restart of the responder between steps; not re-run".to_owned(),
+            Some(step) => format!("interrupted by {cause} of the responder during step {step}, which may or may not have happened; not re-run"),
+            None => format!("interrupted by {cause} of the responder between steps; not re-run"),
         };
-        sqlx::query("UPDATE runs SET state = 'interrupted', outcome = 'interrupted', summary = ?, finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET state = 'interrupted', outcome = 'interrupted', summary = ?, finished_at = ?, target_lock = NULL WHERE id = ?")
             .bind(&summary)
             .bind(now)
             .bind(run_id)
@@ -307,16 +338,34 @@ pub(super) async fn recover_runs(tx: &mut Tx<'_>, now: &str) -> Result<Recovery,
             responder: row.try_get("responder")?,
             target: row.try_get("target")?,
             last_step,
+            holder: row.try_get("owner")?,
         });
     }
+    if scope == RecoverScope::Mine {
+        // Released for whoever starts next; SQLite's next process takes them at its start.
+        sqlx::query("UPDATE runs SET lease_until_unix = 0 WHERE state = 'pending' AND owner = ?")
+            .bind(holder.owner)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(recovery);
+    }
     let pending = sqlx::query(
-        "SELECT r.id, r.incident_id, r.responder, r.target, r.mode, a.alert
-         FROM runs r JOIN alerts a ON a.id = r.alert_id WHERE r.state = 'pending' ORDER BY r.id",
+        "UPDATE runs SET owner = ?, lease_until_unix = ?
+         WHERE state = 'pending' AND (owner IS NULL OR owner != ?)
+         RETURNING id, incident_id, responder, target, mode, alert_id",
     )
+    .bind(holder.owner)
+    .bind(holder.until)
+    .bind(holder.owner)
     .fetch_all(&mut **tx)
     .await?;
+    let mut pending: Vec<_> = pending.into_iter().collect();
+    pending.sort_by_key(|row| row.try_get::<i64, _>("id").unwrap_or_default());
     for row in pending {
-        let alert: String = row.try_get("alert")?;
+        let alert: String = sqlx::query_scalar("SELECT alert FROM alerts WHERE id = ?")
+            .bind(row.try_get::<i64, _>("alert_id")?)
+            .fetch_one(&mut **tx)
+            .await?;
         let mode: String = row.try_get("mode")?;
         recovery.pending.push(PendingRun {
             run_id: row.try_get("id")?,
