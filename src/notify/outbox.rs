@@ -2,6 +2,9 @@
 //! destination, until each is sent. Each destination has its own loop, so an outage of one
 //! delays only its own messages.
 //!
+//! With several replicas on one database, one of them (elected in the store, under a lease)
+//! sends each destination's messages.
+//!
 //! A 429 waits for the Retry-After given; 5xx and network errors back off exponentially; a
 //! permanent refusal (`channel_not_found`, `invalid_auth`, PagerDuty's 400/401/404) is recorded
 //! and logged, not retried forever. A message is marked sent only after the destination
@@ -42,7 +45,11 @@ pub async fn deliver(
     shutdown: CancellationToken,
 ) {
     loop {
-        let due = or_none(store.due_messages(OffsetDateTime::now_utc(), 32).await);
+        let due = if leads(store.as_ref(), SLACK_SENDER).await {
+            or_none(store.due_messages(OffsetDateTime::now_utc(), 32).await)
+        } else {
+            Vec::new()
+        };
         // At most one message per incident is due at a time, so sending the batch concurrently
         // keeps each thread in order while one slow thread no longer delays every other.
         futures::stream::iter(&due)
@@ -62,12 +69,31 @@ pub async fn deliver(
         }
     }
     // Messages the last runs queued go out now if Slack takes them; the rest (waiting for a
-    // retry, or Slack down) stay queued for the next start.
-    if tokio::time::timeout(FLUSH, flush(store.as_ref(), chat.as_ref(), &channel))
-        .await
-        .is_err()
+    // retry, or Slack down) stay queued for the next start or another replica.
+    if leads(store.as_ref(), SLACK_SENDER).await
+        && tokio::time::timeout(FLUSH, flush(store.as_ref(), chat.as_ref(), &channel))
+            .await
+            .is_err()
     {
         tracing::warn!("Outbox not fully flushed at shutdown; the rest is sent at the next start.");
+    }
+    let _ = store.resign(SLACK_SENDER).await;
+}
+
+/// The roles of the elected senders: with several replicas one sends each destination's
+/// messages, so each goes out once and every thread stays in order.
+const SLACK_SENDER: &str = "outbox-slack";
+const PAGERDUTY_SENDER: &str = "outbox-pagerduty";
+
+/// Whether this replica is (or now becomes) the sender for `role`; false when the store
+/// cannot say, so a replica cut off from the database sends nothing.
+async fn leads(store: &dyn Store, role: &str) -> bool {
+    match store.lead(role, OffsetDateTime::now_utc()).await {
+        Ok(leading) => leading,
+        Err(e) => {
+            tracing::warn!(role, error.message = %e, "Could not confirm this replica as the sender; sending nothing until it can.");
+            false
+        }
     }
 }
 
@@ -174,7 +200,11 @@ pub async fn deliver_pagerduty(
     shutdown: CancellationToken,
 ) {
     loop {
-        let due = or_none(store.due_pagerduty(OffsetDateTime::now_utc(), 32).await);
+        let due = if leads(store.as_ref(), PAGERDUTY_SENDER).await {
+            or_none(store.due_pagerduty(OffsetDateTime::now_utc(), 32).await)
+        } else {
+            Vec::new()
+        };
         for message in &due {
             if let Err(failure) = send_pagerduty(store.as_ref(), pagerduty.as_ref(), message).await
             {
@@ -182,6 +212,7 @@ pub async fn deliver_pagerduty(
             }
         }
         if due.is_empty() && !idle(&wake, &shutdown).await {
+            let _ = store.resign(PAGERDUTY_SENDER).await;
             return;
         }
     }
