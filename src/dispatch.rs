@@ -430,6 +430,8 @@ impl Dispatcher {
     /// Marks the runs of `scope` still `running` as interrupted (each started step as
     /// `unknown`) and escalates each; returns the runs never started, now this replica's.
     async fn interrupt(&self, scope: RecoverScope) -> Vec<PendingRun> {
+        // The store says what cut each run short: on SQLite only a restart or a shutdown can;
+        // on PostgreSQL also the loss of another replica.
         let recovery = match self
             .store
             .recover_runs(scope, OffsetDateTime::now_utc())
@@ -442,13 +444,7 @@ impl Dispatcher {
             }
         };
         for run in recovery.interrupted {
-            let cause = match (scope, &run.holder) {
-                (RecoverScope::Mine, _) => "a shutdown".to_owned(),
-                (RecoverScope::Abandoned, Some(holder)) if holder != self.store.owner() => {
-                    format!("the loss of `{holder}` (a restart, a crash, or a replica cut off)")
-                }
-                (RecoverScope::Abandoned, _) => "a restart".to_owned(),
-            };
+            let cause = &run.cause;
             tracing::warn!(run = run.run_id, responder = %run.responder, target = %run.target, cause, "Run was interrupted; not re-running it.");
             self.metrics
                 .run_finished(&run.responder, RunOutcome::Interrupted);

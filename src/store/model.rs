@@ -324,6 +324,8 @@ pub struct InterruptedRun {
     pub last_step: Option<String>,
     /// Who held it when it was cut short (a replica's [`super::Store::owner`]).
     pub holder: Option<String>,
+    /// What cut it short, for people: "a restart", "a shutdown", "the loss of `replica`…".
+    pub cause: String,
 }
 
 /// A run that was created but never started.

@@ -289,7 +289,9 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ?, target_lock = NULL WHERE id = ?")
+        // Only a run still running: one reported interrupted meanwhile (a shutdown, or a lease
+        // that lapsed and was reaped) keeps that report.
+        sqlx::query("UPDATE runs SET state = 'finished', outcome = ?, summary = ?, finished_at = ?, target_lock = NULL WHERE id = ? AND state = 'running'")
             .bind(outcome.as_str())
             .bind(summary)
             .bind(ts(now))
