@@ -270,6 +270,22 @@ fn alertmanager_config_passes_amtool_and_routes_the_k2_alerts_to_the_responder()
     let auth = &hook["http_config"]["authorization"];
     assert!(auth["credentials_file"].is_string() || auth["credentials"].is_string());
     assert!(hook.get("timeout").is_none() && hook.get("url_file").is_none());
+
+    // Replicas without a load balancer: the same webhook once per replica, each its own URL.
+    let replicas = seq(&am["receivers"], "receivers")
+        .iter()
+        .find(|r| r["name"].as_str() == Some("responder-replicas"))
+        .expect("a `responder-replicas` receiver");
+    let hooks = seq(&replicas["webhook_configs"], "webhook_configs");
+    assert!(hooks.len() >= 2, "one webhook_config per replica");
+    let urls: BTreeSet<&str> = hooks.iter().map(|h| str_at(&h["url"], "url")).collect();
+    assert_eq!(urls.len(), hooks.len(), "each replica once: {urls:?}");
+    for h in hooks {
+        assert!(str_at(&h["url"], "url").ends_with("/webhook/alertmanager"));
+        assert_eq!(h["send_resolved"].as_bool(), Some(true));
+        assert_eq!(h["http_config"], hook["http_config"], "the same token");
+        assert!(h.get("timeout").is_none() && h.get("url_file").is_none());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,6 +357,173 @@ fn compose_service_passes_docker_compose_config() {
         "the socket mount must say what it grants"
     );
     assert!(raw.contains("docker-socket-proxy") && raw.contains("CONTAINERS: 1"));
+}
+
+/// `docker-compose config` on the replicas file laid out like the repo: responder.env from its
+/// example and, when `with_password`, the project's `.env` from postgres.env.example.
+fn compose_replicas_config(with_password: bool) -> Output {
+    require_tool("docker-compose", "docker-compose");
+    let tmp = tempfile::tempdir().unwrap();
+    let compose_dir = tmp.path().join("deploy/compose");
+    std::fs::create_dir_all(&compose_dir).unwrap();
+    for (from, to) in [
+        ("docker-compose.replicas.yml", "docker-compose.replicas.yml"),
+        ("responder.env.example", "responder.env"),
+    ] {
+        std::fs::copy(deploy(&format!("compose/{from}")), compose_dir.join(to)).unwrap();
+    }
+    if with_password {
+        std::fs::copy(
+            deploy("compose/postgres.env.example"),
+            compose_dir.join(".env"),
+        )
+        .unwrap();
+    }
+    std::fs::copy(deploy("Dockerfile"), tmp.path().join("deploy/Dockerfile")).unwrap();
+    run(Command::new("docker-compose")
+        .args(["-f", "docker-compose.replicas.yml", "config"])
+        .current_dir(&compose_dir)
+        .env_remove("DOCKER_GID")
+        .env_remove("POSTGRES_PASSWORD"))
+}
+
+#[test]
+fn compose_replicas_pass_docker_compose_config_on_one_postgres() {
+    let out = compose_replicas_config(true);
+    assert_success("docker-compose config (replicas)", &out);
+    let resolved: Value = serde_yaml_ng::from_str(&text(&out.stdout)).unwrap();
+    let services = resolved["services"].as_mapping().expect("services");
+    let password = env_file(&deploy("compose/postgres.env.example"))
+        .into_iter()
+        .find(|(k, _)| k == "POSTGRES_PASSWORD")
+        .map(|(_, v)| v)
+        .expect("postgres.env.example sets POSTGRES_PASSWORD");
+
+    // PostgreSQL: the official image, its data on a named volume, healthy only when it answers.
+    let pg = &resolved["services"]["postgres"];
+    assert!(
+        str_at(&pg["image"], "postgres image").starts_with("postgres:"),
+        "{pg:?}"
+    );
+    let pg_env = &pg["environment"];
+    assert_eq!(
+        pg_env["POSTGRES_PASSWORD"].as_str(),
+        Some(password.as_str())
+    );
+    let (user, db) = (
+        str_at(&pg_env["POSTGRES_USER"], "POSTGRES_USER"),
+        str_at(&pg_env["POSTGRES_DB"], "POSTGRES_DB"),
+    );
+    let pg_volumes: Vec<&str> = seq(&pg["volumes"], "postgres volumes")
+        .iter()
+        .map(|v| str_at(v, "volume"))
+        .collect();
+    let data_volume = pg_volumes
+        .iter()
+        .find_map(|v| v.strip_suffix(":/var/lib/postgresql/data:rw"))
+        .unwrap_or_else(|| panic!("postgres data on a volume: {pg_volumes:?}"));
+    assert!(
+        resolved["volumes"].get(data_volume).is_some(),
+        "{data_volume} is a named volume"
+    );
+    assert!(
+        pg.get("ports").is_none(),
+        "the database stays on the compose network"
+    );
+    let pg_health: Vec<&str> = seq(&pg["healthcheck"]["test"], "postgres healthcheck")
+        .iter()
+        .map(|v| str_at(v, "test"))
+        .collect();
+    assert!(pg_health.contains(&"pg_isready"), "{pg_health:?}");
+    assert_eq!(pg["restart"].as_str(), Some("unless-stopped"));
+
+    // The responders: every service built from the Dockerfile, two of them.
+    let responders: Vec<(&str, &Value)> = services
+        .iter()
+        .filter(|(_, s)| s["build"]["dockerfile"].as_str() == Some("deploy/Dockerfile"))
+        .map(|(name, s)| (str_at(name, "service name"), s))
+        .collect();
+    assert_eq!(responders.len(), 2, "two replicas: {responders:?}");
+    let mut host_ports = BTreeSet::new();
+    for (name, svc) in &responders {
+        let env = &svc["environment"];
+        assert_eq!(
+            env["RESPONDER_LISTEN"].as_str(),
+            Some("0.0.0.0:9095"),
+            "{name}"
+        );
+        assert!(
+            !env["RESPONDER_WEBHOOK_TOKEN"]
+                .as_str()
+                .unwrap_or_default()
+                .is_empty(),
+            "{name}: token required on 0.0.0.0"
+        );
+        let url = str_at(&env["RESPONDER_DATABASE_URL"], "RESPONDER_DATABASE_URL");
+        assert_eq!(
+            url.split('?').next(),
+            Some(format!("postgres://{user}:{password}@postgres:5432/{db}").as_str()),
+            "{name}: the postgres service's user, password and database"
+        );
+        assert_eq!(
+            svc["depends_on"]["postgres"]["condition"].as_str(),
+            Some("service_healthy"),
+            "{name}"
+        );
+        assert_eq!(svc["restart"].as_str(), Some("unless-stopped"), "{name}");
+        let health: Vec<&str> = seq(&svc["healthcheck"]["test"], "healthcheck")
+            .iter()
+            .map(|v| str_at(v, "test"))
+            .collect();
+        assert!(
+            health.iter().any(|a| a.ends_with(":9095/readyz")),
+            "{name}: {health:?}"
+        );
+        let volumes: Vec<&str> = seq(&svc["volumes"], "volumes")
+            .iter()
+            .map(|v| str_at(v, "volume"))
+            .collect();
+        assert!(
+            volumes.contains(&"/var/run/docker.sock:/var/run/docker.sock:rw"),
+            "{name}: {volumes:?}"
+        );
+        assert_eq!(svc["read_only"].as_bool(), Some(true), "{name}");
+        // SIGTERM gives runs 10 s after the drain: Docker's default 10 s would cut it.
+        assert_eq!(svc["stop_grace_period"].as_str(), Some("30s"), "{name}");
+        for port in seq(&svc["ports"], "ports") {
+            let port = str_at(port, "port");
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{name}: loopback only: {port}"
+            );
+            assert!(
+                host_ports.insert(port.to_owned()),
+                "{name}: {port} taken twice"
+            );
+        }
+    }
+
+    let raw = read(&deploy("compose/docker-compose.replicas.yml"));
+    assert!(
+        raw.contains("ROOT-EQUIVALENT"),
+        "the socket mount must say what it grants"
+    );
+    assert!(
+        raw.contains("load balancer"),
+        "say what fronts Slack and PagerDuty"
+    );
+}
+
+#[test]
+fn compose_replicas_refuse_to_start_without_the_database_password() {
+    // Never an empty password in the URL, nor a postgres without one.
+    let out = compose_replicas_config(false);
+    assert!(!out.status.success(), "config passed without .env: {out:?}");
+    assert!(
+        text(&out.stderr).contains("set POSTGRES_PASSWORD in .env"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// Every variable `serve --help` lists (the authoritative list), plus the README table's.
@@ -554,24 +737,70 @@ fn systemd_unit_passes_systemd_analyze_verify_and_is_hardened() {
 // ---------------------------------------------------------------------------------------------
 // Kubernetes: no cluster here, so parsed and checked field by field.
 
+/// Applied with either layout.
+const KUBE_SHARED: [&str; 3] = ["service.yaml", "secret.example.yaml", "servicemonitor.yaml"];
+/// One replica on SQLite.
+const KUBE_SINGLE: [&str; 2] = ["deployment.yaml", "pvc.yaml"];
+/// Replicas on PostgreSQL.
+const KUBE_REPLICAS: [&str; 2] = ["deployment-replicas.yaml", "pdb.yaml"];
+
+/// The documents of these files of deploy/kubernetes/.
+fn kube_docs(files: &[&str]) -> Vec<Value> {
+    files
+        .iter()
+        .flat_map(|f| yaml_docs(&deploy(&format!("kubernetes/{f}"))))
+        .collect()
+}
+
+/// The one document of kind `k`.
+fn one_kind<'a>(docs: &'a [Value], k: &str) -> &'a Value {
+    let found: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"].as_str() == Some(k))
+        .collect();
+    assert_eq!(found.len(), 1, "one {k}");
+    found[0]
+}
+
 #[test]
-fn kubernetes_manifests_parse_and_fit_together() {
-    let dir = deploy("kubernetes");
-    let mut docs = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            docs.extend(yaml_docs(&path));
+fn kubernetes_files_each_belong_to_a_layout() {
+    let known: BTreeSet<&str> = KUBE_SHARED
+        .iter()
+        .chain(&KUBE_SINGLE)
+        .chain(&KUBE_REPLICAS)
+        .copied()
+        .collect();
+    let mut on_disk = BTreeSet::new();
+    for entry in std::fs::read_dir(deploy("kubernetes")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") || name.ends_with(".yml") {
+            on_disk.insert(name);
         }
     }
-    let kind = |k: &str| -> &Value {
-        let found: Vec<&Value> = docs
-            .iter()
-            .filter(|d| d["kind"].as_str() == Some(k))
-            .collect();
-        assert_eq!(found.len(), 1, "one {k}");
-        found[0]
-    };
+    assert_eq!(
+        on_disk.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        known,
+        "a new manifest: add it to a layout here and in deploy/kubernetes/README.md"
+    );
+    // The README says which files each layout applies, and not the whole directory.
+    let readme = read(&deploy("kubernetes/README.md"));
+    for (layout, files) in [("one replica", &KUBE_SINGLE), ("replicas", &KUBE_REPLICAS)] {
+        let line = readme
+            .lines()
+            .find(|l| {
+                l.trim_start().starts_with("kubectl apply") && files.iter().all(|f| l.contains(f))
+            })
+            .unwrap_or_else(|| panic!("README: no `kubectl apply` line for {layout}"));
+        for f in KUBE_SHARED.iter().filter(|f| **f != "secret.example.yaml") {
+            assert!(line.contains(f), "{layout}: {line} lacks {f}");
+        }
+    }
+}
+
+#[test]
+fn kubernetes_manifests_parse_and_fit_together() {
+    let docs = kube_docs(&[&KUBE_SHARED[..], &KUBE_SINGLE[..]].concat());
+    let kind = |k: &str| one_kind(&docs, k);
     let deployment = kind("Deployment");
     let service = kind("Service");
     let secret = kind("Secret");
@@ -666,6 +895,163 @@ fn kubernetes_manifests_parse_and_fit_together() {
     let endpoint = &seq(&monitor["spec"]["endpoints"], "endpoints")[0];
     assert_eq!(endpoint["path"].as_str(), Some("/metrics"));
     assert_eq!(endpoint["port"].as_str(), svc_port["name"].as_str());
+}
+
+#[test]
+fn kubernetes_replicas_roll_without_downtime_on_the_database_from_the_secret() {
+    let docs = kube_docs(&[&KUBE_SHARED[..], &KUBE_REPLICAS[..]].concat());
+    let deployment = one_kind(&docs, "Deployment");
+    let pdb = one_kind(&docs, "PodDisruptionBudget");
+    let service = one_kind(&docs, "Service");
+    let secret = one_kind(&docs, "Secret");
+    assert!(
+        docs.iter()
+            .all(|d| d["kind"].as_str() != Some("PersistentVolumeClaim")),
+        "no SQLite volume for replicas"
+    );
+
+    // Same name as the single-replica Deployment: applying one replaces the other.
+    let single = kube_docs(&KUBE_SINGLE);
+    assert_eq!(
+        deployment["metadata"]["name"],
+        one_kind(&single, "Deployment")["metadata"]["name"]
+    );
+
+    let spec = &deployment["spec"];
+    assert_eq!(spec["replicas"].as_u64(), Some(2));
+    assert_eq!(spec["strategy"]["type"].as_str(), Some("RollingUpdate"));
+    let rolling = &spec["strategy"]["rollingUpdate"];
+    assert_eq!(
+        rolling["maxUnavailable"].as_u64(),
+        Some(0),
+        "never below 2 ready"
+    );
+    assert_eq!(rolling["maxSurge"].as_u64(), Some(1));
+
+    let pod_labels = spec["template"]["metadata"]["labels"]
+        .as_mapping()
+        .expect("pod labels");
+    let selects_pods = |selector: &Value, what: &str| {
+        let selector = selector
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{what}: no selector"));
+        assert!(!selector.is_empty(), "{what}: empty selector");
+        for (k, v) in selector {
+            assert_eq!(pod_labels.get(k), Some(v), "{what} vs pod labels");
+        }
+    };
+    selects_pods(&spec["selector"]["matchLabels"], "Deployment selector");
+    selects_pods(&service["spec"]["selector"], "Service selector");
+
+    // The PDB keeps one up and selects exactly the Deployment's pods.
+    assert_eq!(pdb["apiVersion"].as_str(), Some("policy/v1"));
+    assert_eq!(pdb["spec"]["minAvailable"].as_u64(), Some(1));
+    selects_pods(&pdb["spec"]["selector"]["matchLabels"], "PDB selector");
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        spec["selector"]["matchLabels"]
+    );
+
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    // SIGTERM: the drain, then 10 s for runs, then the outbox's last flush.
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_u64() >= Some(20),
+        "{:?}",
+        pod["terminationGracePeriodSeconds"]
+    );
+    // Preferred anti-affinity across nodes, on the pods' own labels.
+    let anti = seq(
+        &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"],
+        "preferred pod anti-affinity",
+    );
+    assert!(anti.iter().any(|t| {
+        let term = &t["podAffinityTerm"];
+        term["topologyKey"].as_str() == Some("kubernetes.io/hostname")
+            && term["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    }));
+    for v in seq(&pod["volumes"], "volumes") {
+        assert!(
+            v.get("persistentVolumeClaim").is_none(),
+            "no SQLite claim: {v:?}"
+        );
+        assert!(
+            v.get("hostPath").is_none(),
+            "replicas act on one engine through DOCKER_HOST, not a node's socket: {v:?}"
+        );
+    }
+
+    let containers = seq(&pod["containers"], "containers");
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    assert_eq!(
+        c["securityContext"]["allowPrivilegeEscalation"].as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        c["securityContext"]["readOnlyRootFilesystem"].as_bool(),
+        Some(true)
+    );
+    let port = &seq(&c["ports"], "ports")[0];
+    assert_eq!(port["containerPort"].as_u64(), Some(9095));
+    let svc_port = &seq(&service["spec"]["ports"], "service ports")[0];
+    assert_eq!(svc_port["targetPort"], port["name"]);
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(
+        c["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+
+    // The database URL from the Secret, by a required key (no silent fallback to SQLite).
+    let secret_name = str_at(&secret["metadata"]["name"], "secret name");
+    let env = seq(&c["env"], "env");
+    let url = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("RESPONDER_DATABASE_URL"))
+        .expect("RESPONDER_DATABASE_URL in env");
+    assert!(url.get("value").is_none(), "not inline: {url:?}");
+    let key_ref = &url["valueFrom"]["secretKeyRef"];
+    assert_eq!(key_ref["name"].as_str(), Some(secret_name));
+    assert_ne!(key_ref["optional"].as_bool(), Some(true));
+    let key = str_at(&key_ref["key"], "secretKeyRef key");
+    let example = str_at(&secret["stringData"][key], "the Secret's database URL");
+    assert!(example.starts_with("postgres://"), "{example}");
+    assert!(
+        example.contains(":<password>@"),
+        "a placeholder password only: {example}"
+    );
+    assert!(seq(&c["envFrom"], "envFrom")
+        .iter()
+        .any(|e| e["secretRef"]["name"].as_str() == Some(secret_name)));
+}
+
+#[test]
+fn replica_settings_are_documented() {
+    let doc = read(&repo().join("docs/replicas.md"));
+    let readme = read(&repo().join("README.md"));
+    for setting in [
+        "RESPONDER_DATABASE_URL",
+        "RESPONDER_DATABASE_POOL_SIZE",
+        "RESPONDER_DATABASE_STATEMENT_TIMEOUT",
+        "RESPONDER_LEASE",
+    ] {
+        assert!(
+            doc.contains(&format!("| `{setting}` |")),
+            "docs/replicas.md: {setting}"
+        );
+        assert!(
+            readme.contains(&format!("| `{setting}` |")),
+            "README.md: {setting}"
+        );
+    }
+    assert!(
+        readme.contains("(docs/replicas.md)"),
+        "README links docs/replicas.md"
+    );
 }
 
 #[test]
