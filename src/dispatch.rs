@@ -449,8 +449,8 @@ impl Dispatcher {
             self.metrics
                 .run_finished(&run.responder, RunOutcome::Interrupted);
             let text = match &run.last_step {
-                Some(step) => format!("Run of {} on `{}` was interrupted by {cause} of the responder during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
-                None => format!("Run of {} on `{}` was interrupted by {cause} of the responder between steps. Not re-run: please check.", run.responder, run.target),
+                Some(step) => format!("Run of {} on `{}` was interrupted by {cause} during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
+                None => format!("Run of {} on `{}` was interrupted by {cause} between steps. Not re-run: please check.", run.responder, run.target),
             };
             self.reporter.escalate(run.incident_id, &text).await;
             self.reporter.refresh(run.incident_id).await;

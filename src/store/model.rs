@@ -324,7 +324,8 @@ pub struct InterruptedRun {
     pub last_step: Option<String>,
     /// Who held it when it was cut short (a replica's [`super::Store::owner`]).
     pub holder: Option<String>,
-    /// What cut it short, for people: "a restart", "a shutdown", "the loss of `replica`…".
+    /// What cut it short, for people: "a restart of the responder", "a shutdown of the
+    /// responder", "the loss of the replica holding it (owner …)".
     pub cause: String,
 }
 

@@ -48,6 +48,7 @@ pub(super) async fn recover_runs(
             target: row.try_get("target")?,
             last_step,
             holder: owner,
+            cause: cause.long.clone(),
         });
     }
     if scope == RecoverScope::Mine {

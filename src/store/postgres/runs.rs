@@ -187,10 +187,12 @@ pub(super) async fn finish(
     now: &str,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
+    // Only a run still running: one another replica reported interrupted meanwhile (this
+    // replica's lease lapsed) keeps that report.
+    let done = sqlx::query(
         "UPDATE runs SET state = 'finished', outcome = $1, summary = $2, finished_at = $3,
                 target_lock = NULL
-         WHERE id = $4",
+         WHERE id = $4 AND state = 'running'",
     )
     .bind(outcome.as_str())
     .bind(summary)
@@ -198,6 +200,10 @@ pub(super) async fn finish(
     .bind(run_id)
     .execute(&mut *tx)
     .await?;
+    if done.rows_affected() == 0 {
+        tx.commit().await?;
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE incidents SET summary = $1 WHERE id = (SELECT incident_id FROM runs WHERE id = $2)",
     )

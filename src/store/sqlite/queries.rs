@@ -339,7 +339,7 @@ pub(super) async fn recover_runs(
             target: row.try_get("target")?,
             last_step,
             holder: row.try_get("owner")?,
-            cause: cause.to_owned(),
+            cause: format!("{cause} of the responder"),
         });
     }
     if scope == RecoverScope::Mine {
