@@ -8,5 +8,6 @@ pub mod binary;
 pub mod docker;
 pub mod fake_pagerduty;
 pub mod fake_slack;
+pub mod postgres;
 pub mod slack;
 pub mod step;
