@@ -82,8 +82,10 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// PostgreSQL's SQLSTATE classes mapped to the same few phrases.
 fn classify(e: &sqlx::Error) -> &'static str {
     let message = match e {
+        // Every connection busy, or (PostgreSQL) none can be opened: the server is down or
+        // unreachable. Either way the database did not answer in time.
         sqlx::Error::PoolTimedOut => {
-            return "the database is busy (timed out waiting for a connection)"
+            return "the database did not answer in time (no connection available)"
         }
         sqlx::Error::PoolClosed => return "the database connection is closed",
         sqlx::Error::Io(e) => e.to_string(),

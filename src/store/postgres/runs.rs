@@ -187,8 +187,17 @@ pub(super) async fn finish(
     now: &str,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    // The incident first, then the run: the order recording a resolve takes them in, so the
+    // two never wait on each other (a deadlock PostgreSQL would break by failing one).
+    sqlx::query(
+        "UPDATE incidents SET summary = $1 WHERE id = (SELECT incident_id FROM runs WHERE id = $2)",
+    )
+    .bind(summary)
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
     // Only a run still running: one another replica reported interrupted meanwhile (this
-    // replica's lease lapsed) keeps that report.
+    // replica's lease lapsed) keeps that report, and the incident its summary.
     let done = sqlx::query(
         "UPDATE runs SET state = 'finished', outcome = $1, summary = $2, finished_at = $3,
                 target_lock = NULL
@@ -201,16 +210,9 @@ pub(super) async fn finish(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        tx.commit().await?;
+        tx.rollback().await?;
         return Ok(());
     }
-    sqlx::query(
-        "UPDATE incidents SET summary = $1 WHERE id = (SELECT incident_id FROM runs WHERE id = $2)",
-    )
-    .bind(summary)
-    .bind(run_id)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(())
 }
