@@ -8,5 +8,8 @@ pub mod binary;
 pub mod docker;
 pub mod fake_pagerduty;
 pub mod fake_slack;
+pub mod postgres;
+pub mod psql;
+pub mod replicas;
 pub mod slack;
 pub mod step;
