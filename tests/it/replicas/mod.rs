@@ -7,6 +7,8 @@
 
 mod alertmanager_ha;
 mod budget;
+mod faults;
+mod load;
 mod mode;
 mod oom;
 mod sigkill;
