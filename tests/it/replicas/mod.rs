@@ -36,7 +36,7 @@ name: restart-once
 description: Restart the container, at most once an hour.
 target: "{{ alert.labels.container }}"
 allow_targets: ['k2-test-.*']
-budget: { max: 1, per: 1h }
+budget: { cooldown: 1s, max: 1, per: 1h }
 timeout: 2m
 steps:
   - id: state
