@@ -1,0 +1,82 @@
+//! Approvals: a decision never changes twice, even when two replicas decide at once, and an
+//! expired approval can no longer be decided.
+
+use std::time::Duration;
+
+use alert_responder::store::{NewApproval, Store};
+
+use super::{incident_with_run, now, Backend};
+
+on_both_backends!(
+    two_decisions_at_once_exactly_one_wins,
+    an_expired_approval_is_not_decided,
+);
+
+async fn request(store: &dyn Store, target: &str, fingerprint: &str) -> (i64, i64) {
+    let (incident, run) = incident_with_run(store, target, fingerprint).await;
+    let approval = NewApproval {
+        incident_id: incident,
+        run_id: run,
+        step_id: "restart".into(),
+        plan: format!("restart {target}"),
+        expires_at: now() + Duration::from_secs(600),
+    };
+    (
+        incident,
+        store.request_approval(&approval, now()).await.unwrap(),
+    )
+}
+
+async fn two_decisions_at_once_exactly_one_wins(b: Backend) {
+    let (a, other) = b.replicas().await;
+    let (_, by_id) = request(&*a, "v-a", "7000000000000001").await;
+    let (x, y) = tokio::join!(
+        a.decide_approval_by_id(by_id, true, "alice", now()),
+        other.decide_approval_by_id(by_id, false, "bob", now()),
+    );
+    let winners: Vec<_> = [x.unwrap(), y.unwrap()].into_iter().flatten().collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{b}: exactly one decision wins: {winners:?}"
+    );
+    let stored = other.approval(by_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.state, winners[0].state,
+        "{b}: the winner's decision is the one kept"
+    );
+    assert_eq!(stored.decided_by, winners[0].decided_by, "{b}");
+
+    let (incident, _) = request(&*a, "v-b", "7000000000000002").await;
+    let (x, y) = tokio::join!(
+        a.decide_approval(incident, true, "alice", now()),
+        other.decide_approval(incident, true, "bob", now()),
+    );
+    let decided = [x.unwrap(), y.unwrap()].into_iter().flatten().count();
+    assert_eq!(decided, 1, "{b}: by incident too");
+}
+
+async fn an_expired_approval_is_not_decided(b: Backend) {
+    let store = b.open().await;
+    let (_, id) = request(&*store, "v-c", "7000000000000003").await;
+    let later = now() + Duration::from_secs(601);
+    assert!(
+        store
+            .decide_approval_by_id(id, true, "alice", later)
+            .await
+            .unwrap()
+            .is_none(),
+        "{b}: expired"
+    );
+    store.close_approval(id, "expired", later).await.unwrap();
+    let stored = store.approval(id).await.unwrap().unwrap();
+    assert_eq!(stored.state, "expired", "{b}");
+    assert!(
+        store
+            .decide_approval_by_id(id, true, "alice", now())
+            .await
+            .unwrap()
+            .is_none(),
+        "{b}: a closed approval stays closed"
+    );
+}
