@@ -29,8 +29,8 @@ fn assert_every_ack_journaled_once(db: &Database, answers: &[Answer]) -> usize {
     }
     let acked: Vec<&String> = answers
         .iter()
-        .filter(|(_, s)| is_ack(*s))
-        .map(|(fp, _)| fp)
+        .filter(|(_, s, _)| is_ack(*s))
+        .map(|(fp, _, _)| fp)
         .collect();
     let wrong: Vec<(&String, usize)> = acked
         .iter()
@@ -130,11 +130,19 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
             .await;
     }
     let acked = assert_every_ack_journaled_once(&set.database, &answers);
-    let refused = answers.iter().filter(|(_, s)| *s == Some(503)).count();
+    let refused = answers.iter().filter(|(_, s, _)| *s == Some(503)).count();
+    let unanswered = answers.iter().filter(|(_, s, _)| s.is_none()).count();
+    let slowest = answers
+        .iter()
+        .map(|(_, _, took)| *took)
+        .max()
+        .unwrap_or_default();
     eprintln!(
-        "replicas/postgres restart: {} alerts sent, {acked} acknowledged, {refused} answered 503; \
+        "replicas/postgres restart: {} alerts sent, {acked} acknowledged, {refused} answered 503, \
+         {unanswered} unanswered within 5 s, slowest answer {:.1} s; \
          /readyz 503 on both {:.1} s after the stop, 200 on both {:.1} s after the start",
         answers.len(),
+        slowest.as_secs_f64(),
         to_notice.as_secs_f64(),
         to_recover.as_secs_f64()
     );

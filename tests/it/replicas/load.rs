@@ -14,8 +14,9 @@ use crate::support::replicas::WEBHOOK_TOKEN;
 /// The pause between two alerts (about 40 a second in all).
 const PACE: Duration = Duration::from_millis(25);
 
-/// What one webhook POST got: the alert's fingerprint and the HTTP status (`None`: no answer).
-pub(super) type Answer = (String, Option<u16>);
+/// What one webhook POST got: the alert's fingerprint, the HTTP status (`None`: no answer
+/// within the client's 5 s) and how long the answer took.
+pub(super) type Answer = (String, Option<u16>, Duration);
 
 /// The running stream; [`Load::finish`] stops it and returns every answer.
 pub(super) struct Load {
@@ -40,6 +41,7 @@ impl Load {
                 while !stop.load(Ordering::SeqCst) {
                     let fingerprint = format!("{n:016x}");
                     let body = firing("LoadAlert", &format!("k2-test-load-{n}"), &fingerprint);
+                    let sent = std::time::Instant::now();
                     let status = client
                         .post(&webhook_urls[n % webhook_urls.len()])
                         .bearer_auth(WEBHOOK_TOKEN)
@@ -48,10 +50,11 @@ impl Load {
                         .await
                         .ok()
                         .map(|r| r.status().as_u16());
-                    answers
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((fingerprint, status));
+                    answers.lock().unwrap_or_else(|e| e.into_inner()).push((
+                        fingerprint,
+                        status,
+                        sent.elapsed(),
+                    ));
                     n += 1;
                     tokio::time::sleep(PACE).await;
                 }
@@ -70,7 +73,7 @@ impl Load {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, s)| is_ack(*s))
+            .filter(|(_, s, _)| is_ack(*s))
             .count()
     }
 
