@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::load::{is_ack, Answer, Load};
-use super::{catalog, firing};
+use super::{catalog, firing, wait_outbox_drained};
 use crate::support::app::SLACK_TOKEN;
 use crate::support::fake_slack::FakeSlack;
 use crate::support::postgres::{fresh_database, PgServer};
@@ -91,15 +91,18 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
 
     pg.stop();
     let stopped = Instant::now();
+    let mut probe_times = Vec::new();
     for replica in &set.replicas {
         let body = wait_readyz(replica, 503, &set).await;
         assert!(
             body["reason"].as_str().is_some_and(|r| !r.is_empty()),
             "503 with a reason: {body}"
         );
+        let probed = Instant::now();
         let probe = replica
             .post_alertmanager(&firing("LoadAlert", "k2-test-probe", "ffff000000000001"))
             .await;
+        probe_times.push(probed.elapsed().as_secs_f64());
         assert_eq!(
             probe.status(),
             503,
@@ -130,6 +133,19 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
             .await;
     }
     let acked = assert_every_ack_journaled_once(&set.database, &answers);
+    // Messages sent while the database was going away are sent once: the outbox, drained,
+    // posted no message twice (same thread, same text).
+    wait_outbox_drained(&set).await;
+    let mut posted: HashMap<(Option<String>, String), usize> = HashMap::new();
+    for message in slack.messages() {
+        *posted.entry((message.thread_ts, message.text)).or_default() += 1;
+    }
+    let twice: Vec<_> = posted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "Slack messages posted more than once: {twice:#?}\n{}",
+        set.log_lines("delivery")
+    );
     let refused = answers.iter().filter(|(_, s, _)| *s == Some(503)).count();
     let unanswered = answers.iter().filter(|(_, s, _)| s.is_none()).count();
     let slowest = answers
@@ -139,7 +155,7 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
         .unwrap_or_default();
     eprintln!(
         "replicas/postgres restart: {} alerts sent, {acked} acknowledged, {refused} answered 503, \
-         {unanswered} unanswered within 5 s, slowest answer {:.1} s; \
+         {unanswered} unanswered within 5 s, slowest answer {:.1} s, probes answered 503 in {probe_times:.1?} s; \
          /readyz 503 on both {:.1} s after the stop, 200 on both {:.1} s after the start",
         answers.len(),
         slowest.as_secs_f64(),
