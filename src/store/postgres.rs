@@ -17,6 +17,8 @@ mod record;
 mod recover;
 mod runs;
 mod spend;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

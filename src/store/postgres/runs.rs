@@ -187,6 +187,15 @@ pub(super) async fn finish(
     now: &str,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    // The incident first, then the run: the order recording a resolve takes them in, so the
+    // two never wait on each other (a deadlock PostgreSQL would break by failing one).
+    sqlx::query(
+        "UPDATE incidents SET summary = $1 WHERE id = (SELECT incident_id FROM runs WHERE id = $2)",
+    )
+    .bind(summary)
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE runs SET state = 'finished', outcome = $1, summary = $2, finished_at = $3,
                 target_lock = NULL
@@ -195,13 +204,6 @@ pub(super) async fn finish(
     .bind(outcome.as_str())
     .bind(summary)
     .bind(now)
-    .bind(run_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE incidents SET summary = $1 WHERE id = (SELECT incident_id FROM runs WHERE id = $2)",
-    )
-    .bind(summary)
     .bind(run_id)
     .execute(&mut *tx)
     .await?;
