@@ -24,6 +24,7 @@ mod pagerduty;
 mod pagerduty_out;
 mod pagerduty_simulate;
 mod pagerduty_thread;
+mod replicas;
 mod runbook_responders;
 mod safety;
 mod simulate;

@@ -83,7 +83,7 @@ async fn a_killed_container_is_started_and_verified_and_a_running_one_is_left_al
 /// in its writable layer), like a job that blew up once: 16 MiB of memory and a 64 MiB write
 /// to tmpfs. `exec` makes dd the main process, as a JVM is in a real job, so the kill ends
 /// the container.
-fn run_until_oom_killed(name: &str) {
+pub(crate) fn run_until_oom_killed(name: &str) {
     let script = "trap 'exit 0' TERM; if [ ! -e /started ]; then touch /started; \
                   exec dd if=/dev/zero of=/fill/x bs=1M count=64; fi; sleep 3600 & wait";
     let image = test_image();
@@ -132,7 +132,7 @@ async fn death_reason(app: &TestApp, name: &str) -> String {
 }
 
 /// Removes a container started by hand when the test ends, however it ends.
-struct Remove(String);
+pub(crate) struct Remove(pub(crate) String);
 
 impl Drop for Remove {
     fn drop(&mut self) {

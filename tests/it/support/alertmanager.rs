@@ -47,6 +47,27 @@ const CLUSTER_TIMING: &[&str] = &[
 /// repeat within a test, and send firing and resolved notifications to `webhook_url` with a
 /// bearer token. Only options Alertmanager 0.25 accepts (no `timeout:`, no `url_file:`).
 pub fn config_yaml(webhook_url: &str, token: &str) -> String {
+    config_yaml_for(&[webhook_url.to_owned()], token)
+}
+
+/// [`config_yaml`] with one receiver listing every URL in `webhook_urls` (one
+/// `webhook_configs` entry each), as an operator lists every replica of the service so that
+/// each notification reaches all of them.
+pub fn config_yaml_for(webhook_urls: &[String], token: &str) -> String {
+    assert!(!webhook_urls.is_empty(), "a receiver needs a webhook URL");
+    let webhooks: String = webhook_urls
+        .iter()
+        .map(|url| {
+            format!(
+                "      - url: '{url}'
+        send_resolved: true
+        http_config:
+          authorization:
+            credentials: '{token}'
+"
+            )
+        })
+        .collect();
     format!(
         "route:
   receiver: responder
@@ -57,12 +78,7 @@ pub fn config_yaml(webhook_url: &str, token: &str) -> String {
 receivers:
   - name: responder
     webhook_configs:
-      - url: '{webhook_url}'
-        send_resolved: true
-        http_config:
-          authorization:
-            credentials: '{token}'
-"
+{webhooks}"
     )
 }
 
@@ -278,7 +294,7 @@ impl Drop for Alertmanager {
 }
 
 /// A set of Alertmanager peers that gossip with each other (one peer = no HA), all sending
-/// to the same webhook.
+/// to the same webhooks.
 #[derive(Debug)]
 pub struct AlertmanagerCluster {
     /// The peers, in start order.
@@ -290,8 +306,14 @@ impl AlertmanagerCluster {
     /// to `webhook_url` with `Authorization: Bearer <token>`, and waits until every one is
     /// ready and sees all `n` members.
     pub async fn start(n: usize, webhook_url: &str, token: &str) -> Self {
+        Self::start_for(n, &[webhook_url.to_owned()], token).await
+    }
+
+    /// [`AlertmanagerCluster::start`] with a receiver that lists every URL of `webhook_urls`,
+    /// so each notification goes to all of them (the replicas of the service).
+    pub async fn start_for(n: usize, webhook_urls: &[String], token: &str) -> Self {
         assert!(n >= 1, "a cluster has at least one peer");
-        let config = config_yaml(webhook_url, token);
+        let config = config_yaml_for(webhook_urls, token);
         // Pick every port before starting anything, so no process grabs another's port.
         let ports: Vec<(u16, u16)> = (0..n)
             .map(|_| (free_tcp_port(), free_cluster_port()))

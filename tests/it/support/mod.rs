@@ -9,5 +9,7 @@ pub mod docker;
 pub mod fake_pagerduty;
 pub mod fake_slack;
 pub mod postgres;
+pub mod psql;
+pub mod replicas;
 pub mod slack;
 pub mod step;
