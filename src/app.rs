@@ -83,6 +83,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let background = TaskTracker::new();
         let outbox_wake = Arc::new(Notify::new());
+        let cluster_outbox_wake = outbox_wake.clone();
         // The outbox outlives the dispatcher, so the last steps' messages can still go out.
         let outbox_stop = CancellationToken::new();
         let chat = slack_client(&settings)?;
@@ -103,6 +104,7 @@ impl Application {
             ));
         }
         let pagerduty_wake = Arc::new(Notify::new());
+        let cluster_pagerduty_wake = pagerduty_wake.clone();
         let pd = &settings.pagerduty;
         let reporter =
             reporter.with_pagerduty(pd.notes_on(), pd.events_on(), pagerduty_wake.clone());
@@ -160,7 +162,22 @@ impl Application {
             max_runs: u32::try_from(settings.max_runs).unwrap_or(u32::MAX),
             actions_per_minute: settings.actions_per_minute.get(),
             reap_every: settings.lease / 3,
+            cluster_wake: Arc::new(Notify::new()),
         };
+        if let Some(wakeups) = store
+            .wakeups()
+            .await
+            .context("listening for other replicas' changes")?
+        {
+            tracing::info!("Listening for other replicas' changes (LISTEN/NOTIFY); polling stays as the fallback.");
+            let wakes = Wakes {
+                journal: dispatcher.wake.clone(),
+                outbox: vec![cluster_outbox_wake, cluster_pagerduty_wake],
+                approvals: dispatcher.approvals.clone(),
+                cluster: dispatcher.cluster_wake.clone(),
+            };
+            background.spawn(wakes.forward(wakeups, shutdown.clone()));
+        }
         let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
         background.spawn(docker_events::stream::run(
             docker,
@@ -335,6 +352,39 @@ fn create_sqlite_dir(url: &str) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Where a wake-up from another replica goes: the loop that acts on that kind of change.
+struct Wakes {
+    journal: Arc<Notify>,
+    outbox: Vec<Arc<Notify>>,
+    approvals: Arc<Notify>,
+    cluster: Arc<Notify>,
+}
+
+impl Wakes {
+    async fn forward(
+        self,
+        mut wakeups: futures::stream::BoxStream<'static, store::Wakeup>,
+        shutdown: CancellationToken,
+    ) {
+        use futures::StreamExt;
+        loop {
+            let wakeup = tokio::select! {
+                next = wakeups.next() => match next {
+                    Some(wakeup) => wakeup,
+                    None => return,
+                },
+                _ = shutdown.cancelled() => return,
+            };
+            match wakeup {
+                store::Wakeup::Journal => self.journal.notify_one(),
+                store::Wakeup::Outbox => self.outbox.iter().for_each(|w| w.notify_one()),
+                store::Wakeup::Approvals => self.approvals.notify_waiters(),
+                store::Wakeup::Modes | store::Wakeup::Runs => self.cluster.notify_one(),
+            }
+        }
+    }
 }
 
 /// Says at startup whether Docker answers; the service still starts (alerts are recorded and

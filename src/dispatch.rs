@@ -80,6 +80,9 @@ pub struct Dispatcher {
     pub actions_per_minute: u32,
     /// How often runs whose holder is gone are looked for (a third of the lease).
     pub reap_every: Duration,
+    /// Notified when another replica set a mode or asked for a cancellation, so this one
+    /// looks at once instead of at its next second.
+    pub cluster_wake: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -389,6 +392,7 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.cluster_wake.notified() => {}
                 _ = shutdown.cancelled() => return,
             }
             let now = OffsetDateTime::now_utc();

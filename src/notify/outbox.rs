@@ -140,6 +140,9 @@ async fn send_one(
     m: &OutboxMessage,
 ) -> Result<(), DeliveryFailure> {
     let now = OffsetDateTime::now_utc();
+    if !claimed(store, m.id, now).await {
+        return Ok(());
+    }
     let blocks = m.blocks.as_deref();
     let result = match (m.kind, &m.thread) {
         // An edit of one earlier message (an approval's buttons), not of the parent.
@@ -166,9 +169,8 @@ async fn send_one(
     });
     let recorded = match result {
         Ok(posted) => {
-            store
-                .message_sent(m.id, &posted.channel, &posted.ts, now)
-                .await
+            let record = || store.message_sent(m.id, &posted.channel, &posted.ts, now);
+            record_until_done(record, m.id).await
         }
         Err(err) => {
             let retry_at = failure
@@ -218,6 +220,49 @@ pub async fn deliver_pagerduty(
     }
 }
 
+/// How long a sender holds a message it is sending, and keeps trying to record it as sent
+/// once the destination accepted it. A sender that dies meanwhile delays that one message by
+/// this much; then another sends it (it may have gone out: at least once, never lost).
+const RECORD_SENT_FOR: Duration = Duration::from_secs(60);
+
+/// Whether this sender now holds the message (see [`Store::claim_message`]); false when
+/// another sender has it, it went out meanwhile, or the database cannot say (then nothing is
+/// sent: an unrecordable send would be sent again).
+async fn claimed(store: &dyn Store, id: i64, now: OffsetDateTime) -> bool {
+    match store.claim_message(id, now, now + RECORD_SENT_FOR).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(message = id, error.message = %e, "Could not take a message for sending; will retry.");
+            false
+        }
+    }
+}
+
+/// Records that a message went out, retrying while the database is away (a restart, a
+/// failover): left unrecorded, the message would be due again and sent twice. Gives up after
+/// [`RECORD_SENT_FOR`] (the message may then be sent again, once).
+async fn record_until_done<F, Fut>(record: F, message: i64) -> Result<(), crate::store::StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::store::StoreError>>,
+{
+    let deadline = tokio::time::Instant::now() + RECORD_SENT_FOR;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match record().await {
+            Ok(()) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() + wait > deadline => return Err(e),
+            Err(e) => {
+                tracing::warn!(message, error.message = %e, "Sent, but could not record it yet; retrying so it is not sent twice.");
+                tokio::time::sleep(wait).await;
+                // Short waits: the sooner it is recorded once the database is back, the
+                // smaller the chance another replica's sender picks it up meanwhile.
+                wait = (wait * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
 /// Sends one PagerDuty delivery and records the result; says how it failed, if it did.
 async fn send_pagerduty(
     store: &dyn Store,
@@ -225,6 +270,9 @@ async fn send_pagerduty(
     m: &PagerDutyMessage,
 ) -> Result<(), DeliveryFailure> {
     let now = OffsetDateTime::now_utc();
+    if !claimed(store, m.id, now).await {
+        return Ok(());
+    }
     let result = match m.kind {
         PagerDutyKind::Note => {
             let field = |name: &str| m.body[name].as_str().unwrap_or_default();
@@ -242,7 +290,7 @@ async fn send_pagerduty(
                 kind = m.kind.as_str(),
                 "PagerDuty accepted a delivery."
             );
-            if let Err(e) = store.pagerduty_sent(m.id, now).await {
+            if let Err(e) = record_until_done(|| store.pagerduty_sent(m.id, now), m.id).await {
                 tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
             }
             return Ok(());

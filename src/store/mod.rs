@@ -22,6 +22,7 @@ pub use sqlite::SqliteStore;
 pub use views::*;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use time::OffsetDateTime;
 
 use crate::alert::Alert;
@@ -193,6 +194,13 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
     /// Gives up `role` if held, so another replica takes it at once.
     async fn resign(&self, role: &str) -> Result<(), StoreError>;
 
+    /// Changes other replicas commit, as they happen (PostgreSQL's LISTEN/NOTIFY); `None`
+    /// where no other process shares the database (SQLite). A wake-up may be lost (the
+    /// listener's connection dropped): every consumer also polls.
+    async fn wakeups(&self) -> Result<Option<BoxStream<'static, Wakeup>>, StoreError> {
+        Ok(None)
+    }
+
     /// Appends alerts to the journal in one transaction; a known dedup key is a no-op.
     /// Returns, per alert, whether it was new.
     async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError>;
@@ -307,6 +315,17 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Takes a due message (Slack or PagerDuty) for sending until `until`: no sender, on any
+    /// replica, sees it due meanwhile, so one accepted by the destination but not yet
+    /// recorded as sent (the database away for a moment) is not sent again. False when it is
+    /// no longer due (sent, or taken by another sender).
+    async fn claim_message(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 
     /// Marks a message delivered; a parent's channel and ts become the incident's thread.
     async fn message_sent(

@@ -475,3 +475,33 @@ pub struct NewApproval {
     /// When it expires.
     pub expires_at: time::OffsetDateTime,
 }
+
+/// A change another replica committed, announced so this one acts at once rather than at its
+/// next poll ([`super::Store::wakeups`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wakeup {
+    /// New journal entries.
+    Journal,
+    /// New outbox messages.
+    Outbox,
+    /// An approval was decided or closed.
+    Approvals,
+    /// A mode override was set.
+    Modes,
+    /// A run's cancellation was asked for.
+    Runs,
+}
+
+impl Wakeup {
+    /// The topic a notification's payload names, if known.
+    pub fn parse(payload: &str) -> Option<Self> {
+        Some(match payload {
+            "journal" => Wakeup::Journal,
+            "outbox" => Wakeup::Outbox,
+            "approvals" => Wakeup::Approvals,
+            "modes" => Wakeup::Modes,
+            "runs" => Wakeup::Runs,
+            _ => return None,
+        })
+    }
+}

@@ -17,6 +17,7 @@ mod record;
 mod recover;
 mod runs;
 mod spend;
+mod wakeups;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,6 +132,12 @@ impl Store for PostgresStore {
 
     async fn resign(&self, role: &str) -> Result<(), StoreError> {
         spend::resign(&self.pool, role, &self.owner).await
+    }
+
+    async fn wakeups(
+        &self,
+    ) -> Result<Option<futures::stream::BoxStream<'static, Wakeup>>, StoreError> {
+        wakeups::listen(&self.pool).await.map(Some)
     }
 
     async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
@@ -271,6 +278,15 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         outbox::sent(&self.pool, id, channel, ts_, &ts(now)).await
+    }
+
+    async fn claim_message(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        outbox::claim(&self.pool, id, now.unix_timestamp(), until.unix_timestamp()).await
     }
 
     async fn message_failed(

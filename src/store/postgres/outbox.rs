@@ -122,6 +122,25 @@ pub(super) async fn sent(
 }
 
 /// Records a failed attempt (either destination): retried at `retry_at`, or given up.
+/// See [`Store::claim_message`]: the retry time doubles as the claim.
+pub(super) async fn claim(
+    pool: &PgPool,
+    id: i64,
+    now: i64,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE outbox SET next_attempt_unix = $1
+         WHERE id = $2 AND state = 'pending' AND next_attempt_unix <= $3",
+    )
+    .bind(until)
+    .bind(id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn failed(
     pool: &PgPool,
     id: i64,
