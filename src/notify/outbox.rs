@@ -220,16 +220,15 @@ pub async fn deliver_pagerduty(
     }
 }
 
-/// How long a sender holds a message it is sending, and keeps trying to record it as sent
-/// once the destination accepted it. A sender that dies meanwhile delays that one message by
-/// this much; then another sends it (it may have gone out: at least once, never lost).
+/// How long a sender keeps trying to record a message as sent once the destination accepted
+/// it (the message is held for it for one lease, see [`Store::claim_message`]).
 const RECORD_SENT_FOR: Duration = Duration::from_secs(60);
 
 /// Whether this sender now holds the message (see [`Store::claim_message`]); false when
 /// another sender has it, it went out meanwhile, or the database cannot say (then nothing is
 /// sent: an unrecordable send would be sent again).
 async fn claimed(store: &dyn Store, id: i64, now: OffsetDateTime) -> bool {
-    match store.claim_message(id, now, now + RECORD_SENT_FOR).await {
+    match store.claim_message(id, now).await {
         Ok(held) => held,
         Err(e) => {
             tracing::warn!(message = id, error.message = %e, "Could not take a message for sending; will retry.");

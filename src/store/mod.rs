@@ -316,16 +316,12 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         limit: u32,
     ) -> Result<Vec<OutboxMessage>, StoreError>;
 
-    /// Takes a due message (Slack or PagerDuty) for sending until `until`: no sender, on any
-    /// replica, sees it due meanwhile, so one accepted by the destination but not yet
-    /// recorded as sent (the database away for a moment) is not sent again. False when it is
-    /// no longer due (sent, or taken by another sender).
-    async fn claim_message(
-        &self,
-        id: i64,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    /// Takes a due message (Slack or PagerDuty) for sending, for one lease: no sender, on
+    /// any replica, sees it due meanwhile, so one accepted by the destination but not yet
+    /// recorded as sent (the database away for a moment) is not sent again. A lease, because
+    /// a sender that dies loses its role after one too: its successor finds the message due.
+    /// False when it is no longer due (sent, or taken by another sender).
+    async fn claim_message(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Marks a message delivered; a parent's channel and ts become the incident's thread.
     async fn message_sent(

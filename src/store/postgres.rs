@@ -280,13 +280,9 @@ impl Store for PostgresStore {
         outbox::sent(&self.pool, id, channel, ts_, &ts(now)).await
     }
 
-    async fn claim_message(
-        &self,
-        id: i64,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        outbox::claim(&self.pool, id, now.unix_timestamp(), until.unix_timestamp()).await
+    async fn claim_message(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let until = self.holder(now).until;
+        outbox::claim(&self.pool, id, now.unix_timestamp(), until).await
     }
 
     async fn message_failed(

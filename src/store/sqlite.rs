@@ -399,18 +399,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim_message(
-        &self,
-        id: i64,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    async fn claim_message(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
         // The retry time doubles as the claim: a claimed message is not due until it lapses.
         let done = sqlx::query(
             "UPDATE outbox SET next_attempt_unix = ?
              WHERE id = ? AND state = 'pending' AND next_attempt_unix <= ?",
         )
-        .bind(until.unix_timestamp())
+        .bind(self.holder(now).until)
         .bind(id)
         .bind(now.unix_timestamp())
         .execute(&mut *self.relaxed().await?)

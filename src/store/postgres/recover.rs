@@ -109,7 +109,7 @@ impl Cause {
             (RecoverScope::Mine, _) => plain("a shutdown"),
             (RecoverScope::Abandoned, None) => plain("a restart"),
             (RecoverScope::Abandoned, Some(owner)) => {
-                let cause = format!("the loss of the replica holding it (owner {owner})");
+                let cause = format!("the loss of the replica holding it (`{owner}`)");
                 Cause {
                     short: cause.clone(),
                     long: cause,

@@ -1,7 +1,7 @@
 //! A budget spent through one replica refuses on another: `restart-once` may restart a
-//! container once an hour; the first alert, through A, restarts it; after it resolves, a second
-//! alert instance through B is refused by the budget (recorded and escalated), and the
-//! container has been restarted once in all.
+//! container once an hour; the first alert, through A, restarts it; after it resolves, A is
+//! killed (so B must record and run what comes next) and a second alert instance through B is
+//! refused by the budget (recorded and escalated): the container was restarted once in all.
 
 use std::time::Duration;
 
@@ -17,9 +17,8 @@ async fn a_budget_spent_through_one_replica_refuses_on_another() {
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let idle = TestContainer::idle("rep-budget");
-    let set = start_replicas(2, dir.path(), &slack).await;
-    let (a, b) = (&set.replicas[0], &set.replicas[1]);
-    let db = &set.database;
+    let mut set = start_replicas(2, dir.path(), &slack).await;
+    let a = &set.replicas[0];
 
     a.post_alert_ok(&firing("HighMemoryUsage", idle.name(), "b100000000000001"))
         .await;
@@ -41,11 +40,13 @@ async fn a_budget_spent_through_one_replica_refuses_on_another() {
     poll(
         "the first incident resolved",
         Duration::from_secs(30),
-        || (db.count(&open) == 0).then_some(()),
+        || (set.database.count(&open) == 0).then_some(()),
         || set.logs(),
     )
     .await;
 
+    set.replicas[0].kill();
+    let (b, db) = (&set.replicas[1], &set.database);
     b.post_alert_ok(&firing("HighMemoryUsage", idle.name(), "b100000000000002"))
         .await;
     wait_runs_done(&set, idle.name(), 2).await;

@@ -1,6 +1,6 @@
 //! A mode set through one replica is obeyed by another: `/responder mode dry-run` through A,
-//! then an alert posted only to B, which records it and so runs it: the run is a dry run and
-//! the container is not restarted.
+//! then A is killed (so B, not A woken by B's journal entry, must record and run the alert)
+//! and an alert is posted to B: the run is a dry run and the container is not restarted.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ async fn dry_run_set_through_one_replica_is_obeyed_by_another() {
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let idle = TestContainer::idle("rep-mode");
-    let set = start_replicas(2, dir.path(), &slack).await;
+    let mut set = start_replicas(2, dir.path(), &slack).await;
     let (a, b) = (&set.replicas[0], &set.replicas[1]);
 
     let (status, answer) = a.slack_command(OPERATOR, "mode dry-run").await;
@@ -36,6 +36,8 @@ async fn dry_run_set_through_one_replica_is_obeyed_by_another() {
         "B reports the mode A set: {shown}"
     );
 
+    set.replicas[0].kill();
+    let b = &set.replicas[1];
     b.post_alert_ok(&firing("HighMemoryUsage", idle.name(), "e200000000000001"))
         .await;
     wait_runs_done(&set, idle.name(), 1).await;
