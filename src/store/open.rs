@@ -54,7 +54,7 @@ impl Default for StoreOptions {
 pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match Backend::of(url)? {
         Backend::Sqlite => Arc::new(SqliteStore::connect_with(url, options).await?),
-        Backend::Postgres => PostgresStore::connect(url, options).await?,
+        Backend::Postgres => Arc::new(PostgresStore::connect(url, options).await?),
     })
 }
 
@@ -65,7 +65,9 @@ pub async fn open_read_only(url: &str) -> Result<Option<Arc<dyn Store>>, StoreEr
         Backend::Sqlite => SqliteStore::open_read_only(url)
             .await?
             .map(|s| Arc::new(s) as Arc<dyn Store>),
-        Backend::Postgres => PostgresStore::open_read_only(url).await?,
+        Backend::Postgres => PostgresStore::open_read_only(url)
+            .await?
+            .map(|s| Arc::new(s) as Arc<dyn Store>),
     })
 }
 
