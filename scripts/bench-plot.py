@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plots ack latency (p50, p99, p99.9) against offered rate for both systems from results.json."""
+"""Plots ack latency (p50, p99, p99.9) against offered rate for every system in results.json."""
 import json
 import sys
 
@@ -14,7 +14,13 @@ def main(results_path: str, png_path: str) -> None:
         results = json.load(f)
     rates = results["rates"]
     fig, ax = plt.subplots(figsize=(8, 5))
-    styles = {"alert-responder": "tab:blue", "webhook": "tab:orange"}
+    styles = {
+        "alert-responder": "tab:blue",
+        "alert-responder (SQLite)": "tab:blue",
+        "alert-responder (PostgreSQL, 1 replica)": "tab:green",
+        "alert-responder (PostgreSQL, 2 replicas)": "tab:purple",
+        "webhook": "tab:orange",
+    }
     for system, figures in results["median"].items():
         for quantile, dash in (("p50", ":"), ("p99", "-"), ("p999", "--")):
             ys = [figures.get(f"ack_{r}_{quantile}_ms") for r in rates]

@@ -12,28 +12,33 @@ use time::OffsetDateTime;
 /// generator, not the server, would be the bottleneck.
 const MAX_IN_FLIGHT: u64 = 4096;
 
-/// Where and what to send.
+/// Where and what to send: one URL per replica of the system under test.
 #[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) client: reqwest::Client,
-    pub(crate) url: String,
+    pub(crate) urls: Arc<[String]>,
 }
 
 impl Target {
-    pub(crate) fn new(url: String, connections: usize) -> Self {
+    pub(crate) fn new(urls: Vec<String>, connections: usize) -> Self {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .timeout(Duration::from_secs(30))
             .build()
             .expect("a plain HTTP client builds");
-        Self { client, url }
+        Self {
+            client,
+            urls: urls.into(),
+        }
     }
 
-    /// Sends one body; true for a 2xx.
-    pub(crate) async fn send(&self, body: String) -> bool {
+    /// Sends one body to replica `n` (modulo their number), as a load balancer doing round
+    /// robin would; true for a 2xx.
+    pub(crate) async fn send(&self, n: u64, body: String) -> bool {
+        let url = &self.urls[(n % self.urls.len() as u64) as usize];
         match self
             .client
-            .post(&self.url)
+            .post(url)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -110,7 +115,8 @@ pub(crate) async fn fixed_rate(
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (target, body, in_flight) = (target.clone(), body(i), in_flight.clone());
         tasks.spawn(async move {
-            let ok = target.send(body).await;
+            // Requests alternate between replicas; reqwest keeps each one's connections.
+            let ok = target.send(i, body).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             (ok, due.elapsed())
         });
@@ -144,7 +150,7 @@ pub(crate) async fn closed_loop(
     let body = Arc::new(body);
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
+    for connection in 0..connections {
         let (target, next, body) = (target.clone(), next.clone(), body.clone());
         tasks.spawn(async move {
             let mut latencies = Vec::new();
@@ -158,7 +164,8 @@ pub(crate) async fn closed_loop(
                     return latencies;
                 }
                 let sent = Instant::now();
-                let ok = target.send(body(i)).await;
+                // Each connection stays with one replica: round robin per connection.
+                let ok = target.send(connection, body(i)).await;
                 latencies.push((ok, sent.elapsed()));
             }
         });

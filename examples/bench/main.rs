@@ -1,14 +1,17 @@
-//! The benchmark: alert-responder side by side with adnanh/webhook, loaded the same way.
+//! The benchmark: alert-responder on SQLite, on PostgreSQL with one and with two replicas, and
+//! adnanh/webhook, side by side, loaded the same way.
 //!
-//! `./scripts/bench` builds and runs this; see BENCHMARKS.md for the method. Phases, each on a
-//! freshly started process with a fresh database: footprint (ready time, idle RSS), intake
+//! `./scripts/bench` builds and runs this; see BENCHMARKS.md for the method. Phases, each on
+//! freshly started processes with a fresh database: footprint (ready time, idle RSS), intake
 //! (saturation, then fixed rates), response (webhook to first Slack message and to the first
 //! action) and storm (100,000 alerts over 1,000 targets). Results go to `<out>/results.json`
 //! and a Markdown table on stdout.
 
+mod accounted;
 mod fakes;
 mod load;
 mod phases;
+mod postgres;
 mod system;
 
 use std::collections::BTreeMap;
@@ -27,6 +30,10 @@ struct Options {
     storm: u64,
     rates: Vec<u64>,
     connections: Vec<u64>,
+    systems: Vec<Kind>,
+    /// Systems the storm phase runs for (a subset of `systems`).
+    storm_systems: Vec<Kind>,
+    pg_bin: PathBuf,
 }
 
 fn options() -> Options {
@@ -39,6 +46,9 @@ fn options() -> Options {
         storm: 100_000,
         rates: vec![1_000, 5_000, 10_000],
         connections: vec![64, 256],
+        systems: Kind::ALL.to_vec(),
+        storm_systems: Kind::ALL.to_vec(),
+        pg_bin: postgres::find_bin(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -52,10 +62,28 @@ fn options() -> Options {
             "--storm" => o.storm = value.parse().expect("--storm takes a number"),
             "--rates" => o.rates = numbers("--rates", &value),
             "--connections" => o.connections = numbers("--connections", &value),
+            "--systems" => o.systems = systems("--systems", &value),
+            "--storm-systems" => o.storm_systems = systems("--storm-systems", &value),
+            "--pg-bin" => o.pg_bin = value.into(),
             other => panic!("unknown option {other}"),
         }
     }
     o
+}
+
+/// `sqlite,pg1,pg2,webhook` (any subset, any order; runs keep [`Kind::ALL`]'s order).
+fn systems(option: &str, value: &str) -> Vec<Kind> {
+    let wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+    for w in &wanted {
+        assert!(
+            w.is_empty() || Kind::ALL.iter().any(|k| k.key() == *w),
+            "{option} takes names from sqlite,pg1,pg2,webhook, comma-separated; not {w}"
+        );
+    }
+    Kind::ALL
+        .into_iter()
+        .filter(|k| wanted.contains(&k.key()))
+        .collect()
 }
 
 fn numbers(option: &str, value: &str) -> Vec<u64> {
@@ -81,19 +109,24 @@ async fn main() {
         webhook_bin: o.webhook.clone(),
         fakes_port: fakes.addr.port(),
         scratch: o.out.join("scratch"),
+        postgres: o
+            .systems
+            .iter()
+            .any(|k| matches!(k, Kind::Postgres { .. }))
+            .then(|| postgres::Postgres::start(&o.pg_bin)),
     };
     let binary_mb = |p: &PathBuf| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1e6);
     let mut runs: BTreeMap<&str, Vec<Figures>> = BTreeMap::new();
     for run in 0..o.runs {
-        for kind in [Kind::Responder, Kind::Webhook] {
-            let name = name(kind);
+        for kind in o.systems.iter().copied() {
+            let name = kind.name();
             eprintln!("== run {} of {}: {name}", run + 1, o.runs);
             let mut f = Figures::new();
             f.insert(
                 "binary_mb".into(),
                 binary_mb(match kind {
-                    Kind::Responder => &o.responder,
                     Kind::Webhook => &o.webhook,
+                    _ => &o.responder,
                 }),
             );
             let ctx = phases::Ctx {
@@ -105,7 +138,9 @@ async fn main() {
             };
             phases::intake(&ctx, &o.rates, &mut f).await;
             phases::response(&ctx, &mut f).await;
-            phases::storm(&ctx, o.storm, &mut f).await;
+            if o.storm_systems.contains(&kind) {
+                phases::storm(&ctx, o.storm, &mut f).await;
+            }
             eprintln!("{f:#?}");
             runs.entry(name).or_default().push(f);
         }
@@ -117,6 +152,8 @@ async fn main() {
         "runs": o.runs,
         "rates": o.rates,
         "storm": o.storm,
+        "systems": o.systems.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "storm_systems": o.storm_systems.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "median": medians,
         "all": runs,
     });
@@ -126,15 +163,8 @@ async fn main() {
         serde_json::to_string_pretty(&json).expect("figures serialize"),
     )
     .expect("the output directory is writable");
-    print!("{}", table(&medians));
+    print!("{}", table(&o.systems, &medians));
     eprintln!("Wrote {}", path.display());
-}
-
-fn name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Responder => "alert-responder",
-        Kind::Webhook => "webhook",
-    }
 }
 
 fn median_figures(runs: &[Figures]) -> Figures {
@@ -147,21 +177,49 @@ fn median_figures(runs: &[Figures]) -> Figures {
     out
 }
 
-/// Markdown: one row per figure, ours, the peer's, and ours divided by the peer's.
-fn table(medians: &BTreeMap<&str, Figures>) -> String {
+/// Markdown: one row per figure, a column per system, then ratios: each other responder
+/// against the first responder (SQLite when benched), and that one against the peer.
+fn table(systems: &[Kind], medians: &BTreeMap<&str, Figures>) -> String {
     let empty = Figures::new();
-    let ours = medians.get("alert-responder").unwrap_or(&empty);
-    let peer = medians.get("webhook").unwrap_or(&empty);
-    let mut s = String::from(
-        "| figure | alert-responder | webhook | ratio (ours / peer) |\n|---|---:|---:|---:|\n",
-    );
-    for (key, value) in ours {
-        let (p, ratio) = match peer.get(key) {
-            Some(p) if *p != 0.0 => (format!("{p:.2}"), format!("{:.2}", value / p)),
-            Some(p) => (format!("{p:.2}"), "–".to_owned()),
-            None => ("n/a".to_owned(), "–".to_owned()),
-        };
-        s.push_str(&format!("| {key} | {value:.2} | {p} | {ratio} |\n"));
+    let figures = |k: &Kind| medians.get(k.name()).unwrap_or(&empty);
+    let base = systems.iter().find(|k| k.is_responder());
+    let mut ratios: Vec<(Kind, Kind)> = Vec::new();
+    if let Some(base) = base {
+        for k in systems.iter().filter(|k| k.is_responder() && *k != base) {
+            ratios.push((*k, *base));
+        }
+        if systems.contains(&Kind::Webhook) {
+            ratios.push((*base, Kind::Webhook));
+        }
+    }
+    let mut s = String::from("| figure |");
+    for k in systems {
+        s.push_str(&format!(" {} |", k.name()));
+    }
+    for (a, b) in &ratios {
+        s.push_str(&format!(" {} / {} |", a.key(), b.key()));
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---:|".repeat(systems.len() + ratios.len()));
+    s.push('\n');
+    let mut keys: Vec<&String> = systems.iter().flat_map(|k| figures(k).keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        s.push_str(&format!("| {key} |"));
+        for k in systems {
+            match figures(k).get(key) {
+                Some(v) => s.push_str(&format!(" {v:.2} |")),
+                None => s.push_str(" n/a |"),
+            }
+        }
+        for (a, b) in &ratios {
+            match (figures(a).get(key), figures(b).get(key)) {
+                (Some(x), Some(y)) if *y != 0.0 => s.push_str(&format!(" {:.2} |", x / y)),
+                _ => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
     }
     s
 }

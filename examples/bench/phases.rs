@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::accounted::wait_accounted;
 use crate::fakes::Fakes;
 use crate::load::{self, alert_body, Outcome, Target, Until};
 use crate::system::{Kind, Running, Setup};
@@ -12,8 +13,6 @@ const PROBES: u64 = 200;
 const PROBE_RATE: u64 = 20;
 /// Targets the intake and storm alerts spread over.
 const TARGETS: u64 = 1_000;
-/// How long the accounted count may stand still before the bench stops waiting.
-const STALLED: Duration = Duration::from_secs(30);
 /// Client connections for the storm (saturation tries each of `--connections`).
 const CONNECTIONS: u64 = 64;
 
@@ -42,7 +41,7 @@ pub(crate) async fn intake(ctx: &Ctx<'_>, rates: &[u64], f: &mut Figures) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     f.insert("idle_rss_mb".into(), sys.memory().0);
     let most = ctx.connections.iter().copied().max().unwrap_or(CONNECTIONS);
-    let target = Target::new(sys.url("alertmanager"), most as usize);
+    let target = Target::new(sys.urls("alertmanager"), most as usize);
     let body = |offset: u64| {
         move |i: u64| {
             alert_body(
@@ -94,7 +93,7 @@ pub(crate) async fn intake(ctx: &Ctx<'_>, rates: &[u64], f: &mut Figures) {
 
 /// Lets the system finish the previous load's background work before the next measurement.
 async fn settle(sys: &Running) {
-    if sys.kind == Kind::Responder {
+    if sys.kind.is_responder() {
         let _ = wait_accounted(sys, u64::MAX, Duration::from_secs(60)).await;
     } else {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -105,7 +104,7 @@ async fn settle(sys: &Running) {
 pub(crate) async fn response(ctx: &Ctx<'_>, f: &mut Figures) {
     let sys = ctx.setup.start(ctx.kind, "response").await;
     ctx.fakes.reset();
-    let target = Target::new(sys.url("probe"), 16);
+    let target = Target::new(sys.urls("probe"), 16);
     let start = Instant::now();
     let mut sent = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -113,15 +112,19 @@ pub(crate) async fn response(ctx: &Ctx<'_>, f: &mut Figures) {
         let due = start + Duration::from_nanos(i * 1_000_000_000 / PROBE_RATE);
         tokio::time::sleep_until(due.into()).await;
         sent.push(due);
-        let (t, body) = (
-            target.clone(),
-            alert_body("BenchProbe", &format!("arbench-p{i}"), i),
-        );
-        tasks.spawn(async move { t.send(body).await });
+        // To every replica at once, as a pair of Alertmanagers listing each would: the first
+        // copy recorded wins, the other is a journal duplicate. Latency counts from this send.
+        for replica in 0..target.urls.len() as u64 {
+            let (t, body) = (
+                target.clone(),
+                alert_body("BenchProbe", &format!("arbench-p{i}"), i),
+            );
+            tasks.spawn(async move { t.send(replica, body).await });
+        }
     }
     while tasks.join_next().await.is_some() {}
     let deadline = Instant::now() + Duration::from_secs(30);
-    let wants_slack = ctx.kind == Kind::Responder;
+    let wants_slack = ctx.kind.is_responder();
     loop {
         let done = {
             let seen = ctx
@@ -171,7 +174,7 @@ pub(crate) async fn response(ctx: &Ctx<'_>, f: &mut Figures) {
 pub(crate) async fn storm(ctx: &Ctx<'_>, total: u64, f: &mut Figures) {
     let sys = ctx.setup.start(ctx.kind, "storm").await;
     ctx.fakes.reset();
-    let target = Target::new(sys.url("storm"), CONNECTIONS as usize);
+    let target = Target::new(sys.urls("storm"), CONNECTIONS as usize);
     let start = Instant::now();
     let sent = load::closed_loop(&target, CONNECTIONS, Until::Sent(total), move |i| {
         alert_body("BenchStorm", &format!("arbench-t{}", i % TARGETS), i)
@@ -184,89 +187,10 @@ pub(crate) async fn storm(ctx: &Ctx<'_>, total: u64, f: &mut Figures) {
     f.insert("storm_accounted_s".into(), start.elapsed().as_secs_f64());
     f.insert("storm_accounted".into(), accounted.processed as f64);
     f.insert("storm_peak_rss_mb".into(), sys.memory().1);
-    if sys.kind == Kind::Responder {
+    if sys.kind.is_responder() {
         f.insert("storm_runs".into(), accounted.runs as f64);
         f.insert("storm_restarts".into(), accounted.restarts as f64);
         f.insert("storm_slack_calls".into(), ctx.fakes.slack_calls() as f64);
     }
     sys.stop();
-}
-
-#[derive(Debug, Default)]
-struct Accounted {
-    processed: u64,
-    runs: u64,
-    restarts: u64,
-}
-
-/// Waits until `want` alerts are accounted for (`u64::MAX`: until the backlog is empty): for
-/// the responder, every journal entry recorded against its incident, every run finished and
-/// every Slack message sent; for the peer, its command ran once per alert.
-async fn wait_accounted(sys: &Running, want: u64, limit: Duration) -> Accounted {
-    let deadline = Instant::now() + limit;
-    let db = format!(
-        "sqlite://{}?mode=ro",
-        sys.dir.join("responder.db").display()
-    );
-    let pool = match sys.kind {
-        Kind::Responder => Some(
-            sqlx::SqlitePool::connect(&db)
-                .await
-                .expect("the responder's database opens read-only"),
-        ),
-        Kind::Webhook => None,
-    };
-    let mut last = (0, Instant::now());
-    loop {
-        let now = match &pool {
-            Some(pool) => {
-                let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-                    "SELECT (SELECT count(*) FROM journal WHERE processed = 1),
-                            (SELECT count(*) FROM journal WHERE processed = 0),
-                            (SELECT count(*) FROM runs WHERE state IN ('pending', 'running')),
-                            (SELECT count(*) FROM runs),
-                            (SELECT count(*) FROM budget_uses),
-                            (SELECT count(*) FROM outbox WHERE state = 'pending')",
-                )
-                .fetch_one(pool)
-                .await
-                .unwrap_or_default();
-                let idle = row.1 == 0 && row.2 == 0 && row.5 == 0;
-                let accounted = Accounted {
-                    processed: row.0 as u64,
-                    runs: row.3 as u64,
-                    restarts: row.4 as u64,
-                };
-                let enough = want == u64::MAX || accounted.processed >= want;
-                if enough && idle {
-                    return accounted;
-                }
-                accounted
-            }
-            None => {
-                let lines = std::fs::read_to_string(sys.dir.join("count.txt"))
-                    .map_or(0, |s| s.lines().count() as u64);
-                if want == u64::MAX || lines >= want {
-                    return Accounted {
-                        processed: lines,
-                        ..Accounted::default()
-                    };
-                }
-                Accounted {
-                    processed: lines,
-                    ..Accounted::default()
-                }
-            }
-        };
-        if now.processed != last.0 {
-            last = (now.processed, Instant::now());
-        }
-        // A system that dropped work (webhook loses commands it could not spawn) never gets
-        // there: stop once nothing has moved for a while.
-        if Instant::now() > deadline || last.1.elapsed() > STALLED {
-            eprintln!("  gave up waiting: {now:?}");
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

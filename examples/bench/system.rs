@@ -1,24 +1,67 @@
-//! The systems under test as child processes: alert-responder with the bench catalog, and the
-//! peer adnanh/webhook with hooks that run a trivial command per alert. Start, readiness,
-//! memory (from /proc) and stop.
+//! The systems under test as child processes: alert-responder with the bench catalog on SQLite
+//! or on PostgreSQL (one or two replicas sharing a database), and the peer adnanh/webhook with
+//! hooks that run a trivial command per alert. Start, readiness, memory (from /proc) and stop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::postgres::Postgres;
+
 /// Which system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Responder,
+    /// alert-responder, one process on an SQLite file.
+    Sqlite,
+    /// alert-responder, `replicas` processes on one PostgreSQL database.
+    Postgres { replicas: usize },
+    /// The peer.
     Webhook,
 }
 
-/// A started system.
+impl Kind {
+    /// Every system, in the order runs alternate and tables list them.
+    pub(crate) const ALL: [Kind; 4] = [
+        Kind::Sqlite,
+        Kind::Postgres { replicas: 1 },
+        Kind::Postgres { replicas: 2 },
+        Kind::Webhook,
+    ];
+
+    /// The `--systems` name.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres { replicas: 1 } => "pg1",
+            Kind::Postgres { .. } => "pg2",
+            Kind::Webhook => "webhook",
+        }
+    }
+
+    /// The name in results and tables.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "alert-responder (SQLite)",
+            Kind::Postgres { replicas: 1 } => "alert-responder (PostgreSQL, 1 replica)",
+            Kind::Postgres { .. } => "alert-responder (PostgreSQL, 2 replicas)",
+            Kind::Webhook => "webhook",
+        }
+    }
+
+    pub(crate) fn is_responder(self) -> bool {
+        self != Kind::Webhook
+    }
+}
+
+/// A started system: one process, or one per replica.
 pub(crate) struct Running {
     pub(crate) kind: Kind,
-    child: Child,
-    pub(crate) port: u16,
+    children: Vec<Child>,
+    ports: Vec<u16>,
     pub(crate) dir: PathBuf,
+    /// The responder's database (read by the bench to see the backlog drain).
+    pub(crate) database_url: Option<String>,
+    /// Spawn to ready, of the first process (on the fresh database: migrations included).
     pub(crate) ready: Duration,
 }
 
@@ -28,61 +71,99 @@ pub(crate) struct Setup {
     pub(crate) webhook_bin: PathBuf,
     pub(crate) fakes_port: u16,
     pub(crate) scratch: PathBuf,
+    /// The private PostgreSQL server, when a PostgreSQL system is benched.
+    pub(crate) postgres: Option<Postgres>,
 }
 
 impl Setup {
-    /// Starts `kind` in a fresh directory (fresh database) and waits until it answers.
+    /// Starts `kind` in a fresh directory with a fresh database and waits until every process
+    /// answers. Replicas start one after the other, as in a rolling deploy: the first one
+    /// migrates the empty database.
     pub(crate) async fn start(&self, kind: Kind, name: &str) -> Running {
         let dir = self.scratch.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the scratch directory is writable");
+        let (database_url, replicas) = match kind {
+            Kind::Sqlite => (
+                Some(format!("sqlite://{}", dir.join("responder.db").display())),
+                1,
+            ),
+            Kind::Postgres { replicas } => (
+                Some(
+                    self.postgres
+                        .as_ref()
+                        .expect("the PostgreSQL server runs for PostgreSQL systems")
+                        .create_database(&format!("{}_{name}", kind.key())),
+                ),
+                replicas,
+            ),
+            Kind::Webhook => (None, 1),
+        };
+        if kind.is_responder() {
+            write_catalog(&dir, self.fakes_port);
+        }
+        let mut running = Running {
+            kind,
+            children: Vec::new(),
+            ports: Vec::new(),
+            dir,
+            database_url,
+            ready: Duration::ZERO,
+        };
+        for replica in 0..replicas {
+            let ready = self.start_process(&mut running, replica).await;
+            if replica == 0 {
+                running.ready = ready;
+            }
+        }
+        running
+    }
+
+    async fn start_process(&self, running: &mut Running, replica: usize) -> Duration {
+        let (kind, dir) = (running.kind, &running.dir);
         let port = free_port();
-        let log = std::fs::File::create(dir.join("server.log")).expect("scratch is writable");
-        let mut cmd = match kind {
-            Kind::Responder => self.responder(&dir, port),
-            Kind::Webhook => self.webhook(&dir, port),
+        let log_name = match replica {
+            0 => "server.log".to_owned(),
+            n => format!("server-{}.log", n + 1),
+        };
+        let log = std::fs::File::create(dir.join(&log_name)).expect("scratch is writable");
+        let mut cmd = match &running.database_url {
+            Some(url) => self.responder(dir, url, port),
+            None => self.webhook(dir, port),
         };
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().expect("a file handle clones"))
             .stderr(log);
         let started = Instant::now();
-        let child = cmd.spawn().expect("the system under test starts");
+        running
+            .children
+            .push(cmd.spawn().expect("the system under test starts"));
+        running.ports.push(port);
         let probe = match kind {
-            Kind::Responder => format!("http://127.0.0.1:{port}/readyz"),
             Kind::Webhook => format!("http://127.0.0.1:{port}/"),
+            _ => format!("http://127.0.0.1:{port}/readyz"),
         };
         let client = reqwest::Client::new();
         loop {
             if let Ok(r) = client.get(&probe).send().await {
                 if r.status().is_success() {
-                    break;
+                    return started.elapsed();
                 }
             }
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "{kind:?} did not become ready in 30 s; see {}",
-                dir.join("server.log").display()
+                dir.join(&log_name).display()
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        Running {
-            kind,
-            child,
-            port,
-            dir,
-            ready: started.elapsed(),
-        }
     }
 
-    fn responder(&self, dir: &Path, port: u16) -> Command {
-        write_catalog(dir, self.fakes_port);
+    fn responder(&self, dir: &Path, database_url: &str, port: u16) -> Command {
         let mut cmd = Command::new(&self.responder_bin);
         cmd.arg("serve")
             .env("RESPONDER_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "RESPONDER_DATABASE_URL",
-                format!("sqlite://{}", dir.join("responder.db").display()),
-            )
+            .env("RESPONDER_DATABASE_URL", database_url)
             .env("RESPONDER_ROUTES_DIR", dir.join("routes"))
             .env("RESPONDER_RESPONDERS_DIR", dir.join("responders"))
             .env("RESPONDER_MODE", "live")
@@ -129,43 +210,61 @@ impl Setup {
 }
 
 impl Running {
-    /// The URL a phase posts to (`hook` picks the peer's hook; the responder has one endpoint).
-    pub(crate) fn url(&self, hook: &str) -> String {
-        match self.kind {
-            Kind::Responder => format!("http://127.0.0.1:{}/webhook/alertmanager", self.port),
-            Kind::Webhook => format!("http://127.0.0.1:{}/hooks/{hook}", self.port),
-        }
+    /// The URLs a phase posts to, one per process (`hook` picks the peer's hook; the responder
+    /// has one endpoint).
+    pub(crate) fn urls(&self, hook: &str) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|port| match self.kind {
+                Kind::Webhook => format!("http://127.0.0.1:{port}/hooks/{hook}"),
+                _ => format!("http://127.0.0.1:{port}/webhook/alertmanager"),
+            })
+            .collect()
     }
 
-    /// (current RSS, peak RSS) in MiB, from /proc/PID/status.
+    /// (current RSS, peak RSS) in MiB of the largest process (replicas are alike; the
+    /// PostgreSQL server is not counted).
     pub(crate) fn memory(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        self.children
+            .iter()
+            .map(|c| memory(c.id()))
+            .fold((0.0, 0.0), |(a, b), (c, d)| {
+                (f64::max(a, c), f64::max(b, d))
+            })
     }
 
-    /// Stops it with SIGTERM and waits.
+    /// Stops every process with SIGTERM and waits.
     pub(crate) fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        for child in &self.children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for child in &mut self.children {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// (current RSS, peak RSS) in MiB, from /proc/PID/status.
+fn memory(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn write_script(path: &Path, text: &str) {
@@ -213,7 +312,7 @@ steps:
     .expect("scratch is writable");
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
