@@ -29,7 +29,7 @@ use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::store::{
     AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
-    RecoverScope, RunOutcome, Store,
+    RecoverScope, RunOutcome, Store, StoreError,
 };
 use observer::StoreObserver;
 use planning::RouteDecision;
@@ -146,6 +146,10 @@ impl Dispatcher {
             .await
         {
             Ok(recorded) => recorded,
+            Err(StoreError::Contended) => {
+                tracing::debug!("Another replica is recording the journal; it records these too.");
+                return false;
+            }
             Err(e) => {
                 tracing::error!(entries = entries.len(), error.message = %e, "Could not record alerts; will retry.");
                 return false;

@@ -59,6 +59,10 @@ pub enum StoreError {
     /// The intake takes no more alerts: the service is shutting down.
     #[error("intake closed")]
     IntakeClosed,
+    /// Another replica is doing this work right now (recording the journal); it does this
+    /// caller's share too, so the caller leaves it and looks again later.
+    #[error("another replica is recording the journal")]
+    Contended,
     /// `RESPONDER_DATABASE_URL` names no backend this build has, or cannot be parsed.
     #[error("{0}")]
     Url(String),
@@ -142,6 +146,7 @@ impl StoreError {
             StoreError::Database { reason, .. } => reason,
             StoreError::Unavailable(reason) => reason,
             StoreError::IntakeClosed => "shutting down",
+            StoreError::Contended => "another replica is doing this work",
             StoreError::Corrupt(_) => "a stored record could not be read",
             StoreError::Migration(_) => "the database schema could not be applied",
             StoreError::Url(_) => "the database URL is not usable",
@@ -220,7 +225,10 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
 
     /// Records many journal entries, in order, in one transaction (one fsync for the batch):
     /// what [`Store::record_alert`] does for each, all or nothing. An entry sees what the
-    /// entries before it in the batch recorded (an incident one of them opened).
+    /// entries before it in the batch recorded (an incident one of them opened). With
+    /// replicas, one records at a time: [`StoreError::Contended`] while another is at it
+    /// (it records these entries too), and entries another recorded come back
+    /// `already_recorded`.
     async fn record_alerts(
         &self,
         batch: &[(&JournalEntry, &AlertPlan)],

@@ -30,6 +30,12 @@ pub(super) async fn append(
         documents.push(to_json(alert)?);
     }
     let mut inserted = HashSet::with_capacity(keys.len());
+    if keys.len() <= CHUNK {
+        // One statement is atomic on its own: no BEGIN and COMMIT round trips on the ack path.
+        let mut conn = pool.acquire().await?;
+        insert_chunk(&mut conn, &keys, &sources, &documents, now, &mut inserted).await?;
+        return Ok(keys.iter().map(|key| inserted.remove(key)).collect());
+    }
     let mut tx = pool.begin().await?;
     for start in (0..keys.len()).step_by(CHUNK) {
         let end = (start + CHUNK).min(keys.len());

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use super::{journal, lock, to_json, ts, xact_lock, Holder, StoreError};
+use super::{journal, lock, to_json, ts, Holder, StoreError};
 use crate::alert::Alert;
 use crate::store::*;
 
@@ -20,7 +20,16 @@ pub(super) async fn record_alerts(
     holder: Holder<'_>,
 ) -> Result<Vec<Recorded>, StoreError> {
     let mut tx = pool.begin().await?;
-    xact_lock(&mut tx, lock::RECORDER).await?;
+    // One replica records at a time; the others do not queue behind it to plan and then throw
+    // away the same entries: the one recording drains the whole journal, theirs included.
+    let recording: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(lock::RECORDER)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !recording {
+        tx.rollback().await?;
+        return Err(StoreError::Contended);
+    }
     // Under the lock, what another replica recorded before is committed and visible.
     let ids: Vec<i64> = batch.iter().map(|(entry, _)| entry.id).collect();
     let done: HashSet<i64> =

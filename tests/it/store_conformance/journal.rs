@@ -2,7 +2,7 @@
 //! every entry in one transaction (each seeing what the ones before it recorded), and an
 //! entry two replicas both read is recorded once.
 
-use alert_responder::store::AlertPlan;
+use alert_responder::store::{AlertPlan, StoreError};
 use serde_json::Value;
 
 use super::{firing, journal_and_record, now, plan_for, resolved, Backend};
@@ -14,6 +14,7 @@ on_both_backends!(
     a_repeat_after_the_run_started_gets_a_run_of_its_own,
 );
 on_postgres!(an_entry_recorded_by_one_replica_is_already_recorded_for_the_other);
+on_postgres!(replicas_recording_at_once_record_each_entry_once);
 
 async fn a_redelivered_alert_is_a_no_op_whichever_replica_receives_it(b: Backend) {
     let (a, other) = b.replicas().await;
@@ -283,4 +284,46 @@ async fn an_entry_recorded_by_one_replica_is_already_recorded_for_the_other(b: B
             "{b}: {detail}"
         );
     }
+}
+
+/// Two replicas recording the same entries at the same moment: one records (the other is told
+/// it is `Contended`, or finds them already recorded); every entry is recorded once.
+async fn replicas_recording_at_once_record_each_entry_once(b: Backend) {
+    let (a, other) = b.replicas().await;
+    let alerts: Vec<_> = (0..40)
+        .map(|i| {
+            firing(
+                "HighMemoryUsage",
+                &format!("race-{i}"),
+                &format!("c0000000000{i:05}"),
+                "2026-11-27T05:00:00Z",
+            )
+        })
+        .collect();
+    a.append_journal(&alerts).await.unwrap();
+    let entries = a.pending_journal(100).await.unwrap();
+    let plans: Vec<AlertPlan> = entries.iter().map(plan_for).collect();
+    let mut recorded_once = 0;
+    for (chunk, chunk_plans) in entries.chunks(4).zip(plans.chunks(4)) {
+        let batch: Vec<_> = chunk.iter().zip(chunk_plans).collect();
+        let (first, second) = tokio::join!(
+            a.record_alerts(&batch, now()),
+            other.record_alerts(&batch, now())
+        );
+        for answer in [first, second] {
+            match answer {
+                Ok(recorded) => {
+                    recorded_once += recorded.iter().filter(|r| !r.already_recorded).count();
+                }
+                Err(StoreError::Contended) => {}
+                Err(e) => panic!("{b}: {e}"),
+            }
+        }
+    }
+    assert_eq!(
+        recorded_once, 40,
+        "{b}: each entry recorded by exactly one replica"
+    );
+    assert_eq!(a.list_incidents(false, 100).await.unwrap().len(), 40, "{b}");
+    assert!(a.pending_journal(100).await.unwrap().is_empty(), "{b}");
 }
