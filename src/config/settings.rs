@@ -52,8 +52,14 @@ pub struct SettingsArgs {
     /// Address to listen on [default: 127.0.0.1:9095].
     #[arg(long, env = "RESPONDER_LISTEN")]
     pub listen: Option<String>,
-    /// Database URL [default: sqlite://data/alert-responder.db].
-    #[arg(long, env = "RESPONDER_DATABASE_URL", global = true)]
+    /// Database: sqlite://PATH (embedded, one process) or postgres://USER:PASSWORD@HOST/DB
+    /// (several replicas on one database) [default: sqlite://data/alert-responder.db].
+    #[arg(
+        long,
+        env = "RESPONDER_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Connections to PostgreSQL per replica [default: 10].
     #[arg(long, env = "RESPONDER_DATABASE_POOL_SIZE")]
