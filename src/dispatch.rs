@@ -107,13 +107,16 @@ impl Dispatcher {
             .await
             .is_err()
         {
+            // Also hands on the runs that never started.
             self.interrupt(RecoverScope::Mine).await;
+        } else {
+            // Nothing runs any more: only runs that never started are handed on (another
+            // replica, or the next start).
+            let _ = self
+                .store
+                .recover_runs(RecoverScope::Mine, OffsetDateTime::now_utc())
+                .await;
         }
-        // Runs that never started are handed on (another replica, or the next start).
-        let _ = self
-            .store
-            .recover_runs(RecoverScope::Mine, OffsetDateTime::now_utc())
-            .await;
         let _ = cluster.await;
     }
 

@@ -350,7 +350,7 @@ pub(super) async fn recover_runs(
             .await?;
         return Ok(recovery);
     }
-    let pending = sqlx::query(
+    let mut pending = sqlx::query(
         "UPDATE runs SET owner = ?, lease_until_unix = ?
          WHERE state = 'pending' AND (owner IS NULL OR owner != ?)
          RETURNING id, incident_id, responder, target, mode, alert_id",
@@ -360,7 +360,6 @@ pub(super) async fn recover_runs(
     .bind(holder.owner)
     .fetch_all(&mut **tx)
     .await?;
-    let mut pending: Vec<_> = pending.into_iter().collect();
     pending.sort_by_key(|row| row.try_get::<i64, _>("id").unwrap_or_default());
     for row in pending {
         let alert: String = sqlx::query_scalar("SELECT alert FROM alerts WHERE id = ?")
