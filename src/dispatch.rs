@@ -43,6 +43,10 @@ const JOURNAL_BATCH: u32 = 256;
 /// under a flood new alerts keep being acknowledged while the backlog is worked off.
 const RECORD_BATCH: usize = 16;
 
+/// How long a replica leaves the journal to the replica recording it before looking again.
+/// Bounds the delay only if that replica dies mid-recording; otherwise it records ours too.
+const CONTENDED_PAUSE: Duration = Duration::from_millis(100);
+
 /// The dispatcher's parts, shared by its loop and the runs it spawns.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
@@ -151,6 +155,10 @@ impl Dispatcher {
             Ok(recorded) => recorded,
             Err(StoreError::Contended) => {
                 tracing::debug!("Another replica is recording the journal; it records these too.");
+                // It drains the whole journal, ours included, and hears of our inserts; looking
+                // again at every one of our commits would only read and plan entries to throw
+                // them away, with the CPU the recording replica needs.
+                tokio::time::sleep(CONTENDED_PAUSE).await;
                 return false;
             }
             Err(e) => {

@@ -8,6 +8,7 @@
 //! and a Markdown table on stdout.
 
 mod accounted;
+mod cpu;
 mod fakes;
 mod load;
 mod phases;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The running server.
 pub(crate) struct Postgres {
     bin: PathBuf,
-    data: PathBuf,
+    pub(crate) data: PathBuf,
     pub(crate) port: u16,
     // Held for its Drop: removes the data directory after the server stopped.
     _dir: tempfile::TempDir,

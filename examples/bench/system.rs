@@ -233,6 +233,17 @@ impl Running {
             })
     }
 
+    /// CPU seconds used so far by the system's processes and, for PostgreSQL, the server
+    /// (shared by every database on it: nothing else runs there during a phase).
+    pub(crate) fn cpu_seconds(&self, setup: &Setup) -> f64 {
+        let pids: Vec<u32> = self.children.iter().map(Child::id).collect();
+        let postgres = match self.kind {
+            Kind::Postgres { .. } => setup.postgres.as_ref().map(|pg| pg.data.as_path()),
+            _ => None,
+        };
+        crate::cpu::seconds(&pids, postgres)
+    }
+
     /// Stops every process with SIGTERM and waits.
     pub(crate) fn stop(mut self) {
         for child in &self.children {

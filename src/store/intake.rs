@@ -1,9 +1,10 @@
 //! Group commit for the intake journal: many webhooks, one transaction, one fsync.
 //!
-//! Each webhook handler submits its alerts and waits; a single writer task takes every
-//! submission waiting at that moment, appends them all in one transaction, and answers each.
-//! Under load, batches grow on their own, so the fsync cost is shared by many requests while
-//! an idle service still commits a lone alert immediately.
+//! Each webhook handler submits its alerts and waits; a writer takes every submission waiting
+//! at that moment, appends them all in one transaction, and answers each. Under load, batches
+//! grow on their own, so the fsync cost is shared by many requests while an idle service still
+//! commits a lone alert immediately. One writer on SQLite; a few at once on PostgreSQL, whose
+//! commits overlap (see `Store::journal_writers`).
 //!
 //! The intake also knows whether the service can take alerts at all: once shutdown begins it
 //! refuses new ones (the caller answers 503, so Alertmanager retries elsewhere or later), and
@@ -12,7 +13,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreError};
@@ -124,37 +125,60 @@ async fn write_batches(
     wake: Arc<Notify>,
     health: IntakeHealth,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Moved, not cloned: the handlers only need to hear back how many were new.
-        let mut alerts: Vec<Alert> = Vec::with_capacity(batch.iter().map(|(a, _)| a.len()).sum());
-        let mut sizes = Vec::with_capacity(batch.len());
-        for (submitted, _) in &mut batch {
-            sizes.push(submitted.len());
-            alerts.append(submitted);
+    // A batch is taken only once a writer is free, so submissions gather while the writers
+    // are busy: under load each commit carries many webhooks.
+    let writers = Arc::new(Semaphore::new(store.journal_writers().max(1)));
+    loop {
+        let Ok(writer) = writers.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
         }
-        let written = store.append_journal(&alerts).await;
-        health.record(written.as_ref().map(|_| ()));
-        match written {
-            Ok(fresh) => {
-                let mut rest = fresh.as_slice();
-                let mut any_new = false;
-                for ((_, reply), size) in batch.drain(..).zip(sizes) {
-                    let (mine, tail) = rest.split_at(size);
-                    any_new |= mine.iter().any(|f| *f);
-                    rest = tail;
-                    // A handler that gave up (client disconnected) still had its alerts written.
-                    let _ = reply.send(Ok(mine.to_vec()));
-                }
-                if any_new {
-                    wake.notify_one();
-                }
+        let (store, wake, health) = (store.clone(), wake.clone(), health.clone());
+        tokio::spawn(async move {
+            write_batch(store.as_ref(), batch, &wake, &health).await;
+            drop(writer);
+        });
+    }
+}
+
+/// Appends one batch of submissions in one transaction and answers each submitter.
+async fn write_batch(
+    store: &dyn Store,
+    mut batch: Vec<(Vec<Alert>, Reply)>,
+    wake: &Notify,
+    health: &IntakeHealth,
+) {
+    // Moved, not cloned: the handlers only need to hear back how many were new.
+    let mut alerts: Vec<Alert> = Vec::with_capacity(batch.iter().map(|(a, _)| a.len()).sum());
+    let mut sizes = Vec::with_capacity(batch.len());
+    for (submitted, _) in &mut batch {
+        sizes.push(submitted.len());
+        alerts.append(submitted);
+    }
+    let written = store.append_journal(&alerts).await;
+    health.record(written.as_ref().map(|_| ()));
+    match written {
+        Ok(fresh) => {
+            let mut rest = fresh.as_slice();
+            let mut any_new = false;
+            for ((_, reply), size) in batch.drain(..).zip(sizes) {
+                let (mine, tail) = rest.split_at(size);
+                any_new |= mine.iter().any(|f| *f);
+                rest = tail;
+                // A handler that gave up (client disconnected) still had its alerts written.
+                let _ = reply.send(Ok(mine.to_vec()));
             }
-            Err(err) => {
-                tracing::error!(error.message = %err, alerts = alerts.len(), "Could not write alerts to the journal.");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(err.reason().to_owned())));
-                }
+            if any_new {
+                wake.notify_one();
+            }
+        }
+        Err(err) => {
+            tracing::error!(error.message = %err, alerts = alerts.len(), "Could not write alerts to the journal.");
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(StoreError::Unavailable(err.reason().to_owned())));
             }
         }
     }

@@ -206,6 +206,13 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         Ok(None)
     }
 
+    /// How many journal appends the intake may have in flight at once: 1 where writes are
+    /// serialised anyway (SQLite has one writer), more where the server commits concurrent
+    /// transactions together (PostgreSQL flushes their WAL in one go).
+    fn journal_writers(&self) -> usize {
+        1
+    }
+
     /// Appends alerts to the journal in one transaction; a known dedup key is a no-op.
     /// Returns, per alert, whether it was new.
     async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError>;

@@ -81,6 +81,26 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Takes the advisory lock `key` until the end of the transaction on `conn`, and lets that
+/// transaction commit without waiting for its WAL to reach disk (bookkeeping only; see
+/// [`RELAXED`]).
+async fn relaxed_xact_lock(conn: &mut sqlx::PgConnection, key: i64) -> Result<(), StoreError> {
+    sqlx::query(&format!("SELECT pg_advisory_xact_lock($1), {RELAXED}"))
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Selected first in a transaction whose effects the journal can rebuild (recording, claiming
+/// a run): it commits without waiting for the WAL flush. A crash of the PostgreSQL server may
+/// lose such a commit, never a later one: the WAL is one sequence and any ordinary commit
+/// (an intake, a spent action, an enqueued message) flushes everything before it. So what is
+/// lost is only a tail of bookkeeping that no action or message depends on yet: journal
+/// entries go back to unprocessed and are recorded again, a claimed run back to pending.
+/// A crash of a replica loses nothing: the server has the commit.
+const RELAXED: &str = "set_config('synchronous_commit', 'off', true)";
+
 /// Takes the advisory lock `key` until the end of the transaction on `conn`.
 async fn xact_lock(conn: &mut sqlx::PgConnection, key: i64) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -103,6 +123,12 @@ impl Store for PostgresStore {
 
     fn owner(&self) -> &str {
         &self.owner
+    }
+
+    fn journal_writers(&self) -> usize {
+        // Up to half the pool: the dispatcher, the outbox and the API keep the rest.
+        let connections = self.pool.options().get_max_connections() as usize;
+        (connections / 2).clamp(1, 4)
     }
 
     async fn claim_run(

@@ -51,8 +51,11 @@ impl PostgresStore {
     }
 }
 
-/// The pool. Connections that died with a restart of PostgreSQL are found out when taken
-/// (sqlx pings a connection before handing it out) and replaced, so the pool heals by itself.
+/// The pool. Connections that died with a restart of PostgreSQL are found out when given back
+/// (sqlx pings every connection on release and drops a broken one) and replaced, so the pool
+/// heals by itself. No ping when taken: that would be a second round trip on every
+/// acknowledgement, and a connection that broke while idle fails its first query, which is
+/// retried like any other store error.
 async fn pool(url: &str, options: &StoreOptions, read_only: bool) -> Result<PgPool, StoreError> {
     let timeout = options.statement_timeout.as_millis().max(1).to_string();
     let mut settings = vec![("statement_timeout", timeout)];
@@ -67,7 +70,7 @@ async fn pool(url: &str, options: &StoreOptions, read_only: bool) -> Result<PgPo
     Ok(PgPoolOptions::new()
         .max_connections(options.pool_size.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire(true)
+        .test_before_acquire(false)
         .connect_with(connect)
         .await?)
 }

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use sqlx::{PgConnection, PgPool, Postgres};
 
-use super::{journal, lock, to_json, ts, Holder, StoreError};
+use super::{journal, lock, to_json, ts, Holder, StoreError, RELAXED};
 use crate::alert::Alert;
 use crate::store::*;
 
@@ -22,10 +22,11 @@ pub(super) async fn record_alerts(
     let mut tx = pool.begin().await?;
     // One replica records at a time; the others do not queue behind it to plan and then throw
     // away the same entries: the one recording drains the whole journal, theirs included.
-    let recording: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(lock::RECORDER)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (recording, _): (bool, String) =
+        sqlx::query_as(&format!("SELECT pg_try_advisory_xact_lock($1), {RELAXED}"))
+            .bind(lock::RECORDER)
+            .fetch_one(&mut *tx)
+            .await?;
     if !recording {
         tx.rollback().await?;
         return Err(StoreError::Contended);

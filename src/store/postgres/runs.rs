@@ -3,7 +3,7 @@
 
 use sqlx::{PgPool, Row};
 
-use super::{lock, to_json, xact_lock, Holder, StoreError};
+use super::{lock, relaxed_xact_lock, to_json, Holder, StoreError};
 use crate::store::{Claim, NewStep, RunOutcome, StepEnd};
 
 /// See [`crate::store::Store::claim_run`]. The advisory lock makes the target check and the
@@ -17,7 +17,7 @@ pub(super) async fn claim(
     now: &str,
 ) -> Result<Claim, StoreError> {
     let mut tx = pool.begin().await?;
-    xact_lock(&mut tx, lock::RUNS).await?;
+    relaxed_xact_lock(&mut tx, lock::RUNS).await?;
     let run = sqlx::query("SELECT state, target, owner FROM runs WHERE id = $1 FOR UPDATE")
         .bind(run_id)
         .fetch_optional(&mut *tx)
@@ -31,18 +31,16 @@ pub(super) async fn claim(
         return Ok(Claim::Gone);
     }
     let target: String = run.try_get("target")?;
-    let busy: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM runs WHERE target_lock = $1)")
-            .bind(&target)
-            .fetch_one(&mut *tx)
-            .await?;
+    let (busy, running): (bool, i64) = sqlx::query_as(
+        "SELECT COALESCE(bool_or(target_lock = $1), false), COUNT(*)
+         FROM runs WHERE target_lock IS NOT NULL",
+    )
+    .bind(&target)
+    .fetch_one(&mut *tx)
+    .await?;
     if busy {
         return Ok(Claim::TargetBusy);
     }
-    let running: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE target_lock IS NOT NULL")
-            .fetch_one(&mut *tx)
-            .await?;
     if running >= i64::from(max_running) {
         return Ok(Claim::Full);
     }
