@@ -10,6 +10,7 @@ mod approvals;
 mod attack;
 mod bad_input;
 mod body_gate;
+mod body_memory;
 mod cli;
 mod deploy;
 mod dlq_checkpoint_actions;
