@@ -12,6 +12,7 @@
 //! still passes here. What it could do there is bounded by the store: a `run` is journaled
 //! under its `trigger_id` (once), an approval is decided only while pending (once).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -39,13 +40,16 @@ impl Replays {
         seen.retain(|_, forget_at| *forget_at >= now);
         // The timestamp may lie up to the window ahead of now, so the signature stays valid
         // for at most twice the window from now.
-        let forget_at = now + 2 * MAX_CLOCK_SKEW_SECS;
-        if seen.insert(key, forget_at).is_some() {
-            return Err(IngestError::Unsigned(
+        // A refused replay leaves the first arrival's time alone, so it cannot extend it.
+        match seen.entry(key) {
+            Entry::Occupied(_) => Err(IngestError::Unsigned(
                 "this signed request was already received (a replay); it acts once",
-            ));
+            )),
+            Entry::Vacant(entry) => {
+                entry.insert(now + 2 * MAX_CLOCK_SKEW_SECS);
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 
