@@ -184,4 +184,6 @@ async fn unauthenticated_near_limit_bodies_leave_memory_near_idle_and_a_burst_gi
         after <= idle + AFTER_MAX_KIB,
         "idle {idle} KiB, after the authenticated burst {after} KiB"
     );
+    // For RELIABILITY-style reports: the figures, seen with --nocapture.
+    eprintln!("RSS KiB: idle {idle}, peak {peak}, after the bursts {after}");
 }
