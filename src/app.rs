@@ -143,6 +143,8 @@ impl Application {
                 settings.slack_bot_token.clone(),
                 actions.http.clone(),
             )),
+            body_limit: settings.body_limit,
+            replays: Arc::default(),
         };
         let dispatcher = Dispatcher {
             store: store.clone(),
@@ -199,11 +201,12 @@ impl Application {
             );
         }
         let intake_health = intake.health();
+        let budget = http::BodyBudget::new(settings.body_limit, settings.body_budget);
         let sources = SourceState {
             intake,
             webhook_token: token.clone(),
             pagerduty_secret: settings.pagerduty_webhook_secret.clone().map(Arc::new),
-            body_limit: settings.body_limit,
+            budget: budget.clone(),
             metrics: metrics.clone(),
             slack,
         };
@@ -217,6 +220,7 @@ impl Application {
                 metrics,
                 health: intake_health,
                 request_timeout: settings.request_timeout,
+                budget,
             },
         );
         let listener = TcpListener::bind(settings.listen)

@@ -108,6 +108,11 @@ pub struct SettingsArgs {
     /// Largest accepted webhook body in bytes [default: 4194304].
     #[arg(long, env = "RESPONDER_BODY_LIMIT")]
     pub body_limit: Option<usize>,
+    /// Bytes of request bodies held at once across all connections; a body beyond it is
+    /// answered 503 with Retry-After before it is read [default: eight bodies at the limit,
+    /// 33554432].
+    #[arg(long, env = "RESPONDER_BODY_BUDGET")]
+    pub body_budget: Option<usize>,
     /// Bound on receiving a request (headers and body) and answering it; slower clients are
     /// cut off (408) [default: 30s].
     #[arg(long, env = "RESPONDER_REQUEST_TIMEOUT")]
@@ -178,6 +183,7 @@ struct FileSettings {
     max_runs: Option<usize>,
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
+    body_budget: Option<usize>,
     request_timeout: Option<String>,
     admin_token: Option<String>,
     approval_ttl: Option<String>,
@@ -278,6 +284,8 @@ pub struct Settings {
     pub actions_per_minute: NonZeroU32,
     /// Webhook body limit in bytes.
     pub body_limit: usize,
+    /// Bytes all request bodies may hold at once.
+    pub body_budget: usize,
     /// Bound on receiving and answering one request.
     pub request_timeout: std::time::Duration,
     /// Token for approval decisions over the API.
@@ -407,6 +415,22 @@ impl Settings {
                 key: "RESPONDER_REQUEST_TIMEOUT",
                 reason: format!("{timeout_text:?} is not a positive duration like 30s"),
             })?;
+        let body_limit = args
+            .body_limit
+            .or(file.body_limit)
+            .unwrap_or(4 * 1024 * 1024);
+        let body_budget = args
+            .body_budget
+            .or(file.body_budget)
+            .unwrap_or(body_limit.saturating_mul(8));
+        if body_budget < body_limit {
+            return Err(ConfigError::Invalid {
+                key: "RESPONDER_BODY_BUDGET",
+                reason: format!(
+                    "{body_budget} is less than RESPONDER_BODY_LIMIT ({body_limit}): a body at the limit could never be read"
+                ),
+            });
+        }
         let oom_text =
             pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
         let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
@@ -466,10 +490,8 @@ impl Settings {
                 .unwrap_or_else(|| "responders".into()),
             max_runs,
             actions_per_minute,
-            body_limit: args
-                .body_limit
-                .or(file.body_limit)
-                .unwrap_or(4 * 1024 * 1024),
+            body_limit,
+            body_budget,
             request_timeout,
             admin_token: pick(&args.admin_token, file.admin_token).map(SecretString::from),
             approval_ttl,

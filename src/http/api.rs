@@ -1,22 +1,41 @@
-//! `GET /api/incidents`, `GET /api/incidents/{id}` and `GET /api/audit`: the record, as JSON.
+//! `GET /api/incidents`, `GET /api/incidents/{id}` and `GET /api/audit`: the record, as JSON;
+//! `POST /api/incidents/{id}/approvals`: a decision.
+//!
+//! The token is checked before anything else is looked at: an id or a query string that does
+//! not parse is refused only after it, and the refusal does not repeat the input.
 
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiError, ApiState};
-use crate::sources::check_bearer;
+use super::{ApiError, ApiState, Gate};
+use crate::sources::{check_bearer, unread, Credential};
 use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
+    let admin = Gate::new(Credential::Admin(state.admin_token.clone()), &state.budget);
     Router::new()
         .route("/api/incidents", get(list))
         .route("/api/incidents/{id}", get(detail))
-        .route("/api/incidents/{id}/approvals", post(decide))
+        .route("/api/incidents/{id}/approvals", admin.guard(post(decide)))
         .route("/api/audit", get(audit))
         .with_state(state)
+}
+
+/// An incident id from the path, refused without echoing what was sent.
+pub(super) fn incident_id(path: Result<Path<i64>, PathRejection>) -> Result<i64, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|_| ApiError::BadRequest("an incident id is a whole number".to_owned()))
+}
+
+/// A query string, refused without echoing what was sent.
+fn query<T>(query: Result<Query<T>, QueryRejection>, expected: &str) -> Result<T, ApiError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|_| ApiError::BadRequest(format!("unusable query string; expected {expected}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,9 +53,10 @@ fn default_limit() -> u32 {
 async fn list(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<IncidentRow>>, ApiError> {
     check_bearer(&headers, state.token.as_deref())?;
+    let q = query(q, "open=true|false and limit=<number>")?;
     Ok(Json(
         state
             .store
@@ -48,9 +68,10 @@ async fn list(
 async fn detail(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
     check_bearer(&headers, state.token.as_deref())?;
+    let id = incident_id(id)?;
     state
         .store
         .incident_detail(id)
@@ -67,21 +88,18 @@ struct Decision {
     by: Option<String>,
 }
 
-/// Approves or denies the incident's oldest pending approval.
+/// Approves or denies the incident's oldest pending approval; the [`Gate`] has checked the
+/// admin token before the body was read.
 async fn decide(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    body: Result<Json<Decision>, axum::extract::rejection::JsonRejection>,
+    id: Result<Path<i64>, PathRejection>,
+    body: Result<Json<Decision>, JsonRejection>,
 ) -> Result<Json<ApprovalRow>, ApiError> {
-    let Some(admin) = state.admin_token.as_deref() else {
-        return Err(ApiError::Forbidden(
-            "approvals over the API need RESPONDER_ADMIN_TOKEN to be set on the responder"
-                .to_owned(),
-        ));
-    };
-    check_bearer(&headers, Some(admin))?;
-    let Json(decision) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let id = incident_id(id)?;
+    let Json(decision) = body.map_err(|e| match e {
+        JsonRejection::BytesRejection(r) => ApiError::from(unread(&r, state.budget.limit())),
+        other => ApiError::BadRequest(other.body_text()),
+    })?;
     let approve = match decision.decision.as_str() {
         "approve" => true,
         "deny" => false,
@@ -119,8 +137,9 @@ struct AuditQuery {
 async fn audit(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Query(q): Query<AuditQuery>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditRow>>, ApiError> {
     check_bearer(&headers, state.token.as_deref())?;
+    let q = query(q, "limit=<number>")?;
     Ok(Json(state.store.audit(q.limit.min(1000)).await?))
 }

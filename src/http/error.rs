@@ -42,6 +42,9 @@ pub enum ApiError {
     /// 503: the service is shutting down and takes nothing new; senders retry 5xx.
     #[error("shutting down: retry later")]
     ShuttingDown,
+    /// 503 with `Retry-After`: the service holds as many request bodies as it may.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<IngestError> for ApiError {
@@ -77,9 +80,10 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NotConfigured(_) | ApiError::Unavailable(_) | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::NotConfigured(_)
+            | ApiError::Unavailable(_)
+            | ApiError::ShuttingDown
+            | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -88,6 +92,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let bearer = matches!(self, ApiError::Unauthorized);
+        let busy = matches!(self, ApiError::Busy(_));
         if let ApiError::Unavailable(cause) = &self {
             tracing::error!(error.message = %cause, "Answering 503: the store is unavailable.");
         }
@@ -100,6 +105,13 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if busy {
+            // Bodies are answered within the request timeout, so a second is a fair wait.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
             );
         }
         response

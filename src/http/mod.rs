@@ -22,14 +22,18 @@
 //! - `GET /incidents/{id}`: one incident's timeline (HTML).
 //!
 //! With a webhook token configured, `/api/*`, `/` and `/incidents/*` require the same bearer
-//! token.
+//! token. Routes that read a body check what the headers show (token, signature headers,
+//! declared size) before reading it, and all bodies together stay within a budget (see
+//! [`Gate`]).
 
 mod api;
 mod error;
+mod gate;
 pub mod page;
 mod serve;
 
 pub use error::ApiError;
+pub use gate::{BodyBudget, Gate};
 pub use serve::serve;
 
 use std::sync::Arc;
@@ -64,11 +68,13 @@ pub struct ApiState {
     pub health: IntakeHealth,
     /// Bound on reading a request and answering it (408 after it).
     pub request_timeout: Duration,
+    /// The body limit and the bytes all bodies may hold at once (approvals carry a body).
+    pub budget: BodyBudget,
 }
 
 /// Builds the full router.
 pub fn router(sources: SourceState, api: ApiState) -> Router {
-    let body_limit = sources.body_limit;
+    let body_limit = sources.budget.limit();
     let request_timeout = api.request_timeout;
     Router::new()
         .merge(sources::routes(sources))

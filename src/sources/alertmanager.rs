@@ -7,12 +7,12 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{check_bearer, IngestError, SourceState};
+use super::{IngestError, SourceState};
 use crate::alert::{Alert, Labels, Source, Status};
 use crate::http::ApiError;
 
@@ -79,10 +79,9 @@ fn into_alert(wire: WireAlert) -> Result<Alert, IngestError> {
 /// `POST /webhook/alertmanager`: verify, parse, persist, then answer; counted by status.
 pub(super) async fn receive(
     State(state): State<SourceState>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let answer = accept(&state, &headers, body).await;
+    let answer = accept(&state, body).await;
     let status = answer
         .as_ref()
         .map_or_else(ApiError::status, |_| StatusCode::OK);
@@ -92,17 +91,10 @@ pub(super) async fn receive(
 
 async fn accept(
     state: &SourceState,
-    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    check_bearer(headers, state.webhook_token.as_deref())?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::TooLarge(state.body_limit)
-        } else {
-            IngestError::Malformed(rejection.body_text())
-        }
-    })?;
+    // The gate in front of this route checked the bearer token before the body was read.
+    let body = super::read_body(body, state.budget.limit())?;
     let alerts = parse(&body)?;
     let count = alerts.len();
     let receipt = state

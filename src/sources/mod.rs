@@ -5,19 +5,26 @@
 //! `POST /slack/commands` and `POST /slack/interactions` (see [`slack`]).
 
 pub mod alertmanager;
+mod credential;
 pub mod docker_events;
 pub mod pagerduty;
 pub mod slack;
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use credential::Credential;
+
+use crate::alert::Source;
+use crate::http::{BodyBudget, Gate};
 use crate::metrics::Metrics;
 use crate::store::{Intake, StoreError};
 
@@ -56,22 +63,64 @@ pub struct SourceState {
     pub webhook_token: Option<Arc<SecretString>>,
     /// The PagerDuty Webhooks V3 signing secret; `None` turns `/webhook/pagerduty` off.
     pub pagerduty_secret: Option<Arc<SecretString>>,
-    /// The body limit, for the error message.
-    pub body_limit: usize,
+    /// The body limit and the bytes all bodies may hold at once.
+    pub budget: BodyBudget,
     /// Webhook and duplicate counters.
     pub metrics: Arc<Metrics>,
     /// The Slack command and buttons.
     pub slack: slack::SlackState,
 }
 
-/// The webhook routes of every source.
+/// The webhook routes of every source, each behind its [`Gate`].
 pub fn routes(state: SourceState) -> Router {
-    let slack = slack::routes(state.slack.clone());
+    let slack = slack::routes(state.slack.clone(), &state.budget);
+    let alertmanager = Gate::new(
+        Credential::Bearer(state.webhook_token.clone()),
+        &state.budget,
+    )
+    .counted(Source::Alertmanager, &state.metrics);
+    let pagerduty = Gate::new(
+        Credential::PagerDutySigned {
+            configured: state.pagerduty_secret.is_some(),
+        },
+        &state.budget,
+    )
+    .counted(Source::PagerDuty, &state.metrics);
     Router::new()
-        .route("/webhook/alertmanager", post(alertmanager::receive))
-        .route("/webhook/pagerduty", post(pagerduty::receive))
+        .route(
+            "/webhook/alertmanager",
+            alertmanager.guard(post(alertmanager::receive)),
+        )
+        .route(
+            "/webhook/pagerduty",
+            pagerduty.guard(post(pagerduty::receive)),
+        )
         .with_state(state)
         .merge(slack)
+}
+
+/// The body a handler was given, or why not: over the limit is a 413 naming the setting
+/// (a body sent in chunks, whose length the gate could not see), anything else a 400.
+pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, IngestError> {
+    body.map_err(|rejection| unread(&rejection, limit))
+}
+
+/// Why a body could not be read: see [`read_body`].
+pub fn unread(rejection: &BytesRejection, limit: usize) -> IngestError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        IngestError::TooLarge(limit)
+    } else {
+        IngestError::Malformed(rejection.body_text())
+    }
+}
+
+/// The credentials of an `Authorization` value of the Bearer scheme. The scheme is
+/// case-insensitive and followed by one or more spaces (RFC 9110, section 11).
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim_start_matches(' '))
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time when a token is configured.
@@ -80,7 +129,7 @@ pub fn check_bearer(headers: &HeaderMap, token: Option<&SecretString>) -> Result
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(bearer_credentials)
         .unwrap_or("");
     // Comparing digests keeps the time independent of where the texts differ and of the
     // token's length (a slice comparison returns early on a length mismatch).
@@ -95,3 +144,36 @@ pub fn check_bearer(headers: &HeaderMap, token: Option<&SecretString>) -> Result
 
 #[cfg(test)]
 mod properties;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not() {
+        let token = SecretString::from("s3cret-Token");
+        let cases = [
+            ("Bearer s3cret-Token", true),
+            ("bearer s3cret-Token", true),
+            ("BEARER s3cret-Token", true),
+            ("Bearer   s3cret-Token", true),
+            ("Bearer s3cret-token", false),
+            ("Basic s3cret-Token", false),
+            ("Bearers3cret-Token", false),
+            ("s3cret-Token", false),
+            ("", false),
+        ];
+        for (value, accepted) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::header::AUTHORIZATION,
+                value.parse().expect("a header value"),
+            );
+            assert_eq!(
+                check_bearer(&headers, Some(&token)).is_ok(),
+                accepted,
+                "{value:?}"
+            );
+        }
+    }
+}

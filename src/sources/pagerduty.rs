@@ -143,6 +143,30 @@ struct Reference {
     summary: Option<String>,
 }
 
+/// Why `/webhook/pagerduty` answers 503 without a signing secret.
+pub const OFF: &str = "PagerDuty webhooks are off: PAGERDUTY_WEBHOOK_SECRET is not configured";
+
+/// The `v1=` digests of an `X-PagerDuty-Signature` header. Needs no body, so a header that no
+/// body could match is refused before one is read.
+///
+/// # Errors
+/// [`IngestError::BadSignature`] when the header is missing or has no `v1=` entry.
+pub fn v1_digests(header: Option<&str>) -> Result<Vec<&str>, IngestError> {
+    let header = header.ok_or(IngestError::BadSignature(
+        "missing X-PagerDuty-Signature header",
+    ))?;
+    let digests: Vec<&str> = header
+        .split(',')
+        .filter_map(|entry| entry.trim().strip_prefix("v1="))
+        .collect();
+    if digests.is_empty() {
+        return Err(IngestError::BadSignature(
+            "X-PagerDuty-Signature has no v1= signature",
+        ));
+    }
+    Ok(digests)
+}
+
 /// Checks `X-PagerDuty-Signature` against the raw body: any `v1=` entry that equals the hex
 /// HMAC-SHA256 of `body` under `secret` accepts. Compared in constant time.
 ///
@@ -154,29 +178,18 @@ pub fn verify_signature(
     body: &[u8],
     secret: &str,
 ) -> Result<(), IngestError> {
-    let header = header.ok_or(IngestError::BadSignature(
-        "missing X-PagerDuty-Signature header",
-    ))?;
+    let digests = v1_digests(header)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .map_err(|_| IngestError::BadSignature("unusable signing secret"))?;
     mac.update(body);
     let expected = hex(&mac.finalize().into_bytes());
-    let mut any_v1 = false;
     let mut matched = subtle::Choice::from(0);
-    for entry in header.split(',').map(str::trim) {
-        if let Some(digest) = entry.strip_prefix("v1=") {
-            any_v1 = true;
-            // Every entry is compared, so timing does not reveal which one matched.
-            matched |= digest
-                .to_ascii_lowercase()
-                .as_bytes()
-                .ct_eq(expected.as_bytes());
-        }
-    }
-    if !any_v1 {
-        return Err(IngestError::BadSignature(
-            "X-PagerDuty-Signature has no v1= signature",
-        ));
+    for digest in digests {
+        // Every entry is compared, so timing does not reveal which one matched.
+        matched |= digest
+            .to_ascii_lowercase()
+            .as_bytes()
+            .ct_eq(expected.as_bytes());
     }
     if bool::from(matched) {
         Ok(())
@@ -331,20 +344,11 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let secret: &SecretString =
-        state
-            .pagerduty_secret
-            .as_deref()
-            .ok_or(IngestError::NotConfigured(
-                "PagerDuty webhooks are off: PAGERDUTY_WEBHOOK_SECRET is not configured",
-            ))?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            IngestError::TooLarge(state.body_limit)
-        } else {
-            IngestError::Malformed(rejection.body_text())
-        }
-    })?;
+    let secret: &SecretString = state
+        .pagerduty_secret
+        .as_deref()
+        .ok_or(IngestError::NotConfigured(OFF))?;
+    let body = super::read_body(body, state.budget.limit())?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     verify_signature(signature, &body, secret.expose_secret())?;
     let webhook_id = headers

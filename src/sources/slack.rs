@@ -7,7 +7,10 @@
 //! The signature is checked over the raw bytes, before the form is decoded, in constant time,
 //! and the timestamp must be within five minutes of now either way (a replayed request is
 //! refused). Failures answer **401**; without a signing secret both endpoints answer **503**
-//! (a deployment mistake Slack shows the user, never an unsigned request accepted).
+//! (a deployment mistake Slack shows the user, never an unsigned request accepted). What the
+//! headers alone show (a header missing, a stale timestamp) is refused before the body is read.
+//! A request whose signature was already accepted is refused too (401), so a captured request
+//! replayed inside the window acts at most once (see [`Replays`]).
 //!
 //! # Answering
 //! Slack waits three seconds. Every reply is an ephemeral JSON message answered at once;
@@ -22,13 +25,16 @@ mod access;
 mod buttons;
 pub mod command;
 mod handlers;
+mod replay;
 pub mod status;
 
 pub use access::Access;
+pub use replay::Replays;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
@@ -39,11 +45,11 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::IngestError;
+use super::{Credential, IngestError};
 use crate::actions::ActionCtx;
 use crate::alert::Trigger;
 use crate::config::{Catalog, SlackChatSettings};
-use crate::http::ApiError;
+use crate::http::{ApiError, BodyBudget, Gate};
 use crate::notify::Reporter;
 use crate::responders::overrides::ModeOverrides;
 use crate::store::{Intake, NewAudit, Store};
@@ -76,14 +82,61 @@ pub struct SlackState {
     pub reporter: Reporter,
     /// Allow-lists and group membership.
     pub access: Arc<Access>,
+    /// The largest body, for the 413's message.
+    pub body_limit: usize,
+    /// Signatures already accepted, so that a replay acts at most once.
+    pub replays: Arc<Replays>,
 }
 
-/// The Slack routes.
-pub fn routes(state: SlackState) -> Router {
+/// The Slack routes, behind a [`Gate`] that refuses unsigned or stale requests from their
+/// headers.
+pub fn routes(state: SlackState, budget: &BodyBudget) -> Router {
+    let gate = Gate::new(
+        Credential::SlackSigned {
+            configured: state.settings.signing_secret.is_some(),
+        },
+        budget,
+    );
     Router::new()
-        .route("/slack/commands", post(handlers::command))
-        .route("/slack/interactions", post(buttons::interaction))
+        .route(
+            "/slack/commands",
+            gate.clone().guard(post(handlers::command)),
+        )
+        .route(
+            "/slack/interactions",
+            gate.guard(post(buttons::interaction)),
+        )
         .with_state(state)
+}
+
+/// Why both Slack endpoints answer 503 without a signing secret.
+pub const OFF: &str = "Slack commands are off: SLACK_SIGNING_SECRET is not configured";
+
+/// The timestamp and signature headers, refused when no body could make them valid: one
+/// missing, a timestamp that is no unix time or lies outside [`MAX_CLOCK_SKEW_SECS`] of `now`.
+/// Needs no body, so it runs before one is read.
+///
+/// # Errors
+/// [`IngestError::Unsigned`] with a one-line reason.
+pub fn fresh_headers<'h>(
+    timestamp: Option<&'h str>,
+    signature: Option<&'h str>,
+    now: i64,
+) -> Result<(&'h str, &'h str), IngestError> {
+    let timestamp = timestamp.ok_or(IngestError::Unsigned(
+        "missing X-Slack-Request-Timestamp header",
+    ))?;
+    let signature = signature.ok_or(IngestError::Unsigned("missing X-Slack-Signature header"))?;
+    let at: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| IngestError::Unsigned("X-Slack-Request-Timestamp is not a unix time"))?;
+    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
+        return Err(IngestError::Unsigned(
+            "X-Slack-Request-Timestamp is more than 5 minutes from now (replayed or clock skew)",
+        ));
+    }
+    Ok((timestamp, signature))
 }
 
 /// Checks Slack's v0 signature of `body` at `now` (unix seconds).
@@ -98,19 +151,7 @@ pub fn verify_signature(
     secret: &str,
     now: i64,
 ) -> Result<(), IngestError> {
-    let timestamp = timestamp.ok_or(IngestError::Unsigned(
-        "missing X-Slack-Request-Timestamp header",
-    ))?;
-    let signature = signature.ok_or(IngestError::Unsigned("missing X-Slack-Signature header"))?;
-    let at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| IngestError::Unsigned("X-Slack-Request-Timestamp is not a unix time"))?;
-    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
-        return Err(IngestError::Unsigned(
-            "X-Slack-Request-Timestamp is more than 5 minutes from now (replayed or clock skew)",
-        ));
-    }
+    let (timestamp, signature) = fresh_headers(timestamp, signature, now)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .map_err(|_| IngestError::Unsigned("unusable signing secret"))?;
     mac.update(b"v0:");
@@ -132,25 +173,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The checks both endpoints start with: configured, then signed.
-fn verified(state: &SlackState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+/// The checks both endpoints start with once the body is read: within the body limit,
+/// configured, signed, and not seen before (a captured request replayed inside the
+/// five-minute window is refused like an unsigned one).
+fn verified(
+    state: &SlackState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    let body = super::read_body(body, state.body_limit)?;
     let secret = state
         .settings
         .signing_secret
         .as_ref()
-        .ok_or(IngestError::NotConfigured(
-            "Slack commands are off: SLACK_SIGNING_SECRET is not configured",
-        ))?;
+        .ok_or(IngestError::NotConfigured(OFF))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    verify_signature(
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        body,
-        secret.expose_secret(),
-        OffsetDateTime::now_utc().unix_timestamp(),
-    )
-    .inspect_err(|e| tracing::warn!(reason = %e, "Refused an unsigned Slack request."))?;
-    Ok(())
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let (timestamp, signature) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER));
+    verify_signature(timestamp, signature, &body, secret.expose_secret(), now)
+        .and_then(|()| state.replays.first_time(signature.unwrap_or_default(), now))
+        .inspect_err(|e| tracing::warn!(reason = %e, "Refused an unsigned Slack request."))?;
+    Ok(body)
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body.

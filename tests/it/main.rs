@@ -9,6 +9,8 @@ mod alertmanager_e2e;
 mod approvals;
 mod attack;
 mod bad_input;
+mod body_gate;
+mod body_memory;
 mod cli;
 mod deploy;
 mod dlq_checkpoint_actions;

@@ -18,7 +18,7 @@ const MALLORY: User = ("U0MALLORY", "mallory");
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Starts the app, fires the alert, and returns the approval request message and its id.
-async fn requested(
+pub(crate) async fn requested(
     dir: &Path,
     slack: &FakeSlack,
     target: &TestContainer,

@@ -19,6 +19,7 @@ const BOB: User = ("U0BOB", "bob");
 const MALLORY: User = ("U0MALLORY", "mallory");
 
 mod mode;
+mod replays;
 mod status;
 
 /// One read-only responder allowed on `k2-test-slack*` containers.

@@ -12,6 +12,32 @@ fn defaults_run_on_a_fresh_machine() {
     assert!(s.oom_containers.is_match("k2-spark-master"));
     assert!(!s.oom_containers.is_match("postgres"));
     assert!(s.check_exposure().is_ok());
+    assert_eq!(
+        (s.body_limit, s.body_budget),
+        (4 * 1024 * 1024, 32 * 1024 * 1024)
+    );
+}
+
+#[test]
+fn the_body_budget_follows_the_limit_and_must_hold_one_body() {
+    let raised = Settings::load(&SettingsArgs {
+        body_limit: Some(8 * 1024 * 1024),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(
+        raised.body_budget,
+        64 * 1024 * 1024,
+        "eight bodies at the limit"
+    );
+    let err = Settings::load(&SettingsArgs {
+        body_limit: Some(1024),
+        body_budget: Some(1023),
+        ..Default::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("RESPONDER_BODY_BUDGET"), "{err}");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod timeline;
 
 use std::sync::LazyLock;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -218,9 +219,10 @@ fn detail_html(detail: &crate::store::IncidentDetail) -> Result<String, minijinj
 async fn detail(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, PageError> {
     check_bearer(&headers, state.token.as_deref()).map_err(ApiError::from)?;
+    let id = super::api::incident_id(id)?;
     let detail = state
         .store
         .incident_detail(id)

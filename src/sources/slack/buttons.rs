@@ -58,8 +58,7 @@ pub(super) async fn interaction(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let body = body.map_err(|r| ApiError::BadRequest(r.body_text()))?;
-    verified(&state, &headers, &body)?;
+    let body = verified(&state, &headers, body)?;
     let PayloadForm { payload } = form(&body)?;
     let payload: Payload = serde_json::from_str(&payload)
         .map_err(|e| ApiError::BadRequest(format!("payload is not an interaction: {e}")))?;

@@ -64,8 +64,7 @@ pub(super) async fn command(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let body = body.map_err(|r| ApiError::BadRequest(r.body_text()))?;
-    verified(&state, &headers, &body)?;
+    let body = verified(&state, &headers, body)?;
     let slash: SlashForm = form(&body)?;
     if slash.user_id.is_empty() {
         return Err(ApiError::BadRequest("slash command without user_id".into()));

@@ -29,6 +29,8 @@ pub struct Options {
     pub catalog: Option<(PathBuf, PathBuf)>,
     /// Body limit in bytes.
     pub body_limit: Option<usize>,
+    /// Bytes all bodies may hold at once.
+    pub body_budget: Option<usize>,
     /// Bound on receiving and answering a request, e.g. `1s`.
     pub request_timeout: Option<String>,
     /// Run without Slack.
@@ -131,6 +133,7 @@ impl TestApp {
             routes_dir: Some(routes),
             responders_dir: Some(responders),
             body_limit: options.body_limit,
+            body_budget: options.body_budget,
             request_timeout: options.request_timeout.clone(),
             admin_token: options.admin_token.clone(),
             pagerduty_webhook_secret: options.pagerduty_webhook_secret.clone(),

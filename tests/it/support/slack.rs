@@ -94,14 +94,18 @@ pub async fn reply(app: &TestApp, user: User, text: &str) -> String {
 }
 
 /// A block_actions payload: `user` clicked the button `action_id` whose value is `value`.
+/// Like Slack's, every click has its own `trigger_id` and `action_ts`, so two clicks are two
+/// requests, never one request replayed.
 pub fn click_payload(user: User, action_id: &str, value: &str, response_url: &str) -> Value {
+    static CLICK: AtomicU64 = AtomicU64::new(1);
+    let click = CLICK.fetch_add(1, Ordering::Relaxed);
     json!({
         "type": "block_actions",
         "user": {"id": user.0, "username": user.1, "name": user.1, "team_id": "T0TEST"},
         "api_app_id": "A0RESPONDER",
         "token": "deprecated-verification-token",
         "container": {"type": "message", "message_ts": "1764210000.000200", "channel_id": "C0INCIDENTS", "is_ephemeral": false},
-        "trigger_id": "123.456.abc",
+        "trigger_id": format!("123.{click}.abc"),
         "team": {"id": "T0TEST", "domain": "k2"},
         "channel": {"id": "C0INCIDENTS", "name": "incidents"},
         "message": {"type": "message", "ts": "1764210000.000200", "text": "Approval needed"},
@@ -112,7 +116,7 @@ pub fn click_payload(user: User, action_id: &str, value: &str, response_url: &st
             "block_id": format!("approval-{value}"),
             "text": {"type": "plain_text", "text": "Approve"},
             "value": value,
-            "action_ts": "1764210100.000300",
+            "action_ts": format!("1764210100.{click:06}"),
         }],
     })
 }
