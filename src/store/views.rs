@@ -158,6 +158,12 @@ pub struct IncidentView {
     pub run: Option<RunRow>,
     /// Its decisions.
     pub decisions: Vec<DecisionRow>,
+    /// Firing notifications recorded on it: the one that opened it, its re-fires and every
+    /// alert folded into it.
+    pub firing: i64,
+    /// Whether its Slack parent message was queued: a quiet incident (unrouted, with
+    /// unrouted alerts not posted) has none, and nothing edits what was never posted.
+    pub posted: bool,
 }
 
 /// A step's request for a human decision.

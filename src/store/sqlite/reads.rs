@@ -214,10 +214,24 @@ pub(super) async fn incident_view(
     };
     let run = runs_of(&mut conn, id, true).await?.pop();
     let decisions = decisions_of(&mut conn, id).await?;
+    let firing: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM alerts WHERE incident_id = ? AND status = 'firing'",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let posted: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE incident_id = ? AND kind = 'parent' AND destination = 'slack')",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(Some(IncidentView {
         incident,
         run,
         decisions,
+        firing,
+        posted,
     }))
 }
 
