@@ -163,6 +163,7 @@ impl Application {
             actions_per_minute: settings.actions_per_minute.get(),
             reap_every: settings.lease / 3,
             cluster_wake: Arc::new(Notify::new()),
+            post_unrouted: settings.slack_post_unrouted,
         };
         if let Some(wakeups) = store
             .wakeups()

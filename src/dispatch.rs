@@ -7,7 +7,7 @@
 mod observer;
 pub mod planning;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,6 +83,8 @@ pub struct Dispatcher {
     /// Notified when another replica set a mode or asked for a cancellation, so this one
     /// looks at once instead of at its next second.
     pub cluster_wake: Arc<Notify>,
+    /// Whether alerts no route matches get a Slack thread (`SLACK_POST_UNROUTED`).
+    pub post_unrouted: bool,
 }
 
 impl Dispatcher {
@@ -158,8 +160,17 @@ impl Dispatcher {
                 return false;
             }
         };
+        // Folded alerts change only their incident's counts: one parent edit per incident
+        // per batch, however many folded into it.
+        let mut folded = BTreeSet::new();
         for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
+            if recorded.folded {
+                folded.extend(recorded.incident_id);
+            }
             self.handle(entry, plan, recorded).await;
+        }
+        for incident in folded {
+            self.reporter.refresh(incident).await;
         }
         true
     }
@@ -182,7 +193,15 @@ impl Dispatcher {
             self.reporter.pagerduty_update(incident, alert).await;
             return;
         }
-        if recorded.opened {
+        if recorded.folded {
+            tracing::debug!(incident, alertname = alert.name(), fingerprint = %alert.fingerprint, "Alert folded into the open incident of its name and target.");
+            return;
+        }
+        if recorded.opened && (self.post_unrouted || !planning::unrouted(alert, plan)) {
+            self.reporter.opened(incident).await;
+        } else if !recorded.run_ids.is_empty() {
+            // A quiet incident that now acts (routes changed since it opened) needs its
+            // thread before the run's replies; posted ones are left as they are.
             self.reporter.opened(incident).await;
         }
         if let AlertPlan::Firing { runs, declines, .. } = plan {
@@ -193,8 +212,9 @@ impl Dispatcher {
                     detail,
                     "Alert not acted on."
                 );
-                // A new incident without runs says why in its parent; otherwise say it in the thread.
-                if !recorded.opened || !runs.is_empty() {
+                // Said in the thread beside a run this alert started; otherwise the parent
+                // says why, and a re-fire that changes nothing adds nothing.
+                if !recorded.run_ids.is_empty() {
                     self.reporter.note(incident, detail).await;
                 }
             }
@@ -278,6 +298,9 @@ impl Dispatcher {
                     declines.push((kind, detail));
                 }
             }
+        }
+        if runs.is_empty() && first_target.is_none() {
+            first_target = alert.target_hint().map(str::to_owned);
         }
         AlertPlan::Firing {
             runs,

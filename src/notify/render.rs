@@ -1,7 +1,10 @@
 //! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
 
 use crate::alert::{Alert, PD_AGENT, PD_EVENT, PD_NOTE};
-use crate::store::{IncidentView, StepEnd, StepRow, StepState};
+use crate::store::{DecisionKind, IncidentView, StepEnd, StepRow, StepState};
+
+/// Decisions that follow an incident's first alert without saying why it was not acted on.
+const FOLLOWERS: [&str; 2] = [DecisionKind::Folded.as_str(), DecisionKind::Joined.as_str()];
 
 /// Escapes Slack's three control characters so text stays text: alert data such as
 /// `<!channel>` or `<https://example.com|approve>` would otherwise ping a whole channel or
@@ -30,9 +33,12 @@ pub fn parent(view: &IncidentView) -> String {
     )];
     match &view.run {
         None => {
+            // Why the first alert was not acted on: folds and joins say nothing new.
             let why = view
                 .decisions
-                .last()
+                .iter()
+                .rev()
+                .find(|d| !FOLLOWERS.contains(&d.kind.as_str()))
                 .map(|d| d.detail.as_str())
                 .unwrap_or("no responder ran");
             lines.push(format!("Not acted on: {why}"));
@@ -62,6 +68,13 @@ pub fn parent(view: &IncidentView) -> String {
                 lines.push(format!("Done: {done}"));
             }
         }
+    }
+    if view.firing > 1 {
+        // Counted in place: a storm edits this line instead of adding a reply per alert.
+        lines.push(format!(
+            "{} firing alerts of this name and target folded into this thread",
+            view.firing
+        ));
     }
     if let Some(at) = &i.resolved_at {
         lines.push(format!("Resolved at {at}"));
