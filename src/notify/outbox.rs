@@ -26,7 +26,7 @@ use super::pagerduty::{PagerDutyApi, PagerDutyError};
 use super::slack::{ChatApi, SlackError};
 use crate::metrics::{DeliveryFailure, Metrics};
 use crate::store::{MessageKind, OutboxMessage, PagerDutyKind, PagerDutyMessage, Store};
-use outage::{Line, Outage, Round};
+use outage::{Outage, Round};
 
 /// Messages (each of a different incident) in flight to Slack at once.
 const SEND_CONCURRENCY: usize = 8;
@@ -84,7 +84,7 @@ pub async fn deliver(
             .await;
         let round = round.into_inner().unwrap_or_else(|e| e.into_inner());
         if let Some(line) = outage.record(Instant::now(), &round) {
-            log_outage(store.as_ref(), line).await;
+            outage::log(store.as_ref(), line).await;
         }
         if due.is_empty() && !idle(&wake, &shutdown).await {
             break;
@@ -169,39 +169,6 @@ enum Attempt {
         /// Whether it will be tried again (else it was refused for good).
         retrying: bool,
     },
-}
-
-/// Logs a line of an outage, with how many messages wait (a cheap indexed count).
-async fn log_outage(store: &dyn Store, line: Line) {
-    let waiting = match store.gauges(OffsetDateTime::now_utc()).await {
-        Ok(g) => g.outbox_pending.to_string(),
-        Err(_) => "unknown".to_owned(),
-    };
-    match line {
-        Line::Began { failed, error } => tracing::warn!(
-            failed,
-            waiting,
-            error.message = %error,
-            "Slack is not taking messages; they wait in the outbox and are retried. A summary follows each minute while it lasts."
-        ),
-        Line::Continues {
-            since,
-            failed,
-            error,
-        } => tracing::warn!(
-            since_secs = since.as_secs(),
-            failed,
-            waiting,
-            error.message = %error,
-            "Slack is still not taking messages."
-        ),
-        Line::Ended { lasted, failed } => tracing::info!(
-            lasted_secs = lasted.as_secs(),
-            failed,
-            waiting,
-            "Slack takes messages again; the outbox drains."
-        ),
-    }
 }
 
 /// Sends one message and records the result. A failure to be retried is not logged here:

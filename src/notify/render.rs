@@ -147,3 +147,65 @@ pub fn pagerduty_update(update: &Alert) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DecisionRow, IncidentRow};
+
+    fn decision(kind: DecisionKind, detail: &str) -> DecisionRow {
+        DecisionRow {
+            kind: kind.as_str().to_owned(),
+            detail: detail.to_owned(),
+            run_id: None,
+            at: "2026-11-27T05:00:00Z".to_owned(),
+        }
+    }
+
+    fn view(firing: i64, decisions: Vec<DecisionRow>) -> IncidentView {
+        IncidentView {
+            incident: IncidentRow {
+                id: 1,
+                fingerprint: "f".into(),
+                alertname: "Noise".into(),
+                severity: None,
+                target: Some("web-1".into()),
+                status: "open".into(),
+                summary: None,
+                opened_at: "2026-11-27T05:00:00Z".into(),
+                resolved_at: None,
+                run_state: None,
+                run_outcome: None,
+            },
+            run: None,
+            decisions,
+            firing,
+            posted: true,
+        }
+    }
+
+    #[test]
+    fn a_parent_counts_folded_alerts_and_keeps_the_first_reason() {
+        let one = parent(&view(1, vec![decision(DecisionKind::NoRoute, "no route")]));
+        assert!(one.contains("Not acted on: no route"), "{one}");
+        assert!(!one.contains("folded"), "one alert, no count: {one}");
+        let storm = parent(&view(
+            1000,
+            vec![
+                decision(
+                    DecisionKind::TargetRefused,
+                    "web-1 is outside the allow-list",
+                ),
+                decision(DecisionKind::Folded, "Noise for web-1 folded"),
+            ],
+        ));
+        assert!(
+            storm.contains("Not acted on: web-1 is outside the allow-list"),
+            "the reason, not the last fold: {storm}"
+        );
+        assert!(
+            storm.contains("1000 firing alerts of this name and target folded into this thread"),
+            "{storm}"
+        );
+    }
+}

@@ -6,6 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use time::OffsetDateTime;
+
+use crate::store::Store;
+
 /// How often a continuing outage is summarized.
 pub(super) const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
@@ -102,6 +106,39 @@ impl Outage {
     #[cfg(test)]
     fn ongoing(&self) -> bool {
         self.since.is_some()
+    }
+}
+
+/// Logs a line of an outage, with how many messages wait (a cheap indexed count).
+pub(super) async fn log(store: &dyn Store, line: Line) {
+    let waiting = match store.gauges(OffsetDateTime::now_utc()).await {
+        Ok(g) => g.outbox_pending.to_string(),
+        Err(_) => "unknown".to_owned(),
+    };
+    match line {
+        Line::Began { failed, error } => tracing::warn!(
+            failed,
+            waiting,
+            error.message = %error,
+            "Slack is not taking messages; they wait in the outbox and are retried. A summary follows each minute while it lasts."
+        ),
+        Line::Continues {
+            since,
+            failed,
+            error,
+        } => tracing::warn!(
+            since_secs = since.as_secs(),
+            failed,
+            waiting,
+            error.message = %error,
+            "Slack is still not taking messages."
+        ),
+        Line::Ended { lasted, failed } => tracing::info!(
+            lasted_secs = lasted.as_secs(),
+            failed,
+            waiting,
+            "Slack takes messages again; the outbox drains."
+        ),
     }
 }
 
