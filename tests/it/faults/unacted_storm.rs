@@ -1,7 +1,8 @@
 //! Storms of alerts that are not acted on, against the real binary: 1,000 distinct alerts of
 //! one name for one target with no route, and 1,000 whose target the allow-list refuses, each
 //! fold into one incident and at most one Slack thread whose parent counts them in place;
-//! with the default settings, unrouted alerts are recorded and never posted.
+//! with the default settings, unrouted alerts are recorded and never posted. A Slack outage
+//! meanwhile is one line in the log, not one per attempt per pending message.
 
 use std::time::Duration;
 
@@ -198,5 +199,45 @@ async fn by_default_unrouted_alerts_are_recorded_and_not_posted() {
         "only the refused alert's thread: {messages:#?}"
     );
     assert!(messages[0].text.contains("Refused"), "{messages:#?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_slack_outage_is_logged_once_not_once_per_attempt_per_message() {
+    let server = Server::start(Some("true")).await;
+    server.slack.set_down(true);
+    // Twenty alert names: twenty incidents, twenty parents retried on their own schedules.
+    for n in 0..20u8 {
+        server
+            .storm(&format!("Outage{n}"), "web-frontend", 1, 10 + n)
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while server
+        .count("SELECT COALESCE(SUM(attempts), 0) FROM outbox")
+        .await
+        < 60
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            server.server.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = server.server.output();
+    assert_eq!(
+        log.matches("Slack is not taking messages").count(),
+        1,
+        "one line for the outage: {log}"
+    );
+    assert_eq!(
+        log.matches("Slack delivery failed").count(),
+        0,
+        "no line per attempt: {log}"
+    );
+    server.slack.set_down(false);
+    server.settle(20).await;
+    assert_eq!(server.slack.messages().len(), 20, "none lost");
     server.stop().await;
 }
