@@ -195,6 +195,11 @@ impl Dispatcher {
         }
         if recorded.folded {
             tracing::debug!(incident, alertname = alert.name(), fingerprint = %alert.fingerprint, "Alert folded into the open incident of its name and target.");
+            // As for any one-shot alert without a run of its own: the incident closes once
+            // no run of it is left.
+            if alert.is_one_shot() {
+                let _ = self.close_one_shot(incident).await;
+            }
             return;
         }
         if recorded.opened && (self.post_unrouted || !planning::unrouted(alert, plan)) {
