@@ -164,6 +164,7 @@ impl Application {
             reap_every: settings.lease / 3,
             cluster_wake: Arc::new(Notify::new()),
             post_unrouted: settings.slack_post_unrouted,
+            folds: Arc::default(),
         };
         if let Some(wakeups) = store
             .wakeups()

@@ -4,6 +4,7 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+mod folds;
 mod observer;
 pub mod planning;
 
@@ -31,6 +32,7 @@ use crate::store::{
     AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
     RecoverScope, RunOutcome, Store, StoreError,
 };
+use folds::FoldEdits;
 use observer::StoreObserver;
 use planning::RouteDecision;
 
@@ -85,6 +87,8 @@ pub struct Dispatcher {
     pub cluster_wake: Arc<Notify>,
     /// Whether alerts no route matches get a Slack thread (`SLACK_POST_UNROUTED`).
     pub post_unrouted: bool,
+    /// Count edits of parents that alerts folded into, spaced out per incident.
+    pub folds: Arc<Mutex<FoldEdits>>,
 }
 
 impl Dispatcher {
@@ -94,6 +98,10 @@ impl Dispatcher {
         let cluster = tokio::spawn(self.clone().keep_in_step(shutdown.clone()));
         loop {
             self.drain_journal().await;
+            let owed = self.lock_folds().due(tokio::time::Instant::now());
+            for incident in owed {
+                self.reporter.refresh(incident).await;
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 // A periodic look also retries entries a database error left pending.
@@ -160,8 +168,8 @@ impl Dispatcher {
                 return false;
             }
         };
-        // Folded alerts change only their incident's counts: one parent edit per incident
-        // per batch, however many folded into it.
+        // Folded alerts change only their incident's counts: at most one parent edit per
+        // incident every few seconds, however many folded into it (the last one is owed).
         let mut folded = BTreeSet::new();
         for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
             if recorded.folded {
@@ -169,10 +177,17 @@ impl Dispatcher {
             }
             self.handle(entry, plan, recorded).await;
         }
-        for incident in folded {
+        let edit = self
+            .lock_folds()
+            .folded(tokio::time::Instant::now(), folded);
+        for incident in edit {
             self.reporter.refresh(incident).await;
         }
         true
+    }
+
+    fn lock_folds(&self) -> std::sync::MutexGuard<'_, FoldEdits> {
+        self.folds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Acts on what was recorded for one entry: reports, spawns its runs, cancels on resolve.
