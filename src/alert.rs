@@ -112,6 +112,17 @@ impl Alert {
             .unwrap_or("unnamed")
     }
 
+    /// What the alert is about when no responder rendered a target (no route matched, or
+    /// the route refused it before its target): the first of [`TARGET_LABELS`] it carries.
+    /// Alerts not acted on fold by their name and this, as acted-on ones do by theirs.
+    pub fn target_hint(&self) -> Option<&str> {
+        TARGET_LABELS
+            .iter()
+            .find_map(|label| self.labels.get(*label))
+            .map(String::as_str)
+            .filter(|value| !value.trim().is_empty())
+    }
+
     /// The key that makes redeliveries of this alert instance no-ops: the same fingerprint,
     /// start and status means the same notification, whichever HA peer or retry sent it.
     /// Updates are many per incident, so theirs adds the source's event id ([`EVENT_ID`]).
@@ -129,6 +140,10 @@ impl Alert {
         }
     }
 }
+
+/// Labels that name what an alert is about, in order: the container (the shipped responders'
+/// target), else Prometheus's scrape instance.
+pub const TARGET_LABELS: &[&str] = &["container", "instance"];
 
 /// The label a manual trigger names its responder with.
 pub const MANUAL_RESPONDER: &str = "manual_responder";

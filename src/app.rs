@@ -165,6 +165,8 @@ impl Application {
             actions_per_minute: settings.actions_per_minute.get(),
             reap_every: settings.lease / 3,
             cluster_wake: Arc::new(Notify::new()),
+            post_unrouted: settings.slack_post_unrouted,
+            folds: Arc::default(),
         };
         if let Some(wakeups) = store
             .wakeups()

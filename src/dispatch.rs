@@ -4,10 +4,11 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+mod folds;
 mod observer;
 pub mod planning;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use crate::store::{
     AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
     RecoverScope, RunOutcome, Store, StoreError,
 };
+use folds::FoldEdits;
 use observer::StoreObserver;
 use planning::RouteDecision;
 
@@ -87,6 +89,10 @@ pub struct Dispatcher {
     /// Notified when another replica set a mode or asked for a cancellation, so this one
     /// looks at once instead of at its next second.
     pub cluster_wake: Arc<Notify>,
+    /// Whether alerts no route matches get a Slack thread (`SLACK_POST_UNROUTED`).
+    pub post_unrouted: bool,
+    /// Count edits of parents that alerts folded into, spaced out per incident.
+    pub folds: Arc<Mutex<FoldEdits>>,
 }
 
 impl Dispatcher {
@@ -96,6 +102,10 @@ impl Dispatcher {
         let cluster = tokio::spawn(self.clone().keep_in_step(shutdown.clone()));
         loop {
             self.drain_journal().await;
+            let owed = self.lock_folds().due(tokio::time::Instant::now());
+            for incident in owed {
+                self.reporter.refresh(incident).await;
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 // A periodic look also retries entries a database error left pending.
@@ -166,10 +176,26 @@ impl Dispatcher {
                 return false;
             }
         };
+        // Folded alerts change only their incident's counts: at most one parent edit per
+        // incident every few seconds, however many folded into it (the last one is owed).
+        let mut folded = BTreeSet::new();
         for ((entry, plan), recorded) in batch.into_iter().zip(recorded) {
+            if recorded.folded {
+                folded.extend(recorded.incident_id);
+            }
             self.handle(entry, plan, recorded).await;
         }
+        let edit = self
+            .lock_folds()
+            .folded(tokio::time::Instant::now(), folded);
+        for incident in edit {
+            self.reporter.refresh(incident).await;
+        }
         true
+    }
+
+    fn lock_folds(&self) -> std::sync::MutexGuard<'_, FoldEdits> {
+        self.folds.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Acts on what was recorded for one entry: reports, spawns its runs, cancels on resolve.
@@ -190,7 +216,20 @@ impl Dispatcher {
             self.reporter.pagerduty_update(incident, alert).await;
             return;
         }
-        if recorded.opened {
+        if recorded.folded {
+            tracing::debug!(incident, alertname = alert.name(), fingerprint = %alert.fingerprint, "Alert folded into the open incident of its name and target.");
+            // As for any one-shot alert without a run of its own: the incident closes once
+            // no run of it is left.
+            if alert.is_one_shot() {
+                let _ = self.close_one_shot(incident).await;
+            }
+            return;
+        }
+        if recorded.opened && (self.post_unrouted || !planning::unrouted(alert, plan)) {
+            self.reporter.opened(incident).await;
+        } else if !recorded.run_ids.is_empty() {
+            // A quiet incident that now acts (routes changed since it opened) needs its
+            // thread before the run's replies; posted ones are left as they are.
             self.reporter.opened(incident).await;
         }
         if let AlertPlan::Firing { runs, declines, .. } = plan {
@@ -201,8 +240,9 @@ impl Dispatcher {
                     detail,
                     "Alert not acted on."
                 );
-                // A new incident without runs says why in its parent; otherwise say it in the thread.
-                if !recorded.opened || !runs.is_empty() {
+                // Said in the thread beside a run this alert started; otherwise the parent
+                // says why, and a re-fire that changes nothing adds nothing.
+                if !recorded.run_ids.is_empty() {
                     self.reporter.note(incident, detail).await;
                 }
             }
@@ -286,6 +326,9 @@ impl Dispatcher {
                     declines.push((kind, detail));
                 }
             }
+        }
+        if runs.is_empty() && first_target.is_none() {
+            first_target = alert.target_hint().map(str::to_owned);
         }
         AlertPlan::Firing {
             runs,

@@ -93,6 +93,10 @@ pub struct SettingsArgs {
     /// Who to mention on escalation: a user group ID (S0123ABC) or a raw mention (<!here>).
     #[arg(long, env = "SLACK_ONCALL_GROUP")]
     pub slack_oncall_group: Option<String>,
+    /// Post a thread for alerts no route matches: true or false. They are recorded either
+    /// way; Alertmanager's other receivers already tell people of them [default: false].
+    #[arg(long, env = "SLACK_POST_UNROUTED")]
+    pub slack_post_unrouted: Option<String>,
     /// Directory of routing rules [default: routes].
     #[arg(long, env = "RESPONDER_ROUTES_DIR", global = true)]
     pub routes_dir: Option<PathBuf>,
@@ -178,6 +182,7 @@ struct FileSettings {
     slack_channel: Option<String>,
     slack_api_url: Option<String>,
     slack_oncall_group: Option<String>,
+    slack_post_unrouted: Option<bool>,
     routes_dir: Option<PathBuf>,
     responders_dir: Option<PathBuf>,
     max_runs: Option<usize>,
@@ -236,6 +241,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("slack_channel", &self.slack_channel)
             .field("slack_api_url", &self.slack_api_url)
             .field("slack_oncall_group", &self.slack_oncall_group)
+            .field("slack_post_unrouted", &self.slack_post_unrouted)
             .field("routes_dir", &self.routes_dir)
             .field("responders_dir", &self.responders_dir)
             .field("admin_token", &redacted(&self.admin_token))
@@ -274,6 +280,8 @@ pub struct Settings {
     pub slack_api_url: String,
     /// The mention text for escalations, e.g. `<!subteam^S0123>`.
     pub oncall_mention: Option<String>,
+    /// Whether alerts no route matches get a Slack thread (they are recorded either way).
+    pub slack_post_unrouted: bool,
     /// Routes directory.
     pub routes_dir: PathBuf,
     /// Responders directory.
@@ -444,6 +452,10 @@ impl Settings {
                 format!("<!subteam^{g}>")
             }
         });
+        let slack_post_unrouted = match args.slack_post_unrouted.as_deref() {
+            Some(text) => parse_bool("SLACK_POST_UNROUTED", text)?,
+            None => file.slack_post_unrouted.unwrap_or(false),
+        };
         let slack_chat = SlackChatSettings::load(
             &args.slack_chat,
             [
@@ -478,6 +490,7 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_owned(),
             oncall_mention,
+            slack_post_unrouted,
             routes_dir: args
                 .routes_dir
                 .clone()
@@ -510,6 +523,18 @@ impl Settings {
             return Err(ConfigError::UnauthenticatedListen(self.listen));
         }
         Ok(())
+    }
+}
+
+/// A yes/no setting from a flag or the environment.
+fn parse_bool(key: &'static str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "on" => Ok(true),
+        "false" | "no" | "0" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key,
+            reason: format!("{text:?}: use true or false"),
+        }),
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::Map;
 use crate::alert::Alert;
 use crate::responders::context::Scope;
 use crate::responders::{Mode, Responder};
-use crate::store::{DecisionKind, RunPlan};
+use crate::store::{AlertPlan, DecisionKind, RunPlan};
 use crate::template::Templates;
 
 /// Why a responder refuses the alert's labels, if it does: a label that is missing or does
@@ -157,4 +157,19 @@ fn outside_allow_list(responder: &Responder, target: &str) -> Option<RouteDecisi
             detail,
             target: Some(target.to_owned()),
         })
+}
+
+/// Whether `plan` is for an alert no route matched (a person's manual request never is):
+/// such an incident is recorded but gets a Slack thread only when `SLACK_POST_UNROUTED` asks.
+pub fn unrouted(alert: &Alert, plan: &AlertPlan) -> bool {
+    match plan {
+        AlertPlan::Firing { runs, declines, .. } => {
+            alert.manual_request().is_none()
+                && runs.is_empty()
+                && declines
+                    .iter()
+                    .all(|(kind, _)| *kind == DecisionKind::NoRoute)
+        }
+        AlertPlan::Resolve | AlertPlan::Update => false,
+    }
 }

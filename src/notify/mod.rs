@@ -114,7 +114,8 @@ impl Reporter {
         }
     }
 
-    /// The incident opened: post its parent message.
+    /// The incident opened (or, quiet until now, starts to act): post its parent message,
+    /// unless it already has one.
     pub async fn opened(&self, incident: i64) {
         self.parent(incident, MessageKind::Parent).await;
     }
@@ -228,8 +229,13 @@ impl Reporter {
         self.parent(incident, MessageKind::Update).await;
     }
 
+    /// Posts the parent once, or edits it; an incident never posted (a quiet one) is not
+    /// edited, since there is nothing in Slack to edit.
     async fn parent(&self, incident: i64, kind: MessageKind) {
         match self.store.incident_view(incident).await {
+            Ok(Some(view)) if view.posted == (kind == MessageKind::Parent) => {
+                tracing::debug!(incident, kind = kind.as_str(), "Parent message not needed.");
+            }
             Ok(Some(view)) => self.queue(incident, kind, render::parent(&view)).await,
             Ok(None) => tracing::warn!(
                 incident,

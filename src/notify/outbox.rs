@@ -11,8 +11,10 @@
 //! accepted it, so none is lost; it is sent again only if the service dies between the answer
 //! and that write (PagerDuty events carry a `dedup_key`, which makes that resend harmless).
 
-use std::sync::Arc;
-use std::time::Duration;
+mod outage;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
@@ -24,6 +26,7 @@ use super::pagerduty::{PagerDutyApi, PagerDutyError};
 use super::slack::{ChatApi, SlackError};
 use crate::metrics::{DeliveryFailure, Metrics};
 use crate::store::{MessageKind, OutboxMessage, PagerDutyKind, PagerDutyMessage, Store};
+use outage::{Outage, Round};
 
 /// Messages (each of a different incident) in flight to Slack at once.
 const SEND_CONCURRENCY: usize = 8;
@@ -44,26 +47,45 @@ pub async fn deliver(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    let mut outage = Outage::default();
     loop {
         let due = if leads(store.as_ref(), SLACK_SENDER).await {
             or_none(store.due_messages(OffsetDateTime::now_utc(), 32).await)
         } else {
             Vec::new()
         };
+        let round = Mutex::new(Round::default());
         // At most one message per incident is due at a time, so sending the batch concurrently
         // keeps each thread in order while one slow thread no longer delays every other.
         futures::stream::iter(&due)
             .for_each_concurrent(SEND_CONCURRENCY, |message| {
-                let (store, chat, channel, metrics) = (&store, &chat, &channel, &metrics);
+                let (store, chat, channel, metrics, round) =
+                    (&store, &chat, &channel, &metrics, &round);
                 async move {
-                    if let Err(failure) =
-                        send_one(store.as_ref(), chat.as_ref(), channel, message).await
-                    {
-                        metrics.slack_delivery_failed(failure);
+                    let attempt = send_one(store.as_ref(), chat.as_ref(), channel, message).await;
+                    let mut round = round.lock().unwrap_or_else(|e| e.into_inner());
+                    match attempt {
+                        Attempt::Delivered => round.delivered += 1,
+                        Attempt::Skipped => {}
+                        Attempt::Failed {
+                            kind,
+                            error,
+                            retrying,
+                        } => {
+                            metrics.slack_delivery_failed(kind);
+                            if retrying {
+                                round.failed += 1;
+                                round.error = Some(error);
+                            }
+                        }
                     }
                 }
             })
             .await;
+        let round = round.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(line) = outage.record(Instant::now(), &round) {
+            outage::log(store.as_ref(), line).await;
+        }
         if due.is_empty() && !idle(&wake, &shutdown).await {
             break;
         }
@@ -107,7 +129,7 @@ async fn flush(store: &dyn Store, chat: &dyn ChatApi, channel: &str) {
             return;
         }
         for message in &due {
-            if send_one(store, chat, channel, message).await.is_err() {
+            if let Attempt::Failed { .. } = send_one(store, chat, channel, message).await {
                 return;
             }
         }
@@ -132,16 +154,34 @@ async fn idle(wake: &Notify, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// Sends one message and records the result; says how the attempt failed, if it did.
+/// How one attempt at one message went.
+enum Attempt {
+    /// Another sender (or an earlier round) has it: nothing was sent.
+    Skipped,
+    /// Slack took it.
+    Delivered,
+    /// Slack did not take it.
+    Failed {
+        /// How, for the metrics.
+        kind: DeliveryFailure,
+        /// Why, for the log.
+        error: String,
+        /// Whether it will be tried again (else it was refused for good).
+        retrying: bool,
+    },
+}
+
+/// Sends one message and records the result. A failure to be retried is not logged here:
+/// the delivery loop logs outages as a whole (see [`outage`]).
 async fn send_one(
     store: &dyn Store,
     chat: &dyn ChatApi,
     channel: &str,
     m: &OutboxMessage,
-) -> Result<(), DeliveryFailure> {
+) -> Attempt {
     let now = OffsetDateTime::now_utc();
     if !claimed(store, m.id, now).await {
-        return Ok(());
+        return Attempt::Skipped;
     }
     let blocks = m.blocks.as_deref();
     let result = match (m.kind, &m.thread) {
@@ -167,6 +207,7 @@ async fn send_one(
         SlackError::Unavailable(_) => (DeliveryFailure::Unavailable, None),
         SlackError::Rejected(_) => (DeliveryFailure::Rejected, None),
     });
+    let error = result.as_ref().err().map(ToString::to_string);
     let recorded = match result {
         Ok(posted) => {
             let record = || store.message_sent(m.id, &posted.channel, &posted.ts, now);
@@ -178,7 +219,7 @@ async fn send_one(
                 .map(|d| now + d);
             match retry_at {
                 Some(_) => {
-                    tracing::warn!(message = m.id, incident = m.incident_id, error.message = %err, "Slack delivery failed; will retry.")
+                    tracing::debug!(message = m.id, incident = m.incident_id, error.message = %err, "Slack delivery failed; will retry.")
                 }
                 None => {
                     tracing::error!(message = m.id, incident = m.incident_id, error.message = %err, "Slack refused a message; giving up on it.")
@@ -190,7 +231,14 @@ async fn send_one(
     if let Err(e) = recorded {
         tracing::error!(message = m.id, error.message = %e, "Could not record a delivery result.");
     }
-    failure.map_or(Ok(()), |(kind, _)| Err(kind))
+    match (failure, error) {
+        (Some((kind, after)), Some(error)) => Attempt::Failed {
+            kind,
+            error,
+            retrying: retry_delay(kind, after, m.attempts).is_some(),
+        },
+        _ => Attempt::Delivered,
+    }
 }
 
 /// Sends due PagerDuty deliveries until `shutdown`; woken by `wake` when some are queued.

@@ -1,7 +1,10 @@
 //! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
 
 use crate::alert::{Alert, PD_AGENT, PD_EVENT, PD_NOTE};
-use crate::store::{IncidentView, StepEnd, StepRow, StepState};
+use crate::store::{DecisionKind, IncidentView, StepEnd, StepRow, StepState};
+
+/// Decisions that follow an incident's first alert without saying why it was not acted on.
+const FOLLOWERS: [&str; 2] = [DecisionKind::Folded.as_str(), DecisionKind::Joined.as_str()];
 
 /// Escapes Slack's three control characters so text stays text: alert data such as
 /// `<!channel>` or `<https://example.com|approve>` would otherwise ping a whole channel or
@@ -30,9 +33,12 @@ pub fn parent(view: &IncidentView) -> String {
     )];
     match &view.run {
         None => {
+            // Why the first alert was not acted on: folds and joins say nothing new.
             let why = view
                 .decisions
-                .last()
+                .iter()
+                .rev()
+                .find(|d| !FOLLOWERS.contains(&d.kind.as_str()))
                 .map(|d| d.detail.as_str())
                 .unwrap_or("no responder ran");
             lines.push(format!("Not acted on: {why}"));
@@ -62,6 +68,13 @@ pub fn parent(view: &IncidentView) -> String {
                 lines.push(format!("Done: {done}"));
             }
         }
+    }
+    if view.firing > 1 {
+        // Counted in place: a storm edits this line instead of adding a reply per alert.
+        lines.push(format!(
+            "{} firing alerts of this name and target folded into this thread",
+            view.firing
+        ));
     }
     if let Some(at) = &i.resolved_at {
         lines.push(format!("Resolved at {at}"));
@@ -132,5 +145,67 @@ pub fn pagerduty_update(update: &Alert) -> String {
             ":information_source: PagerDuty: {} by *{who}*",
             escape(other.unwrap_or("update"))
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DecisionRow, IncidentRow};
+
+    fn decision(kind: DecisionKind, detail: &str) -> DecisionRow {
+        DecisionRow {
+            kind: kind.as_str().to_owned(),
+            detail: detail.to_owned(),
+            run_id: None,
+            at: "2026-11-27T05:00:00Z".to_owned(),
+        }
+    }
+
+    fn view(firing: i64, decisions: Vec<DecisionRow>) -> IncidentView {
+        IncidentView {
+            incident: IncidentRow {
+                id: 1,
+                fingerprint: "f".into(),
+                alertname: "Noise".into(),
+                severity: None,
+                target: Some("web-1".into()),
+                status: "open".into(),
+                summary: None,
+                opened_at: "2026-11-27T05:00:00Z".into(),
+                resolved_at: None,
+                run_state: None,
+                run_outcome: None,
+            },
+            run: None,
+            decisions,
+            firing,
+            posted: true,
+        }
+    }
+
+    #[test]
+    fn a_parent_counts_folded_alerts_and_keeps_the_first_reason() {
+        let one = parent(&view(1, vec![decision(DecisionKind::NoRoute, "no route")]));
+        assert!(one.contains("Not acted on: no route"), "{one}");
+        assert!(!one.contains("folded"), "one alert, no count: {one}");
+        let storm = parent(&view(
+            1000,
+            vec![
+                decision(
+                    DecisionKind::TargetRefused,
+                    "web-1 is outside the allow-list",
+                ),
+                decision(DecisionKind::Folded, "Noise for web-1 folded"),
+            ],
+        ));
+        assert!(
+            storm.contains("Not acted on: web-1 is outside the allow-list"),
+            "the reason, not the last fold: {storm}"
+        );
+        assert!(
+            storm.contains("1000 firing alerts of this name and target folded into this thread"),
+            "{storm}"
+        );
     }
 }

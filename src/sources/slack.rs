@@ -50,6 +50,7 @@ use crate::actions::ActionCtx;
 use crate::alert::Trigger;
 use crate::config::{Catalog, SlackChatSettings};
 use crate::http::{ApiError, BodyBudget, Gate};
+use crate::notify::render::escape;
 use crate::notify::Reporter;
 use crate::responders::overrides::ModeOverrides;
 use crate::store::{Intake, NewAudit, Store};
@@ -202,9 +203,26 @@ fn form<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("not a Slack form body: {e}")))
 }
 
-/// An ephemeral reply, the shape of every immediate answer.
+/// An ephemeral reply, the shape of every immediate answer. Replies carry alert names,
+/// labels, targets and the command's own text, and none of ours needs a live mention or
+/// link: the whole text is escaped, so `<!channel>` in any of them stays text.
 fn ephemeral(text: impl Into<String>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"response_type": "ephemeral", "text": text.into()}))
+    Json(serde_json::json!({"response_type": "ephemeral", "text": escape(&text.into())}))
+}
+
+/// Text from a Slack request as the log shows it: control characters (NUL, line breaks, the
+/// escape that starts terminal sequences) written as escapes, so a command can neither forge
+/// log lines nor drive the terminal of whoever reads them.
+fn loggable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Who did something, as decisions and approvals record it: `@alice (U0123)`.
@@ -219,10 +237,10 @@ fn who(user_name: &str, user_id: &str) -> String {
 /// Records one attempt; a store failure is logged, never shown as the command's failure.
 async fn audit(state: &SlackState, entry: NewAudit) {
     tracing::info!(
-        user = %entry.user_id,
-        command = %entry.command,
+        user = %loggable(&entry.user_id),
+        command = %loggable(&entry.command),
         outcome = %entry.outcome,
-        detail = %entry.detail,
+        detail = %loggable(&entry.detail),
         "Slack request."
     );
     if let Err(e) = state
@@ -241,10 +259,11 @@ fn follow_up(state: &SlackState, response_url: &str, text: String) {
     }
     let (http, url) = (state.actions.http.clone(), response_url.to_owned());
     tokio::spawn(async move {
+        // Escaped like every immediate reply (see [`ephemeral`]).
         let body = serde_json::json!({
             "response_type": "ephemeral",
             "replace_original": false,
-            "text": text,
+            "text": escape(&text),
         });
         match http.post(&url).json(&body).send().await {
             Ok(r) if r.status().is_success() => {}

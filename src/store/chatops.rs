@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{ApprovalRow, NewMessage, StoreError};
+use super::{ApprovalRow, MessageKind, NewMessage, StoreError};
 
 /// One attempt to use the responder from Slack, allowed or not.
 #[derive(Debug, Clone)]
@@ -94,7 +94,9 @@ pub trait ChatStore: Send + Sync {
     async fn mode_overrides(&self) -> Result<Vec<ModeOverrideRow>, StoreError>;
 
     /// Queues a message with Block Kit `blocks` (JSON) and, for an edit, the outbox id of the
-    /// earlier message it replaces (`kind` update); returns its id.
+    /// earlier message it replaces (`kind` update); returns its id. An edit of the parent
+    /// supersedes the parent edits still waiting (not being sent): it carries the newer
+    /// state, so a storm's many refreshes cost Slack one edit, not one each.
     async fn enqueue_rich(
         &self,
         message: &NewMessage,
@@ -121,4 +123,10 @@ pub trait ChatStore: Send + Sync {
 
     /// The newest incident of an alert fingerprint.
     async fn incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<i64>, StoreError>;
+}
+
+/// Whether queueing `m` supersedes the incident's waiting parent edits: it is itself a parent
+/// edit (an edit of another message, such as an approval request, replaces nothing else).
+pub fn superseding(m: &NewMessage, edit_of: Option<i64>) -> bool {
+    m.kind == MessageKind::Update && edit_of.is_none() && m.deliver
 }

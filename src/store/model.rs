@@ -45,7 +45,7 @@ pub struct RunPlan {
 }
 
 /// What recording an alert did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
     /// The incident the alert belongs to (`None`: a resolve for no open incident).
     pub incident_id: Option<i64>,
@@ -63,6 +63,9 @@ pub struct Recorded {
     /// Another replica recorded this journal entry first: nothing was done here, and nothing
     /// is left to do (that replica acts on it).
     pub already_recorded: bool,
+    /// The alert (a new fingerprint) folded into the open incident of its alert name and
+    /// target: recorded there, nothing created, nothing to say but the parent's new counts.
+    pub folded: bool,
 }
 
 /// Kinds of decisions, stored as snake_case.
@@ -102,7 +105,7 @@ pub enum DecisionKind {
 
 impl DecisionKind {
     /// The stored name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             DecisionKind::NoRoute => "no_route",
             DecisionKind::TargetRefused => "target_refused",

@@ -285,7 +285,7 @@ impl Store for PostgresStore {
         m: &NewMessage,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        outbox::enqueue(&self.pool, m, None, None, &ts(now)).await
+        outbox::enqueue(&self.pool, m, None, None, now).await
     }
 
     async fn due_messages(

@@ -349,15 +349,8 @@ impl Store for SqliteStore {
         m: &NewMessage,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        let done = sqlx::query("INSERT INTO outbox (incident_id, kind, text, state, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(m.incident_id)
-            .bind(m.kind.as_str())
-            .bind(&m.text)
-            .bind(if m.deliver { "pending" } else { "disabled" })
-            .bind(ts(now))
-            .execute(&mut *self.relaxed().await?)
-            .await?;
-        Ok(done.last_insert_rowid())
+        // One path for every message, so superseding parent edits holds for both.
+        self.enqueue_rich(m, None, None, now).await
     }
 
     async fn due_messages(

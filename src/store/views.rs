@@ -149,6 +149,16 @@ pub struct IncidentDetail {
     pub approvals: Vec<ApprovalRow>,
 }
 
+/// Whether a read of an incident's decisions keeps folds and joins, which are one per alert
+/// of a storm: the API shows them all, the parent message reads none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Followers {
+    /// Every decision.
+    Kept,
+    /// All but folds and joins.
+    Skipped,
+}
+
 /// An incident's header and latest run, for rendering its Slack parent message.
 #[derive(Debug, Clone)]
 pub struct IncidentView {
@@ -156,8 +166,15 @@ pub struct IncidentView {
     pub incident: IncidentRow,
     /// Its latest run.
     pub run: Option<RunRow>,
-    /// Its decisions.
+    /// Its decisions but folds and joins ([`Followers::Skipped`]): a storm's thousands of
+    /// those would be read at every edit of the parent, for nothing.
     pub decisions: Vec<DecisionRow>,
+    /// Firing notifications recorded on it: the one that opened it, its re-fires and every
+    /// alert folded into it.
+    pub firing: i64,
+    /// Whether its Slack parent message was queued: a quiet incident (unrouted, with
+    /// unrouted alerts not posted) has none, and nothing edits what was never posted.
+    pub posted: bool,
 }
 
 /// A step's request for a human decision.

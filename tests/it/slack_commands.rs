@@ -97,7 +97,8 @@ async fn only_validly_signed_recent_requests_are_answered() {
         json["text"]
             .as_str()
             .unwrap()
-            .contains("/responder run <responder> <target>"),
+            // Escaped like every reply: Slack shows `<responder>`, and never reads it as a link.
+            .contains("/responder run &lt;responder&gt; &lt;target&gt;"),
         "{json}"
     );
 

@@ -11,6 +11,10 @@ fn defaults_run_on_a_fresh_machine() {
     assert!(s.slack_bot_token.is_none());
     assert!(s.oom_containers.is_match("k2-spark-master"));
     assert!(!s.oom_containers.is_match("postgres"));
+    assert!(
+        !s.slack_post_unrouted,
+        "unrouted alerts are quiet by default"
+    );
     assert!(s.check_exposure().is_ok());
     assert_eq!(
         (s.body_limit, s.body_budget),
@@ -44,7 +48,7 @@ fn the_body_budget_follows_the_limit_and_must_hold_one_body() {
 fn flags_win_over_the_file_and_the_file_over_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
-    std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\noom_containers: spark-.*\n").unwrap();
+    std::fs::write(&path, "listen: 127.0.0.1:7000\nmode: dry-run\nslack_channel: '#ops'\nslack_oncall_group: S0ONCALL\noom_containers: spark-.*\nslack_post_unrouted: true\n").unwrap();
     let args = SettingsArgs {
         config: Some(path),
         listen: Some("127.0.0.1:7001".into()),
@@ -56,6 +60,12 @@ fn flags_win_over_the_file_and_the_file_over_defaults() {
     assert_eq!(s.slack_channel, "#ops");
     assert_eq!(s.oncall_mention.as_deref(), Some("<!subteam^S0ONCALL>"));
     assert!(s.oom_containers.is_match("spark-worker-1"));
+    assert!(s.slack_post_unrouted);
+    let off = SettingsArgs {
+        slack_post_unrouted: Some("false".into()),
+        ..args
+    };
+    assert!(!Settings::load(&off).unwrap().slack_post_unrouted);
 }
 
 #[test]
@@ -88,6 +98,13 @@ fn bad_values_are_named() {
                 ..Default::default()
             },
             "RESPONDER_OOM_CONTAINERS",
+        ),
+        (
+            SettingsArgs {
+                slack_post_unrouted: Some("maybe".into()),
+                ..Default::default()
+            },
+            "SLACK_POST_UNROUTED",
         ),
     ];
     for (args, key) in cases {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{audit, follow_up, form, verified, who, SlackState};
+use super::{audit, follow_up, form, loggable, verified, who, SlackState};
 use crate::http::ApiError;
 use crate::notify::approval::{APPROVE_ACTION, DENY_ACTION};
 use crate::store::NewAudit;
@@ -63,7 +63,7 @@ pub(super) async fn interaction(
     let payload: Payload = serde_json::from_str(&payload)
         .map_err(|e| ApiError::BadRequest(format!("payload is not an interaction: {e}")))?;
     if payload.kind != "block_actions" {
-        tracing::info!(kind = %payload.kind, "Slack interaction of another kind ignored.");
+        tracing::info!(kind = %loggable(&payload.kind), "Slack interaction of another kind ignored.");
         return Ok(StatusCode::OK);
     }
     for action in &payload.actions {
@@ -135,7 +135,7 @@ async fn click(
     {
         Ok(Some(row)) => {
             state.approvals.notify_waiters();
-            tracing::info!(approval = id, state = %row.state, by = %by, "Approval decided in Slack.");
+            tracing::info!(approval = id, state = %row.state, by = %loggable(&by), "Approval decided in Slack.");
             let verb = if approve { "approved" } else { "denied" };
             (
                 "allowed",

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::command::{self, Command, Permission};
-use super::{audit, ephemeral, follow_up, form, status, trigger, verified, who, SlackState};
+use super::{
+    audit, ephemeral, follow_up, form, loggable, status, trigger, verified, who, SlackState,
+};
 use crate::http::ApiError;
 use crate::responders::Mode;
 use crate::store::NewAudit;
@@ -367,7 +369,7 @@ async fn set_mode(state: &SlackState, mode: Mode, scope: Option<&str>, by: &str)
     }
     state.modes.set(scope, mode);
     let what = scope.map_or_else(|| "Global mode".to_owned(), |s| format!("Mode of {s}"));
-    tracing::warn!(scope = scope.unwrap_or("global"), mode = %mode, by, "Mode changed from Slack.");
+    tracing::warn!(scope = scope.unwrap_or("global"), mode = %mode, by = %loggable(by), "Mode changed from Slack.");
     let mut reply = format!(
         ":gear: {what} set to *{mode}*. Now: {}",
         state.modes.describe()

@@ -74,3 +74,28 @@ fn anything_else_is_refused() {
         "other version"
     );
 }
+
+#[test]
+fn command_text_reaches_the_log_without_control_characters() {
+    let cases = [
+        ("plain run k2-x", "plain run k2-x"),
+        ("a\0b", "a\\u{0}b"),
+        ("forged\nINFO Approved", "forged\\nINFO Approved"),
+        ("\u{1b}[2Jwiped", "\\u{1b}[2Jwiped"),
+        ("tab\tand\rreturn", "tab\\tand\\rreturn"),
+    ];
+    for (given, logged) in cases {
+        let out = loggable(given);
+        assert_eq!(out, logged);
+        assert!(!out.chars().any(char::is_control), "{out:?}");
+    }
+}
+
+#[test]
+fn replies_are_escaped_as_a_whole() {
+    let Json(reply) = ephemeral("*#1* firing Probe<!channel><https://evil.example|Approve> & co");
+    assert_eq!(
+        reply["text"],
+        "*#1* firing Probe&lt;!channel&gt;&lt;https://evil.example|Approve&gt; &amp; co"
+    );
+}

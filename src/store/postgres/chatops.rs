@@ -95,7 +95,7 @@ impl ChatStore for PostgresStore {
         edit_of: Option<i64>,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
-        outbox::enqueue(&self.pool, m, blocks, edit_of, &ts(now)).await
+        outbox::enqueue(&self.pool, m, blocks, edit_of, now).await
     }
 
     async fn set_approval_message(&self, approval: i64, message: i64) -> Result<(), StoreError> {

@@ -14,9 +14,23 @@ pub(super) async fn enqueue(
     m: &NewMessage,
     blocks: Option<&str>,
     edit_of: Option<i64>,
-    now: &str,
+    now: OffsetDateTime,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
+    let mut tx = pool.begin().await?;
+    if superseding(m, edit_of) {
+        // A claimed edit (its retry time moved past now) is left to finish; the claim and
+        // this are single statements, so they never both take one message.
+        sqlx::query(
+            "UPDATE outbox SET state = 'superseded'
+             WHERE incident_id = $1 AND destination = 'slack' AND kind = 'update'
+               AND edit_of IS NULL AND state = 'pending' AND next_attempt_unix <= $2",
+        )
+        .bind(m.incident_id)
+        .bind(now.unix_timestamp())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let id = sqlx::query_scalar(
         "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
@@ -24,11 +38,13 @@ pub(super) async fn enqueue(
     .bind(m.kind.as_str())
     .bind(&m.text)
     .bind(if m.deliver { "pending" } else { "disabled" })
-    .bind(now)
+    .bind(super::ts(now))
     .bind(blocks)
     .bind(edit_of)
-    .fetch_one(pool)
-    .await?)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 pub(super) async fn due_messages(

@@ -45,13 +45,8 @@ pub(super) async fn record_alerts(
     for (entry, plan) in batch {
         if done.contains(&entry.id) {
             recorded.push(Recorded {
-                incident_id: None,
-                opened: false,
-                run_ids: Vec::new(),
-                resolved: false,
-                active_runs: Vec::new(),
-                coalesced: Vec::new(),
                 already_recorded: true,
+                ..Recorded::default()
             });
             continue;
         }
@@ -79,12 +74,7 @@ async fn record_alert(
     .await?;
     let mut recorded = Recorded {
         incident_id: open,
-        opened: false,
-        run_ids: Vec::new(),
-        resolved: false,
-        active_runs: Vec::new(),
-        coalesced: Vec::new(),
-        already_recorded: false,
+        ..Recorded::default()
     };
     match plan {
         AlertPlan::Resolve => {
@@ -138,9 +128,11 @@ async fn record_alert(
             declines,
             target,
         } => {
-            if let (None, Some(target)) = (open, target) {
-                if let Some(incident) = fold(tx, entry, target, now).await? {
+            if open.is_none() {
+                let acting = !runs.is_empty();
+                if let Some(incident) = fold(tx, entry, target.as_deref(), acting, now).await? {
                     recorded.incident_id = Some(incident);
+                    recorded.folded = true;
                     return Ok(recorded);
                 }
             }
@@ -206,18 +198,33 @@ async fn record_alert(
 
 /// Folds a firing alert into the open incident of the same alert name and target, if there
 /// is one: in a storm of distinct alerts for one container, each is recorded (alert row and
-/// decision) but only the first runs and writes to Slack.
+/// decision) but only the first runs and writes to Slack. Alerts not acted on (no route, a
+/// refused or unresolved target) fold the same way, by their name and target (none when
+/// nothing rendered one). An alert that would act never folds into an incident without a
+/// run: noise must not swallow real work.
 async fn fold(
     tx: &mut PgConnection,
     entry: &JournalEntry,
-    target: &str,
+    target: Option<&str>,
+    acting: bool,
     now: &str,
 ) -> Result<Option<i64>, StoreError> {
     let alert = &entry.alert;
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM incidents WHERE target = $1 AND alertname = $2 AND status = 'open'
-         ORDER BY id DESC LIMIT 1",
-    )
+    let same_target = if target.is_some() {
+        "target = $1"
+    } else {
+        // Bound all the same, so both shapes take the same binds.
+        "target IS NULL AND $1 IS NULL"
+    };
+    let with_run = if acting {
+        " AND EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id)"
+    } else {
+        ""
+    };
+    let open: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM incidents i WHERE {same_target} AND alertname = $2 AND status = 'open'{with_run}
+         ORDER BY id DESC LIMIT 1"
+    ))
     .bind(target)
     .bind(alert.name())
     .fetch_optional(&mut *tx)
@@ -231,8 +238,9 @@ async fn fold(
         run_id: None,
         kind: DecisionKind::Folded,
         detail: format!(
-            "{} for {target} (fingerprint {}) folded into this open incident: no new run",
+            "{} for {} (fingerprint {}) folded into this open incident: no new run",
             alert.name(),
+            target.unwrap_or("no target"),
             alert.fingerprint
         ),
     };

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use super::{reads, ts, SqliteStore};
 use crate::store::{
-    ApprovalContext, ApprovalRow, AuditRow, ChatStore, ModeOverrideRow, NewAudit, NewMessage,
-    StoreError,
+    superseding, ApprovalContext, ApprovalRow, AuditRow, ChatStore, ModeOverrideRow, NewAudit,
+    NewMessage, StoreError,
 };
 
 #[async_trait]
@@ -95,6 +95,20 @@ impl ChatStore for SqliteStore {
         edit_of: Option<i64>,
         now: OffsetDateTime,
     ) -> Result<i64, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if superseding(m, edit_of) {
+            // A claimed edit (its retry time moved past now) is left to finish; the claim
+            // and this are single statements, so they never both take one message.
+            sqlx::query(
+                "UPDATE outbox SET state = 'superseded'
+                 WHERE incident_id = ? AND destination = 'slack' AND kind = 'update'
+                   AND edit_of IS NULL AND state = 'pending' AND next_attempt_unix <= ?",
+            )
+            .bind(m.incident_id)
+            .bind(now.unix_timestamp())
+            .execute(&mut *tx)
+            .await?;
+        }
         let done = sqlx::query(
             "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of)
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -106,8 +120,9 @@ impl ChatStore for SqliteStore {
         .bind(ts(now))
         .bind(blocks)
         .bind(edit_of)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.last_insert_rowid())
     }
 

@@ -32,12 +32,7 @@ pub(super) async fn record_alert(
     .await?;
     let mut recorded = Recorded {
         incident_id: open,
-        opened: false,
-        run_ids: Vec::new(),
-        resolved: false,
-        active_runs: Vec::new(),
-        coalesced: Vec::new(),
-        already_recorded: false,
+        ..Recorded::default()
     };
     match plan {
         AlertPlan::Resolve => {
@@ -89,9 +84,11 @@ pub(super) async fn record_alert(
             declines,
             target,
         } => {
-            if let (None, Some(target)) = (open, target) {
-                if let Some(incident) = fold(tx, entry, target, now).await? {
+            if open.is_none() {
+                let acting = !runs.is_empty();
+                if let Some(incident) = fold(tx, entry, target.as_deref(), acting, now).await? {
                     recorded.incident_id = Some(incident);
+                    recorded.folded = true;
                     return Ok(recorded);
                 }
             }
@@ -157,18 +154,33 @@ pub(super) async fn record_alert(
 
 /// Folds a firing alert into the open incident of the same alert name and target, if there
 /// is one: in a storm of distinct alerts for one container, each is recorded (alert row and
-/// decision) but only the first runs and writes to Slack.
+/// decision) but only the first runs and writes to Slack. Alerts not acted on (no route, a
+/// refused or unresolved target) fold the same way, by their name and target (none when
+/// nothing rendered one). An alert that would act never folds into an incident without a
+/// run: noise must not swallow real work.
 async fn fold(
     tx: &mut Tx<'_>,
     entry: &JournalEntry,
-    target: &str,
+    target: Option<&str>,
+    acting: bool,
     now: &str,
 ) -> Result<Option<i64>, StoreError> {
     let alert = &entry.alert;
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM incidents WHERE target = ? AND alertname = ? AND status = 'open'
-         ORDER BY id DESC LIMIT 1",
-    )
+    let same_target = if target.is_some() {
+        "target = ?"
+    } else {
+        // Bound all the same, so both shapes take the same binds.
+        "target IS NULL AND ? IS NULL"
+    };
+    let with_run = if acting {
+        " AND EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id)"
+    } else {
+        ""
+    };
+    let open: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT id FROM incidents i WHERE {same_target} AND alertname = ? AND status = 'open'{with_run}
+         ORDER BY id DESC LIMIT 1"
+    ))
     .bind(target)
     .bind(alert.name())
     .fetch_optional(&mut **tx)
@@ -182,8 +194,9 @@ async fn fold(
         run_id: None,
         kind: DecisionKind::Folded,
         detail: format!(
-            "{} for {target} (fingerprint {}) folded into this open incident: no new run",
+            "{} for {} (fingerprint {}) folded into this open incident: no new run",
             alert.name(),
+            target.unwrap_or("no target"),
             alert.fingerprint
         ),
     };

@@ -103,23 +103,31 @@ async fn runs_of(
 }
 
 async fn decisions_of(
+    followers: Followers,
     conn: &mut SqliteConnection,
     incident: i64,
 ) -> Result<Vec<DecisionRow>, StoreError> {
-    sqlx::query("SELECT kind, detail, run_id, at FROM decisions WHERE incident_id = ? ORDER BY id")
-        .bind(incident)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DecisionRow {
-                kind: r.try_get("kind")?,
-                detail: r.try_get("detail")?,
-                run_id: r.try_get("run_id")?,
-                at: r.try_get("at")?,
-            })
+    let skip = match followers {
+        Followers::Kept => "",
+        // Folds and joins are one per storm alert: the parent message reads none of them.
+        Followers::Skipped => " AND kind NOT IN ('folded', 'joined')",
+    };
+    sqlx::query(&format!(
+        "SELECT kind, detail, run_id, at FROM decisions WHERE incident_id = ?{skip} ORDER BY id"
+    ))
+    .bind(incident)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DecisionRow {
+            kind: r.try_get("kind")?,
+            detail: r.try_get("detail")?,
+            run_id: r.try_get("run_id")?,
+            at: r.try_get("at")?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// The incident row and the labels it opened with.
@@ -167,7 +175,7 @@ pub(super) async fn incident_detail(
         })
         .collect::<Result<_, StoreError>>()?;
     let runs = runs_of(&mut conn, id, false).await?;
-    let decisions = decisions_of(&mut conn, id).await?;
+    let decisions = decisions_of(Followers::Kept, &mut conn, id).await?;
     let messages = sqlx::query("SELECT kind, state, text, attempts, last_error, ts, created_at, sent_at FROM outbox WHERE incident_id = ? AND destination = 'slack' ORDER BY id")
         .bind(id)
         .fetch_all(&mut *conn)
@@ -213,11 +221,25 @@ pub(super) async fn incident_view(
         return Ok(None);
     };
     let run = runs_of(&mut conn, id, true).await?.pop();
-    let decisions = decisions_of(&mut conn, id).await?;
+    let decisions = decisions_of(Followers::Skipped, &mut conn, id).await?;
+    let firing: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM alerts WHERE incident_id = ? AND status = 'firing'",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let posted: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE incident_id = ? AND kind = 'parent' AND destination = 'slack')",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(Some(IncidentView {
         incident,
         run,
         decisions,
+        firing,
+        posted,
     }))
 }
 

@@ -91,6 +91,7 @@ fn bodies(real: &str) -> Vec<Value> {
 
 /// Waits (bounded) until the journal is drained and no run is pending or running.
 async fn wait_settled(url: &str) {
+    let mut last = (0, 0, 0);
     for _ in 0..1_200 {
         let unprocessed = query_i64(url, "SELECT COUNT(*) FROM journal WHERE processed = 0").await;
         let open = query_i64(
@@ -102,9 +103,14 @@ async fn wait_settled(url: &str) {
         if journal == ALERTS as i64 && unprocessed == 0 && open == 0 {
             return;
         }
+        last = (journal, unprocessed, open);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the restarted server did not settle within 120 s");
+    let (journal, unprocessed, open) = last;
+    panic!(
+        "the restarted server did not settle within 120 s: {journal} of {ALERTS} alerts in the \
+         journal, {unprocessed} unprocessed, {open} runs pending or running"
+    );
 }
 
 #[tokio::test]

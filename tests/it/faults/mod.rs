@@ -9,6 +9,7 @@ mod load;
 mod shutdown;
 mod store_full;
 mod storm;
+mod unacted_storm;
 
 use std::path::{Path, PathBuf};
 
@@ -76,4 +77,16 @@ pub(crate) fn serve_command(
 /// The database [`serve_command`] uses.
 pub(crate) fn database_url(dir: &Path) -> String {
     format!("sqlite://{}/responder.db", dir.display())
+}
+
+/// Posted messages grouped by thread (the parent's ts), parents included.
+pub(crate) fn threads(
+    messages: &[crate::support::fake_slack::Recorded],
+) -> std::collections::BTreeMap<String, usize> {
+    let mut threads = std::collections::BTreeMap::new();
+    for m in messages {
+        let key = m.thread_ts.clone().unwrap_or_else(|| m.ts.clone());
+        *threads.entry(key).or_default() += 1;
+    }
+    threads
 }

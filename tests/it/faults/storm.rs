@@ -7,17 +7,16 @@
 //! step sees (the responder skips the restart for them), so the run, budget and message
 //! machinery is exercised for all 1,000 without starting 1,000 containers.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{database_url, one_route, query_i64, serve_command};
+use super::{database_url, one_route, query_i64, serve_command, threads};
 use crate::support::app::SLACK_TOKEN;
 use crate::support::binary::{free_port, http, Child};
 use crate::support::docker::TestContainer;
-use crate::support::fake_slack::{FakeSlack, Recorded};
+use crate::support::fake_slack::FakeSlack;
 
 const RESPONDER: &str = r#"
 name: storm
@@ -152,16 +151,6 @@ fn webhook(alerts: &[Value]) -> Value {
         "version": "4", "status": "firing", "receiver": "responder", "groupKey": "{}:{}",
         "alerts": alerts,
     })
-}
-
-/// Posted messages grouped by thread (the parent's ts), parents included.
-fn threads(messages: &[Recorded]) -> BTreeMap<String, usize> {
-    let mut threads = BTreeMap::new();
-    for m in messages {
-        let key = m.thread_ts.clone().unwrap_or_else(|| m.ts.clone());
-        *threads.entry(key).or_default() += 1;
-    }
-    threads
 }
 
 #[tokio::test]

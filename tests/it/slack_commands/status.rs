@@ -68,7 +68,8 @@ async fn status_shows_the_real_containers_as_a_table() {
         "{mem} vs docker stats: {hog_line}"
     );
     assert!(
-        table.contains(&format!("memory >= 90% or unhealthy): `{}`", hog.name())),
+        // Escaped like every reply; Slack shows `>=`.
+        table.contains(&format!("memory &gt;= 90% or unhealthy): `{}`", hog.name())),
         "{table}"
     );
 

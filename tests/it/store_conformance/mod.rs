@@ -64,6 +64,7 @@ macro_rules! on_sqlite {
 
 mod approvals;
 mod chatops;
+mod folding;
 mod harness;
 mod incidents;
 mod journal;
@@ -207,6 +208,15 @@ pub fn plan_for(entry: &JournalEntry) -> AlertPlan {
 
 /// Journals `alert` and records it with [`plan_for`], as dispatch does.
 pub async fn journal_and_record(store: &dyn Store, alert: Alert) -> Recorded {
+    journal_and_record_with(store, alert, plan_for).await
+}
+
+/// Journals `alert` and records it with the plan `plan` makes of its entry.
+pub async fn journal_and_record_with(
+    store: &dyn Store,
+    alert: Alert,
+    plan: impl Fn(&JournalEntry) -> AlertPlan,
+) -> Recorded {
     let new = store.append_journal(&[alert]).await.unwrap();
     assert_eq!(new, [true], "the alert is new to the journal");
     let entry = store
@@ -217,7 +227,7 @@ pub async fn journal_and_record(store: &dyn Store, alert: Alert) -> Recorded {
         .max_by_key(|e| e.id)
         .unwrap();
     store
-        .record_alert(&entry, &plan_for(&entry), now())
+        .record_alert(&entry, &plan(&entry), now())
         .await
         .unwrap()
 }
