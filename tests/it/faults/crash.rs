@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -89,10 +89,14 @@ fn bodies(real: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits (bounded) until the journal is drained and no run is pending or running.
+/// Waits until the journal is drained and no run is pending or running. What is asserted is
+/// that the drain never stalls, not how fast it goes: a loaded 2-core machine running the whole
+/// suite drains this backlog in one to several minutes. It fails when the counts stop moving
+/// for a minute (a stuck dispatcher), or after ten minutes in all.
 async fn wait_settled(url: &str) {
-    let mut last = (0, 0, 0);
-    for _ in 0..1_200 {
+    let started = Instant::now();
+    let (mut last, mut moved) = ((-1, -1, -1), Instant::now());
+    loop {
         let unprocessed = query_i64(url, "SELECT COUNT(*) FROM journal WHERE processed = 0").await;
         let open = query_i64(
             url,
@@ -103,14 +107,20 @@ async fn wait_settled(url: &str) {
         if journal == ALERTS as i64 && unprocessed == 0 && open == 0 {
             return;
         }
-        last = (journal, unprocessed, open);
+        if (journal, unprocessed, open) != last {
+            (last, moved) = ((journal, unprocessed, open), Instant::now());
+        }
+        assert!(
+            moved.elapsed() < Duration::from_secs(60)
+                && started.elapsed() < Duration::from_secs(600),
+            "the restarted server stopped settling: {journal} of {ALERTS} alerts in the journal, \
+             {unprocessed} unprocessed, {open} runs pending or running, unchanged for {:?} \
+             ({:?} since it started)",
+            moved.elapsed(),
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (journal, unprocessed, open) = last;
-    panic!(
-        "the restarted server did not settle within 120 s: {journal} of {ALERTS} alerts in the \
-         journal, {unprocessed} unprocessed, {open} runs pending or running"
-    );
 }
 
 #[tokio::test]
