@@ -1,16 +1,24 @@
 //! Docker engine source: OOM kills of allow-listed containers, from the engine's event stream.
 //!
-//! The live task ([`stream::run`]) subscribes to `type=container`, `event=oom`, `event=die`
-//! and feeds each event through pure steps defined here: [`read_event`] keeps the facts of an
+//! The live task ([`stream::run`]) subscribes to `type=container`, `event=oom`, `event=die`,
+//! `event=start` and feeds each event through pure steps defined here: [`read_event`] keeps the facts of an
 //! event for a container whose whole name matches `RESPONDER_OOM_CONTAINERS`, [`Deaths`]
 //! folds them into deaths, and [`to_alert`] makes one `ContainerOomKilled` alert per death.
 //!
-//! One death, one alert: the kernel OOM killer gives an `oom` event and, milliseconds later,
-//! a `die` with exit code 137. A `die` that follows an `oom` of the same container within
-//! [`PAIR_WINDOW`] is the same death (`reason: oom`); an `oom` with no `die` within the window
-//! still counts (`reason: oom`, no `exit_code` label: a child was killed, the container may
-//! live on); a `die` 137 with no `oom` is a SIGKILL from elsewhere (`docker kill`, a stop
-//! that timed out, `docker rm -f`) and counts as `reason: killed`. Other deaths are ignored.
+//! One death, one alert: the kernel OOM killer gives an `oom` event and a `die` with exit code
+//! 137, in either order, usually milliseconds apart but seconds apart under load. A death is
+//! keyed by its container and its `die` (the alert starts at the `die`'s engine time), and the
+//! OOM flag is merged into it whichever way it arrives:
+//! - an `oom` and a `die` of the same container within their wait ([`OOM_WAIT`] after an
+//!   `oom`, [`DIE_WAIT`] after a `die`) are one death, `reason: oom`;
+//! - the engine's own `OOMKilled` flag, read when a `die` 137 arrives (the live task does),
+//!   counts as its `oom`;
+//! - an `oom` that comes after its container's `die` was reported, with no `start` between,
+//!   belongs to that death: it adds nothing (the death is already reported);
+//! - a `die` 137 with no `oom` is a SIGKILL from elsewhere (`docker kill`, a stop that timed
+//!   out, `docker rm -f`, or an OOM kill whose event containerd lost) and counts as
+//!   `reason: killed`; an `oom` whose container does not die counts too (`reason: oom`, no
+//!   `exit_code` label: a child was killed, the container lives on). Other deaths are ignored.
 //!
 //! The fingerprint is stable per container and the start is the death's engine time, so a
 //! replay of the same events (a reconnect resumes with `since`) yields the same dedup keys and
@@ -42,11 +50,21 @@ pub const ALERTNAME: &str = "ContainerOomKilled";
 /// The annotation marking an alert no "resolved" will ever follow.
 pub use crate::alert::ONE_SHOT;
 
-/// How long after an `oom` its container's `die` is still the same death.
-pub const PAIR_WINDOW: Duration = Duration::seconds(2);
+/// How long a `die` 137 waits for its `oom` before it counts as a plain SIGKILL. The engine's
+/// `OOMKilled` flag usually settles it at once; this wait covers an `oom` event that lags.
+pub const DIE_WAIT: Duration = Duration::seconds(2);
+
+/// How long an `oom` waits for its container's `die` before it counts as a child killed in a
+/// container that lives on. Longer than [`DIE_WAIT`]: such an alert is rarely urgent, and a
+/// `die` that lags must not become a second alert for one death.
+pub const OOM_WAIT: Duration = Duration::seconds(10);
+
+/// How long a container's last `die` or `start` is remembered, to recognise an `oom` that
+/// comes after the death it belongs to was reported.
+const LIFE_MEMORY: Duration = Duration::hours(1);
 
 /// The exit code of a process killed by SIGKILL (128 + 9).
-const SIGKILL_EXIT: i64 = 137;
+pub(crate) const SIGKILL_EXIT: i64 = 137;
 
 /// Whether `alert` is one-shot: it opens an incident that nothing will ever resolve.
 pub fn is_one_shot(alert: &Alert) -> bool {
@@ -63,6 +81,8 @@ pub enum Kind {
         /// Its exit code.
         exit_code: i64,
     },
+    /// The container started (again): later events belong to its new life.
+    Start,
 }
 
 /// The facts of one engine event about an allow-listed container.
@@ -86,8 +106,8 @@ pub enum Skip {
     /// Not a container event.
     #[error("not a container event")]
     NotContainer,
-    /// A container event other than `oom` / `die`.
-    #[error("action {0:?} is not oom or die")]
+    /// A container event other than `oom` / `die` / `start`.
+    #[error("action {0:?} is not oom, die or start")]
     OtherAction(String),
     /// No `name` attribute: the allow-list cannot be checked.
     #[error("no container name")]
@@ -120,7 +140,7 @@ pub fn allow_list(pattern: &str) -> Result<Regex, regex::Error> {
     Regex::new(&format!("^(?:{pattern})$"))
 }
 
-/// Reads the facts of `msg` if it is an `oom` or `die` of a container whose name matches
+/// Reads the facts of `msg` if it is an `oom`, `die` or `start` of a container whose name matches
 /// `allow` (made by [`allow_list`]). Pure.
 ///
 /// # Errors
@@ -144,6 +164,7 @@ pub fn read_event(msg: &EventMessage, allow: &Regex) -> Result<ContainerEvent, S
     }
     let kind = match action {
         "oom" => Kind::Oom,
+        "start" => Kind::Start,
         "die" => Kind::Die {
             exit_code: attribute("exitCode")
                 .and_then(|c| c.parse().ok())
@@ -208,23 +229,49 @@ pub struct Death {
 /// Folds engine events into deaths, pairing each `oom` with its container's `die`.
 ///
 /// The engine emits the two from different paths, so under load a `die` can come before its
-/// `oom`: a `die` 137 waits [`PAIR_WINDOW`] for an `oom` just like an `oom` waits for its `die`,
-/// and only then counts as a plain SIGKILL (`killed`).
+/// `oom`, or long after it: each waits for the other ([`DIE_WAIT`], [`OOM_WAIT`]), and an `oom`
+/// that comes after its death was reported is recognised by the container's last life event
+/// (a `die` with no `start` since) and adds nothing.
 ///
 /// Pure: time only moves with the event times and the `now` the caller passes.
 #[derive(Debug, Default)]
 pub struct Deaths {
     /// `oom` or `die` 137 events still waiting for their partner, by container ID.
     pending: BTreeMap<String, ContainerEvent>,
+    /// Each container's last `die` or `start`, by container ID.
+    lives: BTreeMap<String, Life>,
+}
+
+/// The last thing the engine said about a container's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Life {
+    /// Whether it was a `die` (else a `start`).
+    dead: bool,
+    /// Its engine time.
+    at: OffsetDateTime,
 }
 
 impl Deaths {
     /// Takes the next event; returns the deaths it completes, in order.
     pub fn push(&mut self, event: ContainerEvent) -> Vec<Death> {
-        // Events arrive in time order, so anything older than the window is complete.
+        // Events arrive in time order, so anything older than its wait is complete.
         let mut done = self.expire(event.time);
+        let life = self.lives.get(&event.id).copied();
+        if let Kind::Start | Kind::Die { .. } = event.kind {
+            if life == Some(self.life_of(&event)) {
+                // A replay of an event already handled (a resumed subscription).
+                return done;
+            }
+            self.lives.insert(event.id.clone(), self.life_of(&event));
+        }
         let waiting = self.pending.remove(&event.id);
         match (event.kind, waiting) {
+            (Kind::Start, waiting) => {
+                // A waiting event of the last life keeps waiting: its partner may still come.
+                if let Some(waiting) = waiting {
+                    self.pending.insert(waiting.id.clone(), waiting);
+                }
+            }
             (Kind::Oom, Some(waiting)) => match waiting.kind {
                 // The `die` came first: the death is its exit, the reason the `oom`.
                 Kind::Die { exit_code } => {
@@ -232,10 +279,15 @@ impl Deaths {
                     done.push(death(waiting, Reason::Oom, Some(exit_code), first));
                 }
                 // A second oom while one waits is the same episode (several processes killed).
-                Kind::Oom => {
+                Kind::Oom | Kind::Start => {
                     self.pending.insert(waiting.id.clone(), waiting);
                 }
             },
+            (Kind::Oom, None) if life.is_some_and(|l| l.dead) => {
+                // Its container's death was reported already, and it has not started since:
+                // this `oom` is that death's, late. One death, one alert.
+                tracing::debug!(container = %event.name, "Late oom event of a death already reported.");
+            }
             (Kind::Oom, None) => {
                 self.pending.insert(event.id.clone(), event);
             }
@@ -253,12 +305,25 @@ impl Deaths {
         done
     }
 
-    /// The events whose partner did not come within [`PAIR_WINDOW`] before `now` (engine time).
+    fn life_of(&self, event: &ContainerEvent) -> Life {
+        Life {
+            dead: matches!(event.kind, Kind::Die { .. }),
+            at: event.time,
+        }
+    }
+
+    /// Whether an `oom` of container `id` waits for its `die`.
+    pub fn oom_waits(&self, id: &str) -> bool {
+        self.pending.get(id).is_some_and(|e| e.kind == Kind::Oom)
+    }
+
+    /// The events whose partner did not come within their wait before `now` (engine time).
     pub fn expire(&mut self, now: OffsetDateTime) -> Vec<Death> {
+        self.lives.retain(|_, life| life.at + LIFE_MEMORY >= now);
         let stale: Vec<String> = self
             .pending
             .iter()
-            .filter(|(_, e)| e.time + PAIR_WINDOW < now)
+            .filter(|(_, e)| e.time + wait(e.kind) < now)
             .map(|(id, _)| id.clone())
             .collect();
         let mut done: Vec<Death> = stale
@@ -280,14 +345,24 @@ impl Deaths {
         done
     }
 
-    /// Forgets waiting events (a replay from [`Deaths::earliest_pending`] brings them back).
-    pub fn forget(&mut self) {
+    /// Forgets what a replay from `since` brings back: waiting events, and lives whose last
+    /// event is at or after it (so a death that could not be stored is reported again).
+    pub fn forget_since(&mut self, since: OffsetDateTime) {
         self.pending.clear();
+        self.lives.retain(|_, life| life.at < since);
     }
 
     /// The time of the oldest waiting event.
     pub fn earliest_pending(&self) -> Option<OffsetDateTime> {
         self.pending.values().map(|e| e.time).min()
+    }
+}
+
+/// How long an event of `kind` waits for its partner.
+fn wait(kind: Kind) -> Duration {
+    match kind {
+        Kind::Oom => OOM_WAIT,
+        Kind::Die { .. } | Kind::Start => DIE_WAIT,
     }
 }
 
@@ -314,7 +389,8 @@ fn alone(event: ContainerEvent) -> Death {
     let first = event.time;
     match event.kind {
         Kind::Die { exit_code } => death(event, Reason::Killed, Some(exit_code), first),
-        Kind::Oom => death(event, Reason::Oom, None, first),
+        // A `start` never waits; it is here only to make the match whole.
+        Kind::Oom | Kind::Start => death(event, Reason::Oom, None, first),
     }
 }
 

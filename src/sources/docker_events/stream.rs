@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use bollard::models::EventMessage;
-use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder};
+use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder, InspectContainerOptions};
 use bollard::Docker;
 use futures::{Stream, StreamExt};
 use regex::Regex;
@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::{event_time, read_event, to_alert, Death, Deaths};
+use super::{event_time, read_event, to_alert, ContainerEvent, Death, Deaths, Kind, SIGKILL_EXIT};
 use crate::store::{Intake, Receipt, StoreError};
 
 /// The first reconnect delay; it doubles per failed attempt.
@@ -28,6 +28,8 @@ const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a waiting `oom` is checked for a `die` that never came.
 const EXPIRY_TICK: Duration = Duration::from_millis(250);
+/// How long reading a dead container's `OOMKilled` flag may hold up the event stream.
+const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Follows the engine's `oom` / `die` events of containers matching `allow` and submits one
 /// alert per death to `intake`, until `shutdown` is cancelled.
@@ -35,6 +37,7 @@ pub async fn run(docker: Docker, allow: Regex, intake: Intake, shutdown: Cancell
     tracing::info!(containers = allow.as_str(), "Following Docker OOM kills.");
     // Starting from now rather than "live" covers the moment before the subscription is up.
     let mut follower = Follower::new(allow, intake, OffsetDateTime::now_utc());
+    follower.engine = Some(docker.clone());
     let mut delay = MIN_BACKOFF;
     loop {
         let since = follower.subscribe();
@@ -67,7 +70,7 @@ pub async fn run(docker: Docker, allow: Regex, intake: Intake, shutdown: Cancell
 fn options(since: OffsetDateTime) -> EventsOptions {
     let mut filters = HashMap::new();
     filters.insert("type", vec!["container"]);
-    filters.insert("event", vec!["oom", "die"]);
+    filters.insert("event", vec!["oom", "die", "start"]);
     EventsOptionsBuilder::default()
         .filters(&filters)
         .since(&since_param(since))
@@ -105,6 +108,8 @@ struct Follower {
     unstored: Option<OffsetDateTime>,
     /// Totals over every subscription.
     totals: Receipt,
+    /// The engine, asked for its `OOMKilled` flag when a container dies with SIGKILL.
+    engine: Option<Docker>,
 }
 
 impl Follower {
@@ -119,6 +124,7 @@ impl Follower {
                 accepted: 0,
                 duplicates: 0,
             },
+            engine: None,
         }
     }
 
@@ -133,7 +139,7 @@ impl Follower {
     /// Starts a subscription: returns its `since` and forgets what it will replay.
     fn subscribe(&mut self) -> OffsetDateTime {
         let since = self.resume_from();
-        self.deaths.forget();
+        self.deaths.forget_since(since);
         self.unstored = None;
         self.cursor = since;
         since
@@ -172,7 +178,16 @@ impl Follower {
                     };
                     last = Some((time, Instant::now()));
                     let done = match read_event(&msg, &self.allow) {
-                        Ok(event) => self.deaths.push(event),
+                        Ok(event) => {
+                            let mut done = Vec::new();
+                            if self.oom_flagged(&event).await {
+                                // The engine's flag is the `oom` event, however late that comes.
+                                let oom = ContainerEvent { kind: Kind::Oom, ..event.clone() };
+                                done = self.deaths.push(oom);
+                            }
+                            done.extend(self.deaths.push(event));
+                            done
+                        }
                         Err(skip) => {
                             tracing::debug!(reason = %skip, "Docker event ignored.");
                             self.deaths.expire(time)
@@ -191,6 +206,32 @@ impl Follower {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether `event` is a `die` 137 with no `oom` waiting for it, of a container the engine
+    /// flags `OOMKilled`. The flag and the `oom` event come from the same report of containerd,
+    /// so either one settles the reason, and the death need not wait for the other.
+    async fn oom_flagged(&self, event: &ContainerEvent) -> bool {
+        let Some(engine) = &self.engine else {
+            return false;
+        };
+        if event.kind
+            != (Kind::Die {
+                exit_code: SIGKILL_EXIT,
+            })
+            || self.deaths.oom_waits(&event.id)
+        {
+            return false;
+        }
+        let inspect = engine.inspect_container(&event.id, None::<InspectContainerOptions>);
+        match tokio::time::timeout(INSPECT_TIMEOUT, inspect).await {
+            Ok(Ok(details)) => details.state.and_then(|s| s.oom_killed).unwrap_or(false),
+            Ok(Err(e)) => {
+                tracing::debug!(container = %event.name, error.message = %e, "Could not read the OOMKilled flag; the events decide.");
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -273,7 +314,9 @@ mod tests {
         replay.push(event("die", "c", "k2-c", Some("137"), t(9_030)));
         let end = f.follow(ok_stream(replay), &stop).await;
         assert!(matches!(end, End::Broken { .. }), "{end:?}");
-        assert_eq!((f.totals.accepted, f.totals.duplicates), (3, 2));
+        // The deaths already stored are recognised and not submitted again (the journal would
+        // make them no-ops anyway); c's is new.
+        assert_eq!((f.totals.accepted, f.totals.duplicates), (3, 0));
 
         let entries = store.pending_journal(100).await.unwrap();
         let seen: Vec<(&str, &str)> = entries

@@ -104,15 +104,43 @@ fn events_become_one_alert_per_death() {
             vec![oom("k2-a", t(1_000))],
         ),
         (
-            "die 137, then an oom after the window: a kill, then an oom of the restarted one",
+            "die 137 reported as a kill, then its oom long after, no start between: one death",
             vec![
                 event("die", "a", "k2-a", Some("137"), t(1_000)),
                 event("oom", "a", "k2-a", None, t(4_000)),
             ],
+            vec![("k2-a".into(), "killed".into(), Some("137".into()), t(1_000))],
+        ),
+        (
+            "die 137, restarted by its policy, then its oom: still one oom death",
+            vec![
+                event("die", "a", "k2-a", Some("137"), t(1_000)),
+                event("start", "a", "k2-a", None, t(1_100)),
+                event("oom", "a", "k2-a", None, t(1_500)),
+            ],
+            vec![oom("k2-a", t(1_000))],
+        ),
+        (
+            "die 137, a start, then an oom after the wait: a kill, then the new life's oom",
+            vec![
+                event("die", "a", "k2-a", Some("137"), t(1_000)),
+                event("start", "a", "k2-a", None, t(1_100)),
+                event("oom", "a", "k2-a", None, t(9_000)),
+            ],
             vec![
                 ("k2-a".into(), "killed".into(), Some("137".into()), t(1_000)),
-                ("k2-a".into(), "oom".into(), None, t(4_000)),
+                ("k2-a".into(), "oom".into(), None, t(9_000)),
             ],
+        ),
+        (
+            "a replayed die adds nothing",
+            vec![
+                event("oom", "a", "k2-a", None, t(1_000)),
+                event("die", "a", "k2-a", Some("137"), t(1_040)),
+                event("oom", "a", "k2-a", None, t(1_000)),
+                event("die", "a", "k2-a", Some("137"), t(1_040)),
+            ],
+            vec![oom("k2-a", t(1_040))],
         ),
         (
             "die 0 alone: ignored",
@@ -138,14 +166,27 @@ fn events_become_one_alert_per_death() {
             vec![("k2-a".into(), "oom".into(), None, t(1_000))],
         ),
         (
-            "oom, then a die too late: two deaths",
+            "oom, then its die seconds later (a lagging engine): one death",
             vec![
                 event("oom", "a", "k2-a", None, t(1_000)),
                 event("die", "a", "k2-a", Some("137"), t(3_500)),
             ],
+            vec![oom("k2-a", t(3_500))],
+        ),
+        (
+            "oom of a child, then a kill long after: two events, two alerts",
+            vec![
+                event("oom", "a", "k2-a", None, t(1_000)),
+                event("die", "a", "k2-a", Some("137"), t(13_000)),
+            ],
             vec![
                 ("k2-a".into(), "oom".into(), None, t(1_000)),
-                ("k2-a".into(), "killed".into(), Some("137".into()), t(3_500)),
+                (
+                    "k2-a".into(),
+                    "killed".into(),
+                    Some("137".into()),
+                    t(13_000),
+                ),
             ],
         ),
         (
@@ -172,6 +213,7 @@ fn events_become_one_alert_per_death() {
             vec![
                 event("oom", "a", "k2-a", None, t(1_000)),
                 event("die", "a", "k2-a", Some("137"), t(1_040)),
+                event("start", "a", "k2-a", None, t(8_000)),
                 event("oom", "a", "k2-a", None, t(9_000)),
                 event("die", "a", "k2-a", Some("137"), t(9_030)),
             ],
@@ -213,10 +255,10 @@ fn events_become_one_alert_per_death() {
 
 #[test]
 fn read_event_says_why_it_skips() {
-    let mut other = event("start", "a", "k2-a", None, t(0));
+    let mut other = event("stop", "a", "k2-a", None, t(0));
     assert_eq!(
         read_event(&other, &allow()),
-        Err(Skip::OtherAction("start".into()))
+        Err(Skip::OtherAction("stop".into()))
     );
     other.typ = Some(EventMessageTypeEnum::NETWORK);
     assert_eq!(read_event(&other, &allow()), Err(Skip::NotContainer));
@@ -284,9 +326,26 @@ fn expiry_follows_the_engine_clock() {
     let oom = read_event(&event("oom", "a", "k2-a", None, t(1_000)), &allow).unwrap();
     assert!(deaths.push(oom).is_empty());
     assert_eq!(deaths.earliest_pending(), Some(t(1_000)));
-    assert!(deaths.expire(t(2_900)).is_empty(), "within the window");
-    let done = deaths.expire(t(3_100));
+    assert!(deaths.expire(t(10_900)).is_empty(), "within its wait");
+    let done = deaths.expire(t(11_100));
     assert_eq!(done.len(), 1);
     assert_eq!((done[0].reason, done[0].exit_code), (Reason::Oom, None));
     assert_eq!(deaths.earliest_pending(), None);
+}
+
+#[test]
+fn a_replay_after_a_failed_store_reports_the_death_again() {
+    let allow = allow();
+    let die = || read_event(&event("die", "a", "k2-a", Some("137"), t(1_000)), &allow).unwrap();
+    let mut deaths = Deaths::default();
+    assert!(deaths.push(die()).is_empty());
+    assert_eq!(deaths.expire(t(3_100)).len(), 1, "reported once");
+    assert!(deaths.push(die()).is_empty(), "a replay is recognised");
+    assert!(deaths.expire(t(3_200)).is_empty());
+    // The store failed: the follower replays from the death's first event.
+    deaths.forget_since(t(1_000));
+    assert!(deaths.push(die()).is_empty());
+    let again = deaths.expire(t(3_300));
+    assert_eq!(again.len(), 1, "reported again: {again:?}");
+    assert_eq!(again[0].reason, Reason::Killed);
 }
