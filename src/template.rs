@@ -85,6 +85,7 @@ impl Default for TemplatesBuilder {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Output is plain text for Docker and Slack, never HTML.
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.add_filter("promql_string", promql_string);
         Self { env }
     }
 }
@@ -132,6 +133,27 @@ impl TemplatesBuilder {
             env: Arc::new(self.env),
         }
     }
+}
+
+/// The `promql_string` filter: `value` escaped for the inside of a double-quoted PromQL string,
+/// so an alert's label stays one label value in a query (`{group="{{ x | promql_string }}"}`).
+/// PromQL reads Go's escapes and refuses unknown ones (a `\'` inside double quotes among them):
+/// a backslash, a double quote and control characters are escaped; everything else, UTF-8
+/// included, is taken as it is.
+pub fn promql_string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Runs a minijinja compile step, turning a panic into an error. minijinja 2.24 panics
@@ -216,6 +238,25 @@ mod tests {
         let ctx = context! { alert => context!{ labels => context!{ container => "k2-job" } } };
         assert_eq!(templates.render(&t, &ctx).unwrap(), "k2-job");
         assert!(!templates.eval(&e, &ctx).unwrap());
+    }
+
+    #[test]
+    fn promql_string_keeps_a_label_one_string() {
+        let mut b = TemplatesBuilder::default();
+        let mut t = Tmpl::new(r#"{g="{{ v | promql_string }}"}"#);
+        b.add_template("q", &mut t).unwrap();
+        let templates = b.build();
+        for (value, escaped) in [
+            ("k2-group", "k2-group"),
+            (r#"a"} or vector(1) #"#, r#"a\"} or vector(1) #"#),
+            (r"back\slash", r"back\\slash"),
+            ("two\nlines\ttab", r"two\nlines\ttab"),
+            ("it's ünïcode", "it's ünïcode"),
+            ("bell\u{7}", r"bell\u0007"),
+        ] {
+            let out = templates.render(&t, &context! { v => value }).unwrap();
+            assert_eq!(out, format!("{{g=\"{escaped}\"}}"), "{value:?}");
+        }
     }
 
     #[test]

@@ -219,3 +219,77 @@ async fn prometheus_errors_carry_the_api_error_or_the_status() {
         format!("GET {base}/nope/api/v1/query_range: HTTP 404 Not Found")
     );
 }
+
+/// The shipped streaming-lag responder's `trend` query, as written in its file.
+fn shipped_trend_query() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/responders/streaming-lag.yaml");
+    let file: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let steps = file["steps"].as_sequence().unwrap();
+    let trend = steps.iter().find(|s| s["id"] == "trend").unwrap();
+    trend["query"].as_str().unwrap().to_owned()
+}
+
+/// A consumer group label built to rewrite the query stays one label value: the query the
+/// shipped responder sends, evaluated by the real Prometheus engine (`promtool test rules`),
+/// sums exactly the series of that group and nothing else.
+#[tokio::test]
+async fn a_hostile_consumer_group_stays_one_label_value_in_promql() {
+    assert!(
+        std::process::Command::new("promtool")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "`promtool` is not installed: `apt-get install -y prometheus` (./scripts/test does this)"
+    );
+    let query = shipped_trend_query();
+    let hostile = [
+        r#"a"} or vector(1) #"#,
+        r#"b"}) + sum(kafka_consumergroup_lag{consumergroup=~".+"#,
+        r"back\slash\",
+        "two\nlines",
+        "it's ünïcode",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, group) in hostile.iter().enumerate() {
+        let seen = Seen::default();
+        let base = prometheus(seen.clone()).await;
+        let yaml = format!(
+            "action: prometheus_range\nurl: '{{{{ config.prometheus_url }}}}'\nrange: 15m\nstep: 30s\nquery: {}",
+            serde_json::to_string(&query).unwrap()
+        );
+        let vars = json!({ "config": { "prometheus_url": base }, "alert": { "labels": { "consumer_group": group } } });
+        Step::new(&yaml, vars).run_ok().await;
+        let sent = seen.lock().expect("not poisoned")[0]["query"].clone();
+
+        // Rust's debug quoting of these values is also valid PromQL quoting.
+        let test = json!({
+            "rule_files": [],
+            "tests": [{
+                "interval": "1m",
+                "input_series": [
+                    { "series": format!("kafka_consumergroup_lag{{consumergroup={group:?}}}"), "values": "7" },
+                    { "series": "kafka_consumergroup_lag{consumergroup=\"other\"}", "values": "1000" },
+                ],
+                "promql_expr_test": [{
+                    "expr": sent,
+                    "eval_time": "0m",
+                    "exp_samples": [{ "labels": "{}", "value": 7 }],
+                }],
+            }],
+        });
+        let file = dir.path().join(format!("hostile-{i}.yml"));
+        std::fs::write(&file, serde_yaml_ng::to_string(&test).unwrap()).unwrap();
+        let out = std::process::Command::new("promtool")
+            .args(["test", "rules"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "group {group:?} sent {sent:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
