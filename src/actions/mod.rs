@@ -16,6 +16,9 @@ pub mod schema_registry;
 pub mod spark;
 pub mod spark_sql;
 
+#[cfg(test)]
+mod reference;
+
 use async_trait::async_trait;
 use minijinja::Value;
 use regex::Regex;

@@ -75,7 +75,7 @@ pub struct SettingsArgs {
     #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
     /// PagerDuty Webhooks V3 subscription secret; without it `POST /webhook/pagerduty`
-    /// answers 404 and never accepts unsigned requests.
+    /// answers 503 (PagerDuty retries) and never accepts unsigned requests.
     #[arg(long, env = "PAGERDUTY_WEBHOOK_SECRET", hide_env_values = true)]
     pub pagerduty_webhook_secret: Option<String>,
     /// `live` acts; `dry-run` plans destructive steps and runs only read-only ones [default: live].

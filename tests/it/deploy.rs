@@ -526,23 +526,14 @@ fn compose_replicas_refuse_to_start_without_the_database_password() {
     );
 }
 
-/// Every variable `serve --help` lists (the authoritative list), plus the README table's.
+/// Every variable `serve --help` lists (the authoritative list), plus the settings table's.
 fn every_setting() -> BTreeSet<String> {
-    let help = run(Command::new(env!("CARGO_BIN_EXE_alert-responder")).args(["serve", "--help"]));
-    assert_success("serve --help", &help);
-    let help = text(&help.stdout);
-    let mut names: BTreeSet<String> = help
-        .split("[env: ")
-        .skip(1)
-        .map(|rest| {
-            rest.chars()
-                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
-                .collect()
-        })
+    let mut names: BTreeSet<String> = crate::support::binary::serve_help_variables()
+        .into_iter()
         .collect();
-    let readme = read(&repo().join("README.md"));
+    let table = read(&repo().join("docs/settings.md"));
     names.extend(
-        readme
+        table
             .lines()
             .filter_map(|l| l.strip_prefix("| `"))
             .filter_map(|l| l.split('`').next())
@@ -1032,6 +1023,7 @@ fn kubernetes_replicas_roll_without_downtime_on_the_database_from_the_secret() {
 #[test]
 fn replica_settings_are_documented() {
     let doc = read(&repo().join("docs/replicas.md"));
+    let settings = read(&repo().join("docs/settings.md"));
     let readme = read(&repo().join("README.md"));
     for setting in [
         "RESPONDER_DATABASE_URL",
@@ -1044,8 +1036,8 @@ fn replica_settings_are_documented() {
             "docs/replicas.md: {setting}"
         );
         assert!(
-            readme.contains(&format!("| `{setting}` |")),
-            "README.md: {setting}"
+            settings.contains(&format!("| `{setting}` |")),
+            "docs/settings.md: {setting}"
         );
     }
     assert!(

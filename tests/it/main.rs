@@ -16,6 +16,7 @@ mod deploy;
 mod dlq_checkpoint_actions;
 mod docker_actions;
 mod docker_events;
+mod docs;
 mod faults;
 mod high_memory;
 mod hostile_text;

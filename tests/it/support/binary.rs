@@ -186,3 +186,22 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// Every environment variable `serve --help` names (`[env: NAME=…]`): the authoritative list
+/// of settings.
+pub fn serve_help_variables() -> Vec<String> {
+    let help = Command::new(env!("CARGO_BIN_EXE_alert-responder"))
+        .args(["serve", "--help"])
+        .output()
+        .expect("run serve --help");
+    assert!(help.status.success(), "serve --help failed");
+    String::from_utf8_lossy(&help.stdout)
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect()
+        })
+        .collect()
+}
