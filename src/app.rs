@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::actions::ActionCtx;
 use crate::config::{Catalog, Settings};
+use crate::dispatch::priority::priority;
 use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
@@ -24,7 +25,7 @@ use crate::notify::{outbox, Reporter};
 use crate::responders::overrides::ModeOverrides;
 use crate::sources::slack::{Access, SlackState};
 use crate::sources::{docker_events, SourceState};
-use crate::store::{self, Intake, Store};
+use crate::store::{self, Intake, Prioritize, Store};
 
 /// A built, bound, not yet serving application.
 #[derive(Debug)]
@@ -120,7 +121,9 @@ impl Application {
 
         let journal_wake = Arc::new(Notify::new());
         let approvals = Arc::new(Notify::new());
-        let intake = Intake::start(store.clone(), journal_wake.clone(), shutdown.clone());
+        let ranking = catalog.clone();
+        let intake = Intake::start(store.clone(), journal_wake.clone(), shutdown.clone())
+            .prioritized(Prioritize(Arc::new(move |alert| priority(&ranking, alert))));
         let docker = actions.docker.clone();
         let modes = Arc::new(ModeOverrides::new(
             settings.mode,

@@ -7,6 +7,7 @@
 mod folds;
 mod observer;
 pub mod planning;
+pub mod priority;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

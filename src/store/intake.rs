@@ -16,13 +16,26 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::{Store, StoreError};
+use super::{Priority, Store, StoreError};
 use crate::alert::Alert;
 
 /// How many submissions one transaction takes at most.
 const MAX_BATCH: usize = 256;
 
 type Reply = oneshot::Sender<Result<Vec<bool>, StoreError>>;
+
+/// One submission: its alerts, their priorities, and where the answer goes.
+type Submission = (Vec<Alert>, Vec<Priority>, Reply);
+
+/// Decides each alert's place in the dispatcher's queue (see `dispatch::priority`).
+#[derive(Clone)]
+pub struct Prioritize(pub Arc<dyn Fn(&Alert) -> Priority + Send + Sync>);
+
+impl std::fmt::Debug for Prioritize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prioritize")
+    }
+}
 
 /// What an accepted submission did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +82,9 @@ impl IntakeHealth {
 /// The handle sources use to make alerts durable.
 #[derive(Debug, Clone)]
 pub struct Intake {
-    tx: mpsc::Sender<(Vec<Alert>, Reply)>,
+    tx: mpsc::Sender<Submission>,
     health: IntakeHealth,
+    prioritize: Option<Prioritize>,
 }
 
 impl Intake {
@@ -83,7 +97,20 @@ impl Intake {
             failure: Arc::default(),
         };
         tokio::spawn(write_batches(store, rx, wake, health.clone()));
-        Self { tx, health }
+        Self {
+            tx,
+            health,
+            prioritize: None,
+        }
+    }
+
+    /// Gives each submitted alert the priority `prioritize` decides (without it, all are
+    /// equal and the dispatcher keeps arrival order). Decided here, in the submitter's task,
+    /// so the single writer spends nothing on it.
+    #[must_use]
+    pub fn prioritized(mut self, prioritize: Prioritize) -> Self {
+        self.prioritize = Some(prioritize);
+        self
     }
 
     /// Whether alerts can be taken now, for `/readyz`.
@@ -105,9 +132,13 @@ impl Intake {
         if self.health.draining.is_cancelled() {
             return Err(StoreError::IntakeClosed);
         }
+        let priorities = match &self.prioritize {
+            Some(Prioritize(prioritize)) => alerts.iter().map(|a| prioritize(a)).collect(),
+            None => vec![Priority::default(); alerts.len()],
+        };
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send((alerts, reply))
+            .send((alerts, priorities, reply))
             .await
             .map_err(|_| StoreError::IntakeClosed)?;
         let fresh = answer.await.map_err(|_| StoreError::IntakeClosed)??;
@@ -121,7 +152,7 @@ impl Intake {
 
 async fn write_batches(
     store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<(Vec<Alert>, Reply)>,
+    mut rx: mpsc::Receiver<Submission>,
     wake: Arc<Notify>,
     health: IntakeHealth,
 ) {
@@ -147,24 +178,27 @@ async fn write_batches(
 /// Appends one batch of submissions in one transaction and answers each submitter.
 async fn write_batch(
     store: &dyn Store,
-    mut batch: Vec<(Vec<Alert>, Reply)>,
+    mut batch: Vec<Submission>,
     wake: &Notify,
     health: &IntakeHealth,
 ) {
     // Moved, not cloned: the handlers only need to hear back how many were new.
-    let mut alerts: Vec<Alert> = Vec::with_capacity(batch.iter().map(|(a, _)| a.len()).sum());
+    let total = batch.iter().map(|(a, _, _)| a.len()).sum();
+    let mut alerts: Vec<Alert> = Vec::with_capacity(total);
+    let mut priorities = Vec::with_capacity(total);
     let mut sizes = Vec::with_capacity(batch.len());
-    for (submitted, _) in &mut batch {
+    for (submitted, ranks, _) in &mut batch {
         sizes.push(submitted.len());
         alerts.append(submitted);
+        priorities.append(ranks);
     }
-    let written = store.append_journal(&alerts).await;
+    let written = store.append_ranked(&alerts, &priorities).await;
     health.record(written.as_ref().map(|_| ()));
     match written {
         Ok(fresh) => {
             let mut rest = fresh.as_slice();
             let mut any_new = false;
-            for ((_, reply), size) in batch.drain(..).zip(sizes) {
+            for ((_, _, reply), size) in batch.drain(..).zip(sizes) {
                 let (mine, tail) = rest.split_at(size);
                 any_new |= mine.iter().any(|f| *f);
                 rest = tail;
@@ -177,7 +211,7 @@ async fn write_batch(
         }
         Err(err) => {
             tracing::error!(error.message = %err, alerts = alerts.len(), "Could not write alerts to the journal.");
-            for (_, reply) in batch.drain(..) {
+            for (_, _, reply) in batch.drain(..) {
                 let _ = reply.send(Err(StoreError::Unavailable(err.reason().to_owned())));
             }
         }

@@ -13,7 +13,7 @@ mod sqlite;
 mod views;
 
 pub use chatops::*;
-pub use intake::{Intake, IntakeHealth, Receipt};
+pub use intake::{Intake, IntakeHealth, Prioritize, Receipt};
 pub use model::*;
 pub(crate) use open::new_owner;
 pub use open::{connect, open_read_only, redact_url, Backend, StoreOptions};
@@ -213,11 +213,24 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         1
     }
 
-    /// Appends alerts to the journal in one transaction; a known dedup key is a no-op.
-    /// Returns, per alert, whether it was new.
-    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError>;
+    /// Appends alerts to the journal in one transaction, all of one (the lowest) priority; a
+    /// known dedup key is a no-op. Returns, per alert, whether it was new.
+    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+        let priorities = vec![Priority::default(); alerts.len()];
+        self.append_ranked(alerts, &priorities).await
+    }
 
-    /// The oldest unprocessed journal entries.
+    /// Appends alerts to the journal in one transaction, each with its priority (same
+    /// length as `alerts`); a known dedup key is a no-op. Returns, per alert, whether it was
+    /// new.
+    async fn append_ranked(
+        &self,
+        alerts: &[Alert],
+        priorities: &[Priority],
+    ) -> Result<Vec<bool>, StoreError>;
+
+    /// The unprocessed journal entries the dispatcher takes next: the highest priority
+    /// first, and in arrival order within a priority.
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError>;
 
     /// Records a journal entry's alert against its incident and, in the same transaction,

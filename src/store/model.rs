@@ -5,10 +5,15 @@ use serde::Serialize;
 use crate::alert::Alert;
 use crate::responders::Mode;
 
+/// How soon the dispatcher takes a journal entry: higher first, arrival order within one.
+/// Decided at intake from the alert's labels (see `dispatch::priority`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Priority(pub u8);
+
 /// An accepted alert waiting in the journal.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {
-    /// Journal row id (processing order).
+    /// Journal row id (arrival order).
     pub id: i64,
     /// The alert as accepted.
     pub alert: Alert,

@@ -166,8 +166,18 @@ impl Store for PostgresStore {
         wakeups::listen(&self.pool).await.map(Some)
     }
 
-    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
-        journal::append(&self.pool, alerts, &ts(OffsetDateTime::now_utc())).await
+    async fn append_ranked(
+        &self,
+        alerts: &[Alert],
+        priorities: &[Priority],
+    ) -> Result<Vec<bool>, StoreError> {
+        journal::append(
+            &self.pool,
+            alerts,
+            priorities,
+            &ts(OffsetDateTime::now_utc()),
+        )
+        .await
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {

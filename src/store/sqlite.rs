@@ -119,23 +119,28 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
+    async fn append_ranked(
+        &self,
+        alerts: &[Alert],
+        priorities: &[Priority],
+    ) -> Result<Vec<bool>, StoreError> {
         let now = ts(OffsetDateTime::now_utc());
         let _turn = self.turns.take(Queue::Intake).await;
         let mut tx = self.writer.begin().await?;
-        let fresh = journal::append(&mut tx, alerts, &now).await?;
+        let fresh = journal::append(&mut tx, alerts, priorities, &now).await?;
         tx.commit().await?;
         Ok(fresh)
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, alert FROM journal WHERE processed = 0 ORDER BY id LIMIT ?")
-                .bind(limit)
-                // Only the dispatcher marks entries processed, and it reads after its commits:
-                // a reader sees them all, and the writer stays free for intake.
-                .fetch_all(&self.reader)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, alert FROM journal WHERE processed = 0 ORDER BY priority DESC, id LIMIT ?",
+        )
+        .bind(limit)
+        // Only the dispatcher marks entries processed, and it reads after its commits:
+        // a reader sees them all, and the writer stays free for intake.
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter()
             .map(|row| {
                 let alert: String = row.try_get("alert")?;

@@ -37,5 +37,6 @@ mod slack_client;
 mod slack_commands;
 mod slack_outage;
 mod store_conformance;
+mod storm_priority;
 mod streaming_lag;
 mod webhook;

@@ -14,17 +14,18 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{to_json, StoreError};
 use crate::alert::Alert;
+use crate::store::Priority;
 
-/// The most rows one statement inserts (4 values each, far below SQLite's 32,766 variables).
+/// The most rows one statement inserts (5 values each, far below SQLite's 32,766 variables).
 const MAX_ROWS: usize = 256;
 
 /// `INSERTS[k]` inserts 2^k rows and returns the dedup keys of those that were new.
 static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     (0..=MAX_ROWS.trailing_zeros())
         .map(|k| {
-            let rows = vec!["(?, ?, ?, ?)"; 1 << k].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?)"; 1 << k].join(", ");
             format!(
-                "INSERT INTO journal (dedup_key, source, alert, received_at) VALUES {rows}
+                "INSERT INTO journal (dedup_key, source, alert, received_at, priority) VALUES {rows}
                  ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key"
             )
         })
@@ -51,8 +52,16 @@ fn chunk_sizes(mut n: usize) -> Vec<usize> {
 pub(super) async fn append(
     conn: &mut SqliteConnection,
     alerts: &[Alert],
+    priorities: &[Priority],
     now: &str,
 ) -> Result<Vec<bool>, StoreError> {
+    if priorities.len() != alerts.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} alerts with {} priorities",
+            alerts.len(),
+            priorities.len()
+        )));
+    }
     let rows: Vec<(String, String)> = alerts
         .iter()
         .map(|alert| Ok((alert.dedup_key(), to_json(alert)?)))
@@ -60,22 +69,27 @@ pub(super) async fn append(
     let mut inserted = HashSet::with_capacity(rows.len());
     let mut rest = rows.as_slice();
     let mut rest_alerts = alerts;
+    let mut rest_priorities = priorities;
     for size in chunk_sizes(rows.len()) {
         let (chunk, tail) = rest.split_at(size);
         let (chunk_alerts, tail_alerts) = rest_alerts.split_at(size);
+        let (chunk_priorities, tail_priorities) = rest_priorities.split_at(size);
         let mut query = sqlx::query(&INSERTS[size.trailing_zeros() as usize]);
-        for ((key, json), alert) in chunk.iter().zip(chunk_alerts) {
+        for (((key, json), alert), priority) in chunk.iter().zip(chunk_alerts).zip(chunk_priorities)
+        {
             query = query
                 .bind(key.as_str())
                 .bind(alert.source.as_str())
                 .bind(json.as_str())
-                .bind(now);
+                .bind(now)
+                .bind(i64::from(priority.0));
         }
         for row in query.fetch_all(&mut *conn).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
         rest = tail;
         rest_alerts = tail_alerts;
+        rest_priorities = tail_priorities;
     }
     // Removing as we go marks only the first of a key repeated within the batch as new.
     Ok(rows.iter().map(|(key, _)| inserted.remove(key)).collect())

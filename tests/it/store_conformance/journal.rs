@@ -2,7 +2,7 @@
 //! every entry in one transaction (each seeing what the ones before it recorded), and an
 //! entry two replicas both read is recorded once.
 
-use alert_responder::store::{AlertPlan, StoreError};
+use alert_responder::store::{AlertPlan, Priority, StoreError};
 use serde_json::Value;
 
 use super::{firing, journal_and_record, now, plan_for, resolved, Backend};
@@ -10,6 +10,7 @@ use super::{firing, journal_and_record, now, plan_for, resolved, Backend};
 on_both_backends!(
     a_redelivered_alert_is_a_no_op_whichever_replica_receives_it,
     pending_entries_come_out_oldest_first_and_leave_once_recorded,
+    the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priority,
     one_batch_records_every_entry_and_repeats_join_the_waiting_run,
     a_repeat_after_the_run_started_gets_a_run_of_its_own,
 );
@@ -58,6 +59,62 @@ async fn a_redelivered_alert_is_a_no_op_whichever_replica_receives_it(b: Backend
         "{b}: per alert, in order; the resolve is a notification of its own"
     );
     assert_eq!(a.pending_journal(10).await.unwrap().len(), 2, "{b}");
+}
+
+async fn the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priority(b: Backend) {
+    let (a, other) = b.replicas().await;
+    let alert = |i: usize| {
+        firing(
+            "Flood",
+            &format!("p-{i}"),
+            &format!("e0000000000000{i:02}"),
+            "2026-11-27T05:00:00Z",
+        )
+    };
+    // A backlog of six low ones, then two urgent ones, one through each replica, then a
+    // middle one: the urgent come first in their arrival order, the backlog last.
+    let low: Vec<_> = (0..6).map(alert).collect();
+    a.append_ranked(&low, &[Priority(0); 6]).await.unwrap();
+    a.append_ranked(&[alert(6)], &[Priority(9)]).await.unwrap();
+    other
+        .append_ranked(&[alert(7)], &[Priority(9)])
+        .await
+        .unwrap();
+    other
+        .append_ranked(&[alert(8)], &[Priority(4)])
+        .await
+        .unwrap();
+    let order = |entries: Vec<alert_responder::store::JournalEntry>| -> Vec<String> {
+        entries
+            .into_iter()
+            .map(|e| e.alert.labels["container"].clone())
+            .collect()
+    };
+    let expected = [
+        "p-6", "p-7", "p-8", "p-0", "p-1", "p-2", "p-3", "p-4", "p-5",
+    ];
+    assert_eq!(order(a.pending_journal(20).await.unwrap()), expected, "{b}");
+    assert_eq!(
+        order(other.pending_journal(3).await.unwrap()),
+        expected[..3],
+        "{b}: a short read takes the urgent ones"
+    );
+    // Recorded, the urgent leave; the backlog follows in arrival order.
+    let first = a.pending_journal(2).await.unwrap();
+    let batch: Vec<_> = first.iter().map(|e| (e, plan_for(e))).collect();
+    let refs: Vec<_> = batch.iter().map(|(e, p)| (*e, p)).collect();
+    a.record_alerts(&refs, now()).await.unwrap();
+    assert_eq!(
+        order(other.pending_journal(20).await.unwrap()),
+        expected[2..],
+        "{b}"
+    );
+    // The same alert again, ranked differently, is still one entry (the key decides).
+    assert_eq!(
+        a.append_ranked(&[alert(0)], &[Priority(9)]).await.unwrap(),
+        [false],
+        "{b}"
+    );
 }
 
 async fn pending_entries_come_out_oldest_first_and_leave_once_recorded(b: Backend) {
