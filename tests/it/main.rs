@@ -37,4 +37,5 @@ mod slack_commands;
 mod slack_outage;
 mod store_conformance;
 mod streaming_lag;
+mod web_config;
 mod webhook;
