@@ -410,3 +410,30 @@ async fn a_browser_logs_in_with_basic_auth_and_sees_the_incidents() {
     assert!(page.contains("WebLoginProbe"), "{page}");
     server.terminate().await;
 }
+
+#[tokio::test]
+async fn the_example_file_in_deploy_loads_and_its_hash_is_of_the_documented_password() {
+    use alert_responder::http::{Access, WebConfig};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/web-config.yml");
+    let config = WebConfig::load(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let password = text
+        .split("The hash below is of \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the example names its password");
+    let access = Access::new(None, config.users.clone());
+    let headers = |value: String| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", value.parse().unwrap());
+        headers
+    };
+    access
+        .check(&headers(basic("oncall", password)))
+        .await
+        .unwrap();
+    assert!(access
+        .check(&headers(basic("oncall", "not-it")))
+        .await
+        .is_err());
+}
