@@ -66,6 +66,12 @@ impl Users {
         self.hashes.is_empty()
     }
 
+    /// The hash unknown users are checked against.
+    #[cfg(test)]
+    pub(super) fn dummy(&self) -> &str {
+        &self.dummy
+    }
+
     /// Whether `user` with `password` is one of these users; bcrypt runs under `one_at_a_time`.
     async fn verify(&self, user: &str, password: &[u8], one_at_a_time: &Semaphore) -> bool {
         let (hash, known) = match self.hashes.get(user) {

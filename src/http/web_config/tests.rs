@@ -19,11 +19,17 @@ fn an_empty_file_turns_nothing_on_and_users_load() {
     let (_dir, empty) = load("\n");
     let empty = empty.unwrap();
     assert!(empty.users.is_none() && empty.tls.is_none());
-    let hash = bcrypt::hash("pw", 4).unwrap();
+    let (cheap, dearer) = (
+        bcrypt::hash("pw", 4).unwrap(),
+        bcrypt::hash("pw", 5).unwrap(),
+    );
     let (_dir, loaded) = load(&format!(
-        "basic_auth_users:\n  alice: '{hash}'\n  bob: '{hash}'\n"
+        "basic_auth_users:\n  alice: '{cheap}'\n  bob: '{dearer}'\n"
     ));
-    assert_eq!(loaded.unwrap().users.unwrap().len(), 2);
+    let users = loaded.unwrap().users.unwrap();
+    assert_eq!(users.len(), 2);
+    // Unknown users cost what the dearest known one does.
+    assert!(users.dummy().starts_with("$2b$05$"), "{}", users.dummy());
     let (_dir, none) = load("basic_auth_users: {}\n");
     assert!(none.unwrap().users.is_none());
 }
