@@ -72,13 +72,18 @@ pub struct SettingsArgs {
     /// reported interrupted by another within about this long [default: 15s].
     #[arg(long, env = "RESPONDER_LEASE")]
     pub lease: Option<String>,
-    /// Bearer token webhooks must present; required when listening beyond loopback.
+    /// Bearer token webhooks must present; required when listening beyond loopback, unless
+    /// the web config file has `basic_auth_users`.
     #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
     /// Prometheus web configuration file: `basic_auth_users` (bcrypt hashes) log people in to
     /// the page and /api/* and may send webhooks; `tls_server_config` serves HTTPS. Read again
     /// on SIGHUP [default: none: plain HTTP, bearer token only].
-    #[arg(long = "web.config.file", env = "RESPONDER_WEB_CONFIG")]
+    #[arg(
+        long = "web.config.file",
+        env = "RESPONDER_WEB_CONFIG",
+        value_name = "FILE"
+    )]
     pub web_config: Option<PathBuf>,
     /// PagerDuty Webhooks V3 subscription secret; without it `POST /webhook/pagerduty`
     /// answers 404 and never accepts unsigned requests.
