@@ -101,3 +101,42 @@ impl Reloader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_replaces_the_users_unless_it_would_leave_the_listener_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        let users = |names: &[&str]| {
+            let hash = bcrypt::hash("pw", 4).unwrap();
+            let lines: String = names.iter().map(|n| format!("  {n}: '{hash}'\n")).collect();
+            std::fs::write(&path, format!("basic_auth_users:\n{lines}")).unwrap();
+        };
+        users(&["alice"]);
+        let config = WebConfig::load(&path).unwrap();
+        let access = Access::new(None, config.users.clone());
+        let mut reloader = Reloader {
+            config,
+            access: access.clone(),
+            tls: None,
+            users_required: true,
+        };
+        users(&["alice", "bob"]);
+        reloader.reload().unwrap();
+        assert_eq!(access.user_count(), 2);
+        std::fs::write(&path, "basic_auth_users: {}\n").unwrap();
+        let refused = reloader.reload().unwrap_err();
+        assert!(refused.contains("basic_auth_users is empty"), "{refused}");
+        std::fs::write(&path, "basic_auth_users:\n  carol: nope\n").unwrap();
+        let refused = reloader.reload().unwrap_err();
+        assert!(refused.contains("basic_auth_users.carol"), "{refused}");
+        assert_eq!(access.user_count(), 2, "the last good users stay");
+        reloader.users_required = false;
+        std::fs::write(&path, "").unwrap();
+        reloader.reload().unwrap();
+        assert_eq!(access.user_count(), 0, "on loopback, users may all go");
+    }
+}
