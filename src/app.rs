@@ -27,12 +27,15 @@ use crate::sources::slack::{Access, SlackState};
 use crate::sources::{docker_events, SourceState};
 use crate::store::{self, Intake, Prioritize, Store};
 
+mod web;
+
 /// A built, bound, not yet serving application.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     request_timeout: Duration,
+    tls: Option<http::TlsHandle>,
     store: Arc<dyn Store>,
     shutdown: CancellationToken,
     background: TaskTracker,
@@ -194,8 +197,9 @@ impl Application {
         ));
 
         let token = settings.webhook_token.clone().map(Arc::new);
-        if token.is_none() {
-            tracing::warn!("RESPONDER_WEBHOOK_TOKEN is not set: webhooks are accepted without authentication (allowed on loopback only).");
+        let (access, tls, reloader) = web::web_access(&settings, token);
+        if let Some(reloader) = reloader {
+            background.spawn(reloader.run(shutdown.clone()));
         }
         if settings.slack_chat.signing_secret.is_none() {
             tracing::info!("SLACK_SIGNING_SECRET is not set: POST /slack/commands and /slack/interactions answer 503.");
@@ -209,7 +213,7 @@ impl Application {
         let budget = http::BodyBudget::new(settings.body_limit, settings.body_budget);
         let sources = SourceState {
             intake,
-            webhook_token: token.clone(),
+            access: access.clone(),
             pagerduty_secret: settings.pagerduty_webhook_secret.clone().map(Arc::new),
             budget: budget.clone(),
             metrics: metrics.clone(),
@@ -219,7 +223,7 @@ impl Application {
             sources,
             ApiState {
                 store: store.clone(),
-                token,
+                access,
                 admin_token: settings.admin_token.clone().map(Arc::new),
                 approvals,
                 metrics,
@@ -236,6 +240,7 @@ impl Application {
             listener,
             router,
             request_timeout: settings.request_timeout,
+            tls,
             store,
             shutdown,
             background,
@@ -282,6 +287,7 @@ impl Application {
             self.listener,
             self.router,
             self.request_timeout,
+            self.tls,
             stop_accepting,
         );
         let deadline = async {

@@ -10,6 +10,7 @@ use regex::Regex;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::http::WebConfig;
 use crate::notify::pagerduty::PagerDutyConfig;
 use crate::responders::Mode;
 use crate::sources::docker_events::allow_list;
@@ -39,7 +40,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// Listening beyond loopback without a webhook token would expose remediation.
-    #[error("refusing to listen on {0} without RESPONDER_WEBHOOK_TOKEN: anyone who can reach this address could trigger remediation. Set RESPONDER_WEBHOOK_TOKEN (and the same bearer token in Alertmanager's http_config), or listen on 127.0.0.1")]
+    #[error("refusing to listen on {0} without RESPONDER_WEBHOOK_TOKEN: anyone who can reach this address could trigger remediation. Set RESPONDER_WEBHOOK_TOKEN (and the same bearer token in Alertmanager's http_config), or basic_auth_users in RESPONDER_WEB_CONFIG, or listen on 127.0.0.1")]
     UnauthenticatedListen(SocketAddr),
 }
 
@@ -71,9 +72,19 @@ pub struct SettingsArgs {
     /// reported interrupted by another within about this long [default: 15s].
     #[arg(long, env = "RESPONDER_LEASE")]
     pub lease: Option<String>,
-    /// Bearer token webhooks must present; required when listening beyond loopback.
+    /// Bearer token webhooks must present; required when listening beyond loopback, unless
+    /// the web config file has `basic_auth_users`.
     #[arg(long, env = "RESPONDER_WEBHOOK_TOKEN", hide_env_values = true)]
     pub webhook_token: Option<String>,
+    /// Prometheus web configuration file: `basic_auth_users` (bcrypt hashes) log people in to
+    /// the page and /api/* and may send webhooks; `tls_server_config` serves HTTPS. Read again
+    /// on SIGHUP [default: none: plain HTTP, bearer token only].
+    #[arg(
+        long = "web.config.file",
+        env = "RESPONDER_WEB_CONFIG",
+        value_name = "FILE"
+    )]
+    pub web_config: Option<PathBuf>,
     /// PagerDuty Webhooks V3 subscription secret; without it `POST /webhook/pagerduty`
     /// answers 503 (PagerDuty retries) and never accepts unsigned requests.
     #[arg(long, env = "PAGERDUTY_WEBHOOK_SECRET", hide_env_values = true)]
@@ -176,6 +187,7 @@ struct FileSettings {
     database_statement_timeout: Option<String>,
     lease: Option<String>,
     webhook_token: Option<String>,
+    web_config: Option<PathBuf>,
     pagerduty_webhook_secret: Option<String>,
     mode: Option<String>,
     slack_bot_token: Option<String>,
@@ -232,6 +244,7 @@ impl std::fmt::Debug for SettingsArgs {
             )
             .field("lease", &self.lease)
             .field("webhook_token", &redacted(&self.webhook_token))
+            .field("web_config", &self.web_config)
             .field(
                 "pagerduty_webhook_secret",
                 &redacted(&self.pagerduty_webhook_secret),
@@ -268,6 +281,8 @@ pub struct Settings {
     pub lease: std::time::Duration,
     /// Webhook bearer token.
     pub webhook_token: Option<SecretString>,
+    /// The web configuration file (Basic auth users, TLS), loaded and checked.
+    pub web_config: Option<WebConfig>,
     /// PagerDuty webhook signing secret; `None` leaves `/webhook/pagerduty` off.
     pub pagerduty_webhook_secret: Option<SecretString>,
     /// Global mode.
@@ -456,6 +471,13 @@ impl Settings {
             Some(text) => parse_bool("SLACK_POST_UNROUTED", text)?,
             None => file.slack_post_unrouted.unwrap_or(false),
         };
+        let web_config = match args.web_config.clone().or(file.web_config) {
+            Some(path) => Some(WebConfig::load(&path).map_err(|e| ConfigError::Invalid {
+                key: "RESPONDER_WEB_CONFIG",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
         let slack_chat = SlackChatSettings::load(
             &args.slack_chat,
             [
@@ -475,6 +497,7 @@ impl Settings {
             database_statement_timeout,
             lease,
             webhook_token: pick(&args.webhook_token, file.webhook_token).map(SecretString::from),
+            web_config,
             pagerduty_webhook_secret: pick(
                 &args.pagerduty_webhook_secret,
                 file.pagerduty_webhook_secret,
@@ -517,9 +540,14 @@ impl Settings {
         })
     }
 
+    /// Whether users in the web config file would be all that protects the listener.
+    pub fn users_required(&self) -> bool {
+        !self.listen.ip().is_loopback() && self.webhook_token.is_none()
+    }
+
     /// Refuses settings that would expose remediation without authentication.
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
-        if !self.listen.ip().is_loopback() && self.webhook_token.is_none() {
+        if self.users_required() && self.web_config.as_ref().is_none_or(|w| w.users.is_none()) {
             return Err(ConfigError::UnauthenticatedListen(self.listen));
         }
         Ok(())

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, Gate};
-use crate::sources::{check_bearer, unread, Credential};
+use crate::sources::{unread, Credential};
 use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
@@ -55,7 +55,7 @@ async fn list(
     headers: HeaderMap,
     q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Vec<IncidentRow>>, ApiError> {
-    check_bearer(&headers, state.token.as_deref())?;
+    state.access.check(&headers).await?;
     let q = query(q, "open=true|false and limit=<number>")?;
     Ok(Json(
         state
@@ -70,7 +70,7 @@ async fn detail(
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Json<IncidentDetail>, ApiError> {
-    check_bearer(&headers, state.token.as_deref())?;
+    state.access.check(&headers).await?;
     let id = incident_id(id)?;
     state
         .store
@@ -139,7 +139,7 @@ async fn audit(
     headers: HeaderMap,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditRow>>, ApiError> {
-    check_bearer(&headers, state.token.as_deref())?;
+    state.access.check(&headers).await?;
     let q = query(q, "limit=<number>")?;
     Ok(Json(state.store.audit(q.limit.min(1000)).await?))
 }

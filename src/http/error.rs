@@ -9,12 +9,18 @@ use axum::Json;
 use crate::sources::IngestError;
 use crate::store::StoreError;
 
+/// What a browser is asked for when users are configured: it then shows a login dialog.
+const BASIC_CHALLENGE: &str = "Basic realm=\"alert-responder\"";
+
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 401.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// 401 with a Basic challenge: users are configured (web config file) and none logged in.
+    #[error("log in: missing or invalid credentials")]
+    LoginRequired,
     /// 401 for a request that must be signed (Slack) and is not, or not validly.
     #[error("{0}")]
     Unsigned(String),
@@ -74,7 +80,9 @@ impl ApiError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::Unsigned(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::LoginRequired | ApiError::Unsigned(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -91,7 +99,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let bearer = matches!(self, ApiError::Unauthorized);
+        let challenge = match self {
+            ApiError::Unauthorized => Some("Bearer"),
+            ApiError::LoginRequired => Some(BASIC_CHALLENGE),
+            _ => None,
+        };
         let busy = matches!(self, ApiError::Busy(_));
         if let ApiError::Unavailable(cause) = &self {
             tracing::error!(error.message = %cause, "Answering 503: the store is unavailable.");
@@ -101,10 +113,10 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
-        if bearer {
+        if let Some(challenge) = challenge {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
+                axum::http::HeaderValue::from_static(challenge),
             );
         }
         if busy {

@@ -128,6 +128,7 @@ impl Gate {
         let admitted = self
             .credential
             .check(headers, now)
+            .await
             .and_then(|()| self.budget.reserve(headers));
         match admitted {
             Ok(permit) => {

@@ -22,19 +22,27 @@
 //! - `GET /incidents/{id}`: one incident's timeline (HTML).
 //!
 //! With a webhook token configured, `/api/*`, `/` and `/incidents/*` require the same bearer
-//! token. Routes that read a body check what the headers show (token, signature headers,
+//! token. With users in the web configuration file (`RESPONDER_WEB_CONFIG`, see
+//! [`web_config`]), they and `POST /webhook/alertmanager` also take those users' Basic auth,
+//! and ask a browser for it (see [`Access`]); with `tls_server_config`, everything is HTTPS. Routes that read a body check what the headers show (token, signature headers,
 //! declared size) before reading it, and all bodies together stay within a budget (see
 //! [`Gate`]).
 
 mod api;
+mod basic_auth;
 mod error;
 mod gate;
 pub mod page;
+mod reload;
 mod serve;
+pub mod web_config;
 
+pub use basic_auth::{Access, Users};
 pub use error::ApiError;
 pub use gate::{BodyBudget, Gate};
+pub use reload::{Reloader, TlsHandle};
 pub use serve::serve;
+pub use web_config::{WebConfig, WebConfigError};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +64,8 @@ use crate::store::{IntakeHealth, Store};
 pub struct ApiState {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// Bearer token for `/api/*`, when configured.
-    pub token: Option<Arc<SecretString>>,
+    /// Who may read `/api/*` and the page: the webhook token, the web config's users.
+    pub access: Access,
     /// Bearer token for approval decisions; without it nobody can approve over the API.
     pub admin_token: Option<Arc<SecretString>>,
     /// Notified after a decision so the waiting run looks at once.

@@ -9,23 +9,31 @@
 //! HTTP/1.1 only: every sender (Alertmanager, PagerDuty, Slack, browsers, Prometheus) speaks
 //! it, and the HTTP/2 auto-detection waits for a client's first bytes with no timer at all,
 //! so a connection that sends nothing would never be closed.
+//!
+//! With `tls_server_config` in the web configuration file, every connection is TLS (rustls),
+//! its handshake bounded by the same timeout, with the configuration current when it was
+//! accepted: a certificate reloaded on SIGHUP serves the connections that come next.
 
 use std::time::Duration;
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::reload::TlsHandle;
+
 /// Serves `router` on `listener` until `shutdown`, then lets open requests finish for at most
-/// `request_timeout` before closing their connections.
+/// `request_timeout` before closing their connections. With `tls`, HTTPS only.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     request_timeout: Duration,
+    tls: Option<TlsHandle>,
     shutdown: CancellationToken,
 ) {
     let mut builder = http1::Builder::new();
@@ -47,12 +55,19 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let (builder, router, watcher) = (builder.clone(), router.clone(), graceful.watcher());
+        let Some(tls) = &tls else {
+            tokio::spawn(serve_connection(builder, stream, router, watcher, peer));
+            continue;
+        };
+        let acceptor = tls.acceptor();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%peer, error.message = %e, "Connection closed with an error.");
+            match tokio::time::timeout(request_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(builder, stream, router, watcher, peer).await,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error.message = %e, "TLS handshake failed.");
+                }
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out."),
             }
         });
     }
@@ -62,5 +77,22 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("Closed connections whose requests did not finish in time.");
+    }
+}
+
+/// Serves one connection's requests until it closes or the server shuts down.
+async fn serve_connection<I>(
+    builder: http1::Builder,
+    io: I,
+    router: Router,
+    watcher: Watcher,
+    peer: std::net::SocketAddr,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(%peer, error.message = %e, "Connection closed with an error.");
     }
 }

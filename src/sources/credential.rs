@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use secrecy::SecretString;
 
 use super::{check_bearer, pagerduty, slack, IngestError};
-use crate::http::ApiError;
+use crate::http::{Access, ApiError};
 
 /// Why approvals over the API are refused when no admin token is set.
 const ADMIN_OFF: &str =
@@ -22,9 +22,10 @@ const ADMIN_OFF: &str =
 /// The credential a route asks for, as far as headers can show it.
 #[derive(Debug, Clone)]
 pub enum Credential {
-    /// `Authorization: Bearer` with the webhook token; open when none is configured (the
-    /// service then listens on loopback only).
-    Bearer(Option<Arc<SecretString>>),
+    /// `Authorization: Bearer` with the webhook token (open when none is configured: the
+    /// service then listens on loopback only), or Basic auth of a user of the web
+    /// configuration file when it has any (see [`Access`]).
+    Access(Access),
     /// `Authorization: Bearer` with the admin token; nobody may when none is configured.
     Admin(Option<Arc<SecretString>>),
     /// Slack's v0 signature headers, with a fresh timestamp.
@@ -43,13 +44,13 @@ impl Credential {
     /// Refuses a request whose headers cannot carry this credential, at `now` (unix seconds).
     ///
     /// # Errors
-    /// The refusal the handler would give after reading the body: 401 for a bearer token or
-    /// a Slack signature, 403 for a PagerDuty signature or approvals without an admin token,
+    /// The refusal the handler would give after reading the body: 401 for a bearer token, a
+    /// login or a Slack signature, 403 for a PagerDuty signature or approvals without an admin token,
     /// 503 for an endpoint whose secret is not configured.
-    pub fn check(&self, headers: &HeaderMap, now: i64) -> Result<(), ApiError> {
+    pub async fn check(&self, headers: &HeaderMap, now: i64) -> Result<(), ApiError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         match self {
-            Credential::Bearer(token) => check_bearer(headers, token.as_deref())?,
+            Credential::Access(access) => access.check(headers).await?,
             Credential::Admin(None) => return Err(ApiError::Forbidden(ADMIN_OFF.to_owned())),
             Credential::Admin(Some(token)) => check_bearer(headers, Some(&**token))?,
             Credential::SlackSigned { configured: false } => {
@@ -89,8 +90,8 @@ mod tests {
         map
     }
 
-    #[test]
-    fn headers_that_cannot_be_valid_are_refused_with_the_handlers_status() {
+    #[tokio::test]
+    async fn headers_that_cannot_be_valid_are_refused_with_the_handlers_status() {
         let token = Some(Arc::new(SecretString::from("t0ken")));
         let now = 1_800_000_000;
         let fresh = now.to_string();
@@ -98,14 +99,18 @@ mod tests {
         let slack = Credential::SlackSigned { configured: true };
         let pagerduty = Credential::PagerDutySigned { configured: true };
         let cases: Vec<(Credential, HeaderMap, Option<StatusCode>)> = vec![
-            (Credential::Bearer(None), headers(&[]), None),
             (
-                Credential::Bearer(token.clone()),
+                Credential::Access(Access::new(None, None)),
+                headers(&[]),
+                None,
+            ),
+            (
+                Credential::Access(Access::new(token.clone(), None)),
                 headers(&[]),
                 Some(StatusCode::UNAUTHORIZED),
             ),
             (
-                Credential::Bearer(token.clone()),
+                Credential::Access(Access::new(token.clone(), None)),
                 headers(&[("authorization", "bearer t0ken")]),
                 None,
             ),
@@ -168,7 +173,11 @@ mod tests {
             ),
         ];
         for (credential, headers, expected) in cases {
-            let got = credential.check(&headers, now).err().map(|e| e.status());
+            let got = credential
+                .check(&headers, now)
+                .await
+                .err()
+                .map(|e| e.status());
             assert_eq!(got, expected, "{credential:?} with {headers:?}");
         }
     }

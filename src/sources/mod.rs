@@ -59,8 +59,8 @@ pub enum IngestError {
 pub struct SourceState {
     /// Where alerts become durable.
     pub intake: Intake,
-    /// The bearer token webhooks must present, when configured.
-    pub webhook_token: Option<Arc<SecretString>>,
+    /// Who may send Alertmanager webhooks: the bearer token, the web config's users.
+    pub access: crate::http::Access,
     /// The PagerDuty Webhooks V3 signing secret; `None` turns `/webhook/pagerduty` off.
     pub pagerduty_secret: Option<Arc<SecretString>>,
     /// The body limit and the bytes all bodies may hold at once.
@@ -74,11 +74,8 @@ pub struct SourceState {
 /// The webhook routes of every source, each behind its [`Gate`].
 pub fn routes(state: SourceState) -> Router {
     let slack = slack::routes(state.slack.clone(), &state.budget);
-    let alertmanager = Gate::new(
-        Credential::Bearer(state.webhook_token.clone()),
-        &state.budget,
-    )
-    .counted(Source::Alertmanager, &state.metrics);
+    let alertmanager = Gate::new(Credential::Access(state.access.clone()), &state.budget)
+        .counted(Source::Alertmanager, &state.metrics);
     let pagerduty = Gate::new(
         Credential::PagerDutySigned {
             configured: state.pagerduty_secret.is_some(),

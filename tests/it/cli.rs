@@ -18,7 +18,7 @@ use crate::support::fake_slack::FakeSlack;
 use crate::support::slack as slack_support;
 
 /// The shipped catalog, as `--routes-dir`/`--responders-dir` arguments.
-fn shipped_catalog_args() -> [String; 4] {
+pub(crate) fn shipped_catalog_args() -> [String; 4] {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     [
         "--routes-dir".to_owned(),

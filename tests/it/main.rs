@@ -39,4 +39,5 @@ mod slack_outage;
 mod store_conformance;
 mod storm_priority;
 mod streaming_lag;
+mod web_config;
 mod webhook;

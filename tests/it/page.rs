@@ -91,7 +91,7 @@ async fn run_chromium(profile: &Path, args: &[String], url: &str) -> std::proces
     output
 }
 
-async fn dump_dom(profile: &Path, url: &str) -> String {
+pub(crate) async fn dump_dom(profile: &Path, url: &str) -> String {
     let out = run_chromium(profile, &["--dump-dom".to_owned()], url).await;
     String::from_utf8(out.stdout).unwrap()
 }

@@ -167,6 +167,32 @@ fn listening_beyond_loopback_needs_a_token() {
 }
 
 #[test]
+fn users_in_the_web_config_file_also_guard_a_listener_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_users = |text: &str| {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, text).unwrap();
+        Settings::load(&SettingsArgs {
+            listen: Some("0.0.0.0:9095".into()),
+            web_config: Some(path),
+            ..Default::default()
+        })
+    };
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let guarded = with_users(&format!("basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    assert!(guarded.users_required());
+    assert!(guarded.check_exposure().is_ok());
+    let empty = with_users("basic_auth_users: {}\n").unwrap();
+    assert!(empty.check_exposure().is_err());
+    let err = with_users("basic_auth_users:\n  alice: plain\n").unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.starts_with("RESPONDER_WEB_CONFIG: web config file ") && err.contains("alice"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_pagerduty_secret_comes_from_the_file_or_the_flag_and_is_off_by_default() {
     use secrecy::ExposeSecret;
     assert!(Settings::load(&SettingsArgs::default())

@@ -5,9 +5,10 @@
 //!
 //! Access follows the same rule as `/api/*`: without a webhook token the page is open (and the
 //! service refuses to listen beyond loopback, see [`crate::config::Settings`]); with one, it
-//! requires `Authorization: Bearer <token>`. A browser does not send that header by itself,
-//! so with a token configured the page is meant to sit behind an authenticating reverse proxy
-//! (SSO) that adds the header. The token is never accepted in the query string: URLs end up in
+//! requires `Authorization: Bearer <token>`, which a browser does not send by itself: give
+//! people logins in the web configuration file (`basic_auth_users`, see
+//! [`crate::http::web_config`]) and the page asks the browser for one, or put the page behind
+//! an authenticating reverse proxy (SSO) that adds the header. The token is never accepted in the query string: URLs end up in
 //! access logs, browser history and `Referer` headers. "Loopback only" was not chosen because
 //! a proxy on the same host makes every remote visitor look like loopback.
 //!
@@ -28,7 +29,6 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 use super::{ApiError, ApiState};
-use crate::sources::check_bearer;
 use crate::store::IncidentRow;
 
 /// How often the page reloads itself.
@@ -152,7 +152,7 @@ struct ListPage {
 }
 
 async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, PageError> {
-    check_bearer(&headers, state.token.as_deref()).map_err(ApiError::from)?;
+    state.access.check(&headers).await?;
     let open = state.store.list_incidents(true, OPEN).await?;
     let recent = state
         .store
@@ -221,7 +221,7 @@ async fn detail(
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, PageError> {
-    check_bearer(&headers, state.token.as_deref()).map_err(ApiError::from)?;
+    state.access.check(&headers).await?;
     let id = super::api::incident_id(id)?;
     let detail = state
         .store

@@ -143,12 +143,17 @@ impl Child {
 
     /// Sends SIGTERM and returns at once.
     pub fn send_sigterm(&self) {
+        self.send_signal("TERM");
+    }
+
+    /// Sends `signal` (`TERM`, `HUP`, ...) and returns at once.
+    pub fn send_signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         let kill = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([format!("-{signal}").as_str(), &pid])
             .status()
             .expect("run kill");
-        assert!(kill.success(), "kill -TERM {pid} failed");
+        assert!(kill.success(), "kill -{signal} {pid} failed");
     }
 
     /// SIGKILL (no chance to clean up), then reaps the process.

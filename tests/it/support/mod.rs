@@ -13,3 +13,4 @@ pub mod psql;
 pub mod replicas;
 pub mod slack;
 pub mod step;
+pub mod tls;
