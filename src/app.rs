@@ -168,7 +168,13 @@ impl Application {
             cluster_wake: Arc::new(Notify::new()),
             post_unrouted: settings.slack_post_unrouted,
             folds: Arc::default(),
-            pagerduty_lookup: pagerduty_lookup(&settings)?,
+            pagerduty_lookup: match pagerduty_lookup(&settings)? {
+                Some(lookup) => Some(lookup),
+                None => {
+                    tracing::info!("PagerDuty alert lookups are off: PAGERDUTY_API_TOKEN is not set; incidents get labels from their titles only.");
+                    None
+                }
+            },
         };
         if let Some(wakeups) = store
             .wakeups()
@@ -344,7 +350,6 @@ fn pagerduty_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn PagerD
 /// Reads PagerDuty incidents' first alerts for their labels when `PAGERDUTY_API_TOKEN` is set.
 pub fn pagerduty_lookup(settings: &Settings) -> anyhow::Result<Option<Arc<PagerDutyLookup>>> {
     if settings.pagerduty.api_token.is_none() {
-        tracing::info!("PagerDuty alert lookups are off: PAGERDUTY_API_TOKEN is not set; incidents get labels from their titles only.");
         return Ok(None);
     }
     let client = PagerDutyClient::new(settings.pagerduty.clone())

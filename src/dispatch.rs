@@ -211,7 +211,10 @@ impl Dispatcher {
         let lookup = self.pagerduty_lookup.as_deref();
         let rules = &self.catalog.extract;
         let enriched = entries.iter().cloned().map(|mut entry| async move {
-            enrich::enrich(&mut entry.alert, rules, lookup).await;
+            let report = enrich::enrich(&mut entry.alert, rules, lookup).await;
+            for note in &report.notes {
+                tracing::warn!(pagerduty.incident = %entry.alert.fingerprint, note, "PagerDuty labels incomplete.");
+            }
             entry
         });
         futures::future::join_all(enriched).await

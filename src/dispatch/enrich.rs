@@ -62,7 +62,7 @@ impl PagerDutyLookup {
 
 /// Gives a firing PagerDuty incident the labels its details and the rules yield, records
 /// where each came from in its annotations, and returns that report. Other alerts are left
-/// as they are.
+/// as they are. Logs nothing: `simulate` prints its output where logs would go.
 pub async fn enrich(
     alert: &mut Alert,
     rules: &[Extraction],
@@ -76,7 +76,6 @@ pub async fn enrich(
         Some(lookup) => match lookup.labels(&alert.fingerprint).await {
             Ok(labels) => Some(labels),
             Err(why) => {
-                tracing::warn!(pagerduty.incident = %alert.fingerprint, reason = %why, "PagerDuty alert lookup gave no labels; using the title rules.");
                 notes.push(format!(
                     "PagerDuty API lookup of the incident's alerts gave no labels ({why}): labels from the title rules only."
                 ));
