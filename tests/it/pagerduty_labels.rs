@@ -275,3 +275,55 @@ async fn a_failing_lookup_falls_back_to_the_title_and_keeps_the_incident() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn check_names_each_bad_extract_rule_with_its_file_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, responders) = crate::support::app::shipped_catalog();
+    let routes = dir.path().join("routes");
+    std::fs::create_dir_all(&routes).unwrap();
+    std::fs::write(
+        routes.join("k2.yaml"),
+        "routes:\n  - matchers: ['alertname=\"HighMemoryUsage\"']\n    responder: high-memory\n",
+    )
+    .unwrap();
+    std::fs::write(
+        routes.join("pd.yaml"),
+        "extract:
+  - field: pd_tittle
+    regex: '(?P<container>k2-.+)'
+  - field: pd_title
+    regex: 'High Memory Usage on (?P<container>k2-[a-z'
+  - field: pd_title
+    regex: 'High Memory Usage on k2-.+'
+",
+    )
+    .unwrap();
+    let db = format!("sqlite://{}/none.db", dir.path().display());
+    let (routes, responders) = (
+        routes.display().to_string(),
+        responders.display().to_string(),
+    );
+    let args = [
+        "check",
+        "--routes-dir",
+        &routes,
+        "--responders-dir",
+        &responders,
+    ];
+    let (ok, out, err) = run(binary(dir.path(), &args, &db)).await;
+    assert!(!ok, "{out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    for (path, words) in [
+        ("extract[0].field", "unknown field \"pd_tittle\""),
+        ("extract[1].regex", "invalid regex"),
+        ("extract[2].regex", "no named group"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("pd.yaml") && l.contains(path) && l.contains(words)),
+            "{path}: {words}\n{err}"
+        );
+    }
+}

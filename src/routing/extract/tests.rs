@@ -113,6 +113,24 @@ fn the_shipped_rules_read_alertmanager_and_runbook_titles() {
 }
 
 #[test]
+fn the_shipped_dlq_rule_takes_the_data_source() {
+    for (title, source) in [
+        ("DLQ Rate > 1% for binance", Some("binance")),
+        ("dlq rate high on kraken", Some("kraken")),
+        ("DLQ Rate > 1% for k2-x", None),
+    ] {
+        let mut alert = incident(title);
+        apply(&mut alert, None, &shipped());
+        assert_eq!(
+            alert.labels.get("source").map(String::as_str),
+            source,
+            "{title}"
+        );
+        assert_eq!(alert.labels["alertname"], "DlqRateHigh", "{title}");
+    }
+}
+
+#[test]
 fn details_come_first_and_the_source_s_own_labels_are_never_overwritten() {
     let mut alert = incident("[FIRING:1] HighMemoryUsage (k2-from-title critical)");
     let details: Labels = [
