@@ -90,3 +90,6 @@ pub async fn enrich(
     extract::annotate(alert, &report);
     report
 }
+
+#[cfg(test)]
+mod tests;

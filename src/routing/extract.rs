@@ -250,4 +250,4 @@ fn container_name(value: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

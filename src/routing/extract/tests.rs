@@ -22,8 +22,8 @@ fn shipped() -> Vec<Extraction> {
         .collect()
 }
 
-/// A firing PagerDuty incident as the source parses it.
-fn incident(title: &str) -> Alert {
+/// A firing PagerDuty incident titled `title`, as the source parses it.
+pub(crate) fn incident(title: &str) -> Alert {
     let body = json!({"event": {"id": "E1", "event_type": "incident.triggered",
         "occurred_at": "2026-11-27T05:00:00Z",
         "data": {"id": "Q1", "created_at": "2026-11-27T05:00:00Z", "title": title}}});
