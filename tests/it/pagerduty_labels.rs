@@ -4,6 +4,7 @@
 //! in the incident's alert details, read through the REST API when a token is set; a failing
 //! API falls back to the title without losing the incident.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -276,6 +277,23 @@ async fn a_failing_lookup_falls_back_to_the_title_and_keeps_the_incident() {
     }
 }
 
+/// Runs `alert-responder check` on these catalog directories: (ok, stdout, stderr).
+async fn check(dir: &Path, routes: &Path, responders: &Path) -> (bool, String, String) {
+    let db = format!("sqlite://{}/none.db", dir.display());
+    let (routes, responders) = (
+        routes.display().to_string(),
+        responders.display().to_string(),
+    );
+    let args = [
+        "check",
+        "--routes-dir",
+        &routes,
+        "--responders-dir",
+        &responders,
+    ];
+    run(binary(dir, &args, &db)).await
+}
+
 #[tokio::test]
 async fn check_names_each_bad_extract_rule_with_its_file_and_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -299,20 +317,9 @@ async fn check_names_each_bad_extract_rule_with_its_file_and_path() {
 ",
     )
     .unwrap();
-    let db = format!("sqlite://{}/none.db", dir.path().display());
-    let (routes, responders) = (
-        routes.display().to_string(),
-        responders.display().to_string(),
-    );
-    let args = [
-        "check",
-        "--routes-dir",
-        &routes,
-        "--responders-dir",
-        &responders,
-    ];
-    let (ok, out, err) = run(binary(dir.path(), &args, &db)).await;
+    let (ok, out, err) = check(dir.path(), &routes, &responders).await;
     assert!(!ok, "{out}{err}");
+    assert!(!out.contains("ok:"), "{out}");
     let lines: Vec<&str> = err.lines().collect();
     for (path, words) in [
         ("extract[0].field", "unknown field \"pd_tittle\""),
@@ -326,4 +333,13 @@ async fn check_names_each_bad_extract_rule_with_its_file_and_path() {
             "{path}: {words}\n{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn check_counts_the_shipped_pagerduty_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (routes, responders) = crate::support::app::shipped_catalog();
+    let (ok, out, err) = check(dir.path(), &routes, &responders).await;
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(" PagerDuty extract rule(s), "), "{out}");
 }
