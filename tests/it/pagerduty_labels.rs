@@ -21,12 +21,12 @@ use crate::support::fake_pagerduty::{FakePagerDuty, Fault, PD_ROUTING_KEY};
 use crate::support::fake_slack::FakeSlack;
 
 /// An Alertmanager config whose only receiver is its PagerDuty integration, pointed at
-/// `events_url` (a fake Events API), grouping by `alertname` as most setups do.
-fn pagerduty_receiver(events_url: &str) -> String {
+/// `events_url` (a fake Events API), grouping by `group_by` (e.g. `'alertname'`).
+fn pagerduty_receiver(events_url: &str, group_by: &str) -> String {
     format!(
         "route:
   receiver: pagerduty
-  group_by: ['alertname']
+  group_by: [{group_by}]
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
@@ -40,12 +40,19 @@ receivers:
     )
 }
 
-/// Posts `alerts` (label sets) to a real Alertmanager whose PagerDuty integration sends to a
-/// fake Events API; returns the trigger event it sent (`payload.summary` is the incident's
-/// title in PagerDuty, `payload.custom_details` its alert's details).
+/// Posts `alerts` (label sets) to a real Alertmanager whose PagerDuty integration, grouping
+/// by `alertname`, sends to a fake Events API; returns the trigger event it sent
+/// (`payload.summary` is the incident's title in PagerDuty, `payload.custom_details` its
+/// alert's details).
 async fn alertmanager_pagerduty_event(alerts: &[Value]) -> Value {
+    alertmanager_pagerduty_event_by(alerts, "'alertname'").await
+}
+
+/// [`alertmanager_pagerduty_event`] with another `group_by`.
+async fn alertmanager_pagerduty_event_by(alerts: &[Value], group_by: &str) -> Value {
     let events = FakePagerDuty::start().await;
-    let am = AlertmanagerCluster::start_with(1, &pagerduty_receiver(&events.url())).await;
+    let config = pagerduty_receiver(&events.url(), group_by);
+    let am = AlertmanagerCluster::start_with(1, &config).await;
     let now = OffsetDateTime::now_utc();
     let at = |t: OffsetDateTime| t.format(&Rfc3339).unwrap();
     let posted: Vec<Value> = alerts
@@ -151,6 +158,39 @@ async fn alertmanager_s_own_pagerduty_title_reaches_its_container_and_the_respon
         said,
         "the thread says where the labels came from: {:#?}",
         slack.messages()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn grouped_by_container_too_the_real_title_still_gives_its_target() {
+    let labels = json!({"alertname": "CheckpointDiskFull", "container": "k2-spark-master", "severity": "warning"});
+    let event = alertmanager_pagerduty_event_by(&[labels], "'alertname', 'container'").await;
+    let title = title_of(&event);
+    assert_eq!(
+        title.trim_end(),
+        "[FIRING:1] CheckpointDiskFull k2-spark-master (warning)",
+        "{event:#}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(dir.path(), None, secret_only()).await;
+    let body = webhook(
+        "incident.triggered",
+        "ev-g1",
+        "QGROUPED1",
+        &title,
+        json!({}),
+    );
+    post_signed(&app, &body, "wh-g1").await;
+
+    let detail = incident_of(&app, "QGROUPED1").await;
+    assert_eq!(
+        detail["incident"]["target"], "k2-spark-master",
+        "{detail:#}"
+    );
+    assert_eq!(
+        detail["runs"][0]["responder"], "checkpoint-disk",
+        "{detail:#}"
     );
     app.stop().await;
 }
