@@ -99,6 +99,20 @@ async fn incident_of(app: &TestApp, pd_id: &str) -> Value {
     panic!("no incident for PagerDuty incident {pd_id} within 30 s");
 }
 
+/// Delivers a signed `incident.triggered` for PagerDuty incident `pd_id` titled `title`, and
+/// returns the detail of the incident it opened.
+async fn trigger(app: &TestApp, pd_id: &str, title: &str) -> Value {
+    let body = webhook(
+        "incident.triggered",
+        &format!("ev-{pd_id}"),
+        pd_id,
+        title,
+        json!({}),
+    );
+    post_signed(app, &body, &format!("wh-{pd_id}")).await;
+    incident_of(app, pd_id).await
+}
+
 fn secret_only() -> Options {
     Options {
         pagerduty_webhook_secret: Some(SECRET.into()),
@@ -174,16 +188,7 @@ async fn grouped_by_container_too_the_real_title_still_gives_its_target() {
     );
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(dir.path(), None, secret_only()).await;
-    let body = webhook(
-        "incident.triggered",
-        "ev-g1",
-        "QGROUPED1",
-        &title,
-        json!({}),
-    );
-    post_signed(&app, &body, "wh-g1").await;
-
-    let detail = incident_of(&app, "QGROUPED1").await;
+    let detail = trigger(&app, "QGROUPED1", &title).await;
     assert_eq!(
         detail["incident"]["target"], "k2-spark-master",
         "{detail:#}"
@@ -200,16 +205,7 @@ async fn a_runbook_title_as_people_write_it_gets_its_target_and_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(dir.path(), None, secret_only()).await;
     let title = "High Memory Usage on k2-memhog";
-    let body = webhook(
-        "incident.triggered",
-        "ev-rb1",
-        "QRUNBOOK1",
-        title,
-        json!({}),
-    );
-    post_signed(&app, &body, "wh-rb1").await;
-
-    let detail = incident_of(&app, "QRUNBOOK1").await;
+    let detail = trigger(&app, "QRUNBOOK1", title).await;
     assert_eq!(detail["incident"]["target"], "k2-memhog", "{detail:#}");
     assert_eq!(detail["runs"][0]["responder"], "high-memory", "{detail:#}");
     assert_eq!(detail["runs"][0]["target"], "k2-memhog", "{detail:#}");
@@ -219,6 +215,13 @@ async fn a_runbook_title_as_people_write_it_gets_its_target_and_a_run() {
 
     // `simulate` shows the same, and where the label came from.
     let payload = dir.path().join("runbook.json");
+    let body = webhook(
+        "incident.triggered",
+        "ev-rb1",
+        "QRUNBOOK1",
+        title,
+        json!({}),
+    );
     std::fs::write(&payload, &body).unwrap();
     let db = format!("sqlite://{}/none.db", dir.path().display());
     let file = payload.display().to_string();
@@ -253,16 +256,7 @@ async fn with_a_token_labels_come_from_the_alert_details_alertmanager_sent() {
     pd.set_alert_details("QDETAILS1", details);
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(dir.path(), None, options(&pd, None)).await;
-    let body = webhook(
-        "incident.triggered",
-        "ev-d1",
-        "QDETAILS1",
-        &title,
-        json!({}),
-    );
-    post_signed(&app, &body, "wh-d1").await;
-
-    let detail = incident_of(&app, "QDETAILS1").await;
+    let detail = trigger(&app, "QDETAILS1", &title).await;
     let target = detail["incident"]["target"].as_str().unwrap_or("");
     assert!(
         ["k2-test-details-a", "k2-test-details-b"].contains(&target),
@@ -296,10 +290,7 @@ async fn a_failing_lookup_falls_back_to_the_title_and_keeps_the_incident() {
         let dir = tempfile::tempdir().unwrap();
         let app = TestApp::spawn(dir.path(), None, options(&pd, None)).await;
         let title = "[FIRING:1] HighMemoryUsage (k2-memhog critical)";
-        let body = webhook("incident.triggered", "ev-x1", "QFAIL0001", title, json!({}));
-        post_signed(&app, &body, "wh-x1").await;
-
-        let detail = incident_of(&app, "QFAIL0001").await;
+        let detail = trigger(&app, "QFAIL0001", title).await;
         assert_eq!(
             detail["incident"]["target"], "k2-memhog",
             "{fault:?}: {detail:#}"
