@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::actions::ActionCtx;
 use crate::config::{Catalog, Settings};
+use crate::dispatch::enrich::PagerDutyLookup;
 use crate::dispatch::priority::priority;
 use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
@@ -173,6 +174,13 @@ impl Application {
             cluster_wake: Arc::new(Notify::new()),
             post_unrouted: settings.slack_post_unrouted,
             folds: Arc::default(),
+            pagerduty_lookup: match pagerduty_lookup(&settings)? {
+                Some(lookup) => Some(lookup),
+                None => {
+                    tracing::info!("PagerDuty alert lookups are off: PAGERDUTY_API_TOKEN is not set; incidents get labels from their titles only.");
+                    None
+                }
+            },
         };
         if let Some(wakeups) = store
             .wakeups()
@@ -346,6 +354,16 @@ fn pagerduty_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn PagerD
     tracing::info!(notes, events, api_url = %pd.api_url, events_url = %pd.events_url, "PagerDuty delivery is on.");
     let client = PagerDutyClient::new(pd.clone()).context("configuring the PagerDuty client")?;
     Ok(Some(Arc::new(client)))
+}
+
+/// Reads PagerDuty incidents' first alerts for their labels when `PAGERDUTY_API_TOKEN` is set.
+pub fn pagerduty_lookup(settings: &Settings) -> anyhow::Result<Option<Arc<PagerDutyLookup>>> {
+    if settings.pagerduty.api_token.is_none() {
+        return Ok(None);
+    }
+    let client = PagerDutyClient::new(settings.pagerduty.clone())
+        .context("configuring the PagerDuty client")?;
+    Ok(Some(Arc::new(PagerDutyLookup::new(Arc::new(client)))))
 }
 
 /// Creates the directory of a `sqlite://path` database so a fresh clone just runs.

@@ -4,6 +4,7 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+pub mod enrich;
 mod folds;
 mod observer;
 pub mod planning;
@@ -29,6 +30,7 @@ use crate::notify::{pagerduty, Reporter};
 use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
+use crate::routing::extract;
 use crate::store::{
     AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
     RecoverScope, RunOutcome, Store, StoreError,
@@ -94,6 +96,8 @@ pub struct Dispatcher {
     pub post_unrouted: bool,
     /// Count edits of parents that alerts folded into, spaced out per incident.
     pub folds: Arc<Mutex<FoldEdits>>,
+    /// Reads PagerDuty incidents' first alerts (`PAGERDUTY_API_TOKEN`); off when `None`.
+    pub pagerduty_lookup: Option<Arc<enrich::PagerDutyLookup>>,
 }
 
 impl Dispatcher {
@@ -156,6 +160,13 @@ impl Dispatcher {
     /// Records `entries` in one transaction, then acts on each; false if they could not be
     /// recorded (they stay pending and are retried).
     async fn record_and_handle(&self, entries: &[JournalEntry]) -> bool {
+        let enriched;
+        let entries = if entries.iter().any(|e| extract::applies(&e.alert)) {
+            enriched = self.enrich(entries).await;
+            &enriched[..]
+        } else {
+            entries
+        };
         let plans: Vec<AlertPlan> = entries.iter().map(|e| self.plan(&e.alert)).collect();
         let batch: Vec<(&JournalEntry, &AlertPlan)> = entries.iter().zip(&plans).collect();
         let recorded = match self
@@ -195,6 +206,21 @@ impl Dispatcher {
         true
     }
 
+    /// `entries` with each PagerDuty incident given the labels of its details and title (the
+    /// lookups run at once); what is recorded, planned and run is the enriched alert.
+    async fn enrich(&self, entries: &[JournalEntry]) -> Vec<JournalEntry> {
+        let lookup = self.pagerduty_lookup.as_deref();
+        let rules = &self.catalog.extract;
+        let enriched = entries.iter().cloned().map(|mut entry| async move {
+            let report = enrich::enrich(&mut entry.alert, rules, lookup).await;
+            for note in &report.notes {
+                tracing::warn!(pagerduty.incident = %entry.alert.fingerprint, note, "PagerDuty labels incomplete.");
+            }
+            entry
+        });
+        futures::future::join_all(enriched).await
+    }
+
     fn lock_folds(&self) -> std::sync::MutexGuard<'_, FoldEdits> {
         self.folds.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -228,6 +254,9 @@ impl Dispatcher {
         }
         if recorded.opened && (self.post_unrouted || !planning::unrouted(alert, plan)) {
             self.reporter.opened(incident).await;
+            if let Some(line) = extract::thread_line(alert) {
+                self.reporter.note(incident, &line).await;
+            }
         } else if !recorded.run_ids.is_empty() {
             // A quiet incident that now acts (routes changed since it opened) needs its
             // thread before the run's replies; posted ones are left as they are.

@@ -176,8 +176,12 @@ fn check(args: &SettingsArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     println!(
-        "ok: {} route(s), {} responder(s) ({}){}",
+        "ok: {} route(s), {}{} responder(s) ({}){}",
         catalog.routes.routes.len(),
+        match catalog.extract.len() {
+            0 => String::new(),
+            n => format!("{n} PagerDuty extract rule(s), "),
+        },
         catalog.responders.len(),
         catalog
             .responders

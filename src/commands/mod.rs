@@ -110,6 +110,7 @@ pub async fn simulate(
             store::redact_url(&settings.database_url)
         ),
     };
+    let lookup = crate::app::pagerduty_lookup(settings).map_err(|e| format!("{e:#}"))?;
     let input = simulate::SimInput {
         catalog: &catalog,
         mode: settings.mode,
@@ -118,6 +119,7 @@ pub async fn simulate(
         approval_ttl: settings.approval_ttl,
         approvals_possible: settings.admin_token.is_some(),
         now: OffsetDateTime::now_utc(),
+        lookup: lookup.as_deref(),
     };
     let sims = simulate::simulate(&input, &alerts).await;
     if json {

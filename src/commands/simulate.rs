@@ -16,10 +16,12 @@ use time::OffsetDateTime;
 use crate::actions::StepEnv;
 use crate::alert::{Alert, Source, Status, PD_EVENT};
 use crate::config::Catalog;
+use crate::dispatch::enrich::{enrich, PagerDutyLookup};
 use crate::dispatch::planning::{self, RouteDecision};
 use crate::limits::{admit, Admission, Budget};
 use crate::responders::context::Scope;
 use crate::responders::{Mode, Responder, Step};
+use crate::routing::extract::LabelReport;
 use crate::routing::{Explanation, Verdict};
 use crate::store::Store;
 
@@ -42,6 +44,8 @@ pub struct SimInput<'a> {
     pub approvals_possible: bool,
     /// "now", for budget admission.
     pub now: OffsetDateTime,
+    /// Reads PagerDuty incidents' first alerts, as dispatch would (`PAGERDUTY_API_TOKEN`).
+    pub lookup: Option<&'a PagerDutyLookup>,
 }
 
 /// The simulation of one alert.
@@ -53,8 +57,10 @@ pub struct AlertSim {
     pub status: String,
     /// Fingerprint (the incident key).
     pub fingerprint: String,
-    /// Labels.
+    /// Labels, those taken from PagerDuty included.
     pub labels: BTreeMap<String, String>,
+    /// Labels taken from a PagerDuty incident's details and title, and from where.
+    pub label_sources: LabelReport,
     /// Every route's verdict, in evaluation order.
     pub routes: Vec<Explanation>,
     /// One entry per matching route.
@@ -142,7 +148,12 @@ static STEP_REF: LazyLock<Regex> = LazyLock::new(|| {
 pub async fn simulate(input: &SimInput<'_>, alerts: &[Alert]) -> Vec<AlertSim> {
     let mut out = Vec::new();
     for alert in alerts {
-        out.push(simulate_alert(input, alert).await);
+        // The same enrichment dispatch does before planning.
+        let mut alert = alert.clone();
+        let sources = enrich(&mut alert, &input.catalog.extract, input.lookup).await;
+        let mut sim = simulate_alert(input, &alert).await;
+        sim.label_sources = sources;
+        out.push(sim);
     }
     out
 }
@@ -200,6 +211,7 @@ async fn simulate_alert(input: &SimInput<'_>, alert: &Alert) -> AlertSim {
         status: alert.status.as_str().to_owned(),
         fingerprint: alert.fingerprint.clone(),
         labels: alert.labels.clone(),
+        label_sources: LabelReport::default(),
         routes,
         responders,
         outcome,

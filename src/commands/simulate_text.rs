@@ -32,6 +32,16 @@ pub fn render_text(sims: &[AlertSim], store_note: &str) -> String {
             sim.fingerprint,
             labels.join(", ")
         );
+        for taken in &sim.label_sources.taken {
+            let _ = writeln!(
+                out,
+                "  label {}={} taken from {}",
+                taken.label, taken.value, taken.from
+            );
+        }
+        for note in &sim.label_sources.notes {
+            let _ = writeln!(out, "  labels: {note}");
+        }
         let _ = writeln!(
             out,
             "  Routes:{}",

@@ -5,6 +5,7 @@
 //! `Value`/`from_value` split, which lets a step's common keys (`id`, `when`, ...) be taken out
 //! before the rest is read strictly as its action, so a typo is an error, not a silent default.
 
+mod extract;
 mod steps;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::actions::AllowList;
 use crate::limits::Budget;
 use crate::responders::{Mode, Responder};
+use crate::routing::extract::Extraction;
 use crate::routing::{Matcher, Route, Routes};
 use crate::template::{Templates, TemplatesBuilder, Tmpl};
 
@@ -56,11 +58,16 @@ pub struct Catalog {
     pub responders: BTreeMap<String, Arc<Responder>>,
     /// Every template and expression, compiled.
     pub templates: Templates,
+    /// `extract:` rules of every routes file, in evaluation order.
+    pub extract: Vec<Extraction>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RouteFile {
+    #[serde(default)]
+    extract: Vec<extract::RawExtract>,
+    #[serde(default)]
     routes: Vec<RawRoute>,
 }
 
@@ -172,14 +179,15 @@ impl Catalog {
                 }
             }
         }
-        let mut routes = Vec::new();
+        let (mut routes, mut rules) = (Vec::new(), Vec::new());
         for (file, text) in read_dir(routes_dir, &mut found) {
             let mut problems = Problems {
                 file: &file,
                 found: &mut found,
                 deferred: Vec::new(),
             };
-            compile_routes(&file, &text, &responders, &mut routes, &mut problems);
+            let parsed = compile_routes(&file, &text, &responders, &mut routes, &mut problems);
+            extract::compile(&file, parsed, &mut rules, &mut problems);
         }
         if routes.is_empty() && found.is_empty() {
             found.push(Problem {
@@ -193,6 +201,7 @@ impl Catalog {
                 routes: Routes { routes },
                 responders,
                 templates: templates.build(),
+                extract: rules,
             })
         } else {
             Err(CatalogError(found))
@@ -243,10 +252,13 @@ fn compile_routes(
     responders: &BTreeMap<String, Arc<Responder>>,
     routes: &mut Vec<Route>,
     problems: &mut Problems<'_>,
-) {
+) -> Vec<extract::RawExtract> {
     let parsed: RouteFile = match serde_yaml_ng::from_str(text) {
         Ok(parsed) => parsed,
-        Err(e) => return problems.add("", e.to_string()),
+        Err(e) => {
+            problems.add("", e.to_string());
+            return Vec::new();
+        }
     };
     for (i, raw) in parsed.routes.into_iter().enumerate() {
         let path = format!("routes[{i}]");
@@ -285,6 +297,7 @@ fn compile_routes(
             origin: format!("{file}: {path}"),
         });
     }
+    parsed.extract
 }
 
 fn compile_responder(

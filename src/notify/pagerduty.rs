@@ -41,6 +41,14 @@ pub trait PagerDutyApi: Send + Sync + fmt::Debug {
 
     /// Sends an Events API v2 event (without `routing_key`, which the client adds).
     async fn send_event(&self, event: &Value) -> Result<(), PagerDutyError>;
+
+    /// `body.details` of the incident's first alert (`None` when it has none); see `lookup`.
+    async fn first_alert_details(&self, incident: &str) -> Result<Option<Value>, PagerDutyError> {
+        let _ = incident;
+        Err(PagerDutyError::Rejected(
+            "alert lookups are not supported here".into(),
+        ))
+    }
 }
 
 /// Why a PagerDuty call failed, classified by whether trying again later can help.
@@ -158,6 +166,11 @@ impl PagerDutyClient {
     }
 
     async fn send(&self, request: reqwest::Request) -> Result<(), PagerDutyError> {
+        self.call(request).await.map(drop)
+    }
+
+    /// Makes the call and classifies the answer; the body of a success.
+    async fn call(&self, request: reqwest::Request) -> Result<String, PagerDutyError> {
         let response = self
             .http
             .execute(request)
@@ -167,7 +180,8 @@ impl PagerDutyClient {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
-        classify(status, &headers, &body)
+        classify(status, &headers, &body)?;
+        Ok(body)
     }
 }
 
@@ -179,6 +193,10 @@ impl PagerDutyApi for PagerDutyClient {
 
     async fn send_event(&self, event: &Value) -> Result<(), PagerDutyError> {
         self.send(self.event_request(event)?).await
+    }
+
+    async fn first_alert_details(&self, incident: &str) -> Result<Option<Value>, PagerDutyError> {
+        self.fetch_first_alert_details(incident).await
     }
 }
 
@@ -263,6 +281,8 @@ pub fn resolve_event(incident_id: i64, alert: &Alert) -> Value {
         "dedup_key": dedup_key(incident_id, alert),
     })
 }
+
+mod lookup;
 
 #[cfg(test)]
 mod tests;

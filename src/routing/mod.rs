@@ -3,6 +3,7 @@
 //! The first matching route wins unless it says `continue: true`, as in Alertmanager.
 
 mod explain;
+pub mod extract;
 mod matcher;
 
 pub use explain::{first_failure, Explanation, Verdict};

@@ -27,7 +27,8 @@
 //! **Container convention**: a title of the form `"<what>: <container>"` — the text after the
 //! last `": "` — names the container when it is a single Docker container name
 //! (`[A-Za-z0-9][A-Za-z0-9_.-]*`), e.g. `"High Memory Usage: k2-bronze-binance-stream"`.
-//! Otherwise there is no `container` label and routing treats it like any alert without one.
+//! Otherwise there is no `container` label here; dispatch may still take one from the title
+//! or the incident's alert details before routing (`routing::extract`, `docs/pagerduty.md`).
 //!
 //! **Reopened**: `incident.reopened` acts as a new trigger. The incident (id and title) is
 //! the same, so the same routes and target apply; it starts at `data.reopened_at`, which

@@ -13,9 +13,32 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// `text` without its code: fenced blocks and inline spans hold regexes and such, not links.
+fn prose(text: &str) -> String {
+    let mut fenced = false;
+    let mut kept = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            // Odd pieces between backticks are inline code.
+            for (i, piece) in line.split('`').enumerate() {
+                if i % 2 == 0 {
+                    kept.push_str(piece);
+                }
+            }
+            kept.push('\n');
+        }
+    }
+    kept
+}
+
 /// The targets of the Markdown links in `text` that are files of this repository.
 fn relative_links(text: &str) -> Vec<String> {
-    text.split("](")
+    prose(text)
+        .split("](")
         .skip(1)
         .filter_map(|rest| rest.split(')').next())
         .map(|target| target.split('#').next().unwrap_or_default().to_owned())

@@ -25,6 +25,7 @@ mod metrics;
 mod oom_responder;
 mod page;
 mod pagerduty;
+mod pagerduty_labels;
 mod pagerduty_out;
 mod pagerduty_simulate;
 mod pagerduty_thread;

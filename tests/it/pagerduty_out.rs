@@ -367,6 +367,7 @@ async fn a_refused_note_is_recorded_as_failed_without_the_token_and_not_retried(
         "the token never reaches the record: {error}"
     );
     assert!(pd.notes().is_empty());
-    assert_eq!(pd.requests_seen(), 1, "a refusal is not retried");
+    // The incident's alert lookup (refused too: the title is used) and the one note.
+    assert_eq!(pd.requests_seen(), 2, "a refusal is not retried");
     app.stop().await;
 }

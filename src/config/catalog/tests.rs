@@ -1,6 +1,7 @@
 use super::*;
 
-fn load(responder: &str) -> Result<Catalog, CatalogError> {
+/// A catalog directory pair with one route to responder `r`, written as `responder`.
+fn dirs(responder: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (routes, responders) = (dir.path().join("routes"), dir.path().join("responders"));
     std::fs::create_dir_all(&routes).unwrap();
@@ -11,6 +12,11 @@ fn load(responder: &str) -> Result<Catalog, CatalogError> {
     )
     .unwrap();
     std::fs::write(responders.join("r.yaml"), responder).unwrap();
+    (dir, routes, responders)
+}
+
+fn load(responder: &str) -> Result<Catalog, CatalogError> {
+    let (_dir, routes, responders) = dirs(responder);
     Catalog::load(&routes, &responders)
 }
 
@@ -67,4 +73,56 @@ fn required_label_patterns_compile_anchored() {
     let (label, re) = &catalog.responders["r"].require_labels[0];
     assert_eq!(label, "source");
     assert!(re.is_match("binance") && !re.is_match("binance'; DROP") && !re.is_match(""));
+}
+
+#[test]
+fn extract_rules_are_checked_at_load_each_problem_with_its_path() {
+    let (_dir, routes, responders) =
+        dirs("name: r\ntarget: x\nsteps:\n  - id: a\n    action: docker_stats\n    container: x\n");
+    // A file may hold only rules.
+    std::fs::write(
+        routes.join("pd.yaml"),
+        r#"extract:
+  - field: pd_title
+    regex: 'On (?P<container>k2-[a-z-]+)'
+  - field: pd_tittle
+    regex: '(?P<container>.+)'
+  - field: pd_title
+    regex: '(?P<container>[a-z'
+  - field: pd_service
+    regex: 'k2-.*'
+  - field: pd_title
+    regex: '(?P<pd_service>.+)'
+"#,
+    )
+    .unwrap();
+    let err = Catalog::load(&routes, &responders).unwrap_err().to_string();
+    for want in [
+        "extract[1].field: unknown field \"pd_tittle\"; one of pd_title, pd_service",
+        "extract[2].regex: \"(?P<container>[a-z\": invalid regex",
+        "extract[3].regex: no named group",
+        "extract[4].regex: group \"pd_service\" cannot be extracted",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    assert!(!err.contains("extract[0]"), "{err}");
+    assert_eq!(err.matches("pd.yaml").count(), 4, "{err}");
+
+    std::fs::write(
+        routes.join("pd.yaml"),
+        "extract:\n  - field: pd_title\n    regex: 'On (?P<container>k2-[a-z-]+)'\n",
+    )
+    .unwrap();
+    let catalog = Catalog::load(&routes, &responders).unwrap();
+    assert_eq!(catalog.extract.len(), 1);
+    assert!(catalog.extract[0].regex.is_match("On k2-a"));
+    assert!(!catalog.extract[0].regex.is_match("x On k2-a"), "anchored");
+    assert!(catalog.extract[0].origin.ends_with("pd.yaml: extract[0]"));
+}
+
+#[test]
+fn the_shipped_catalog_loads_with_its_pagerduty_rules() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = Catalog::load(&root.join("routes"), &root.join("responders")).unwrap();
+    assert!(catalog.extract.len() >= 3, "{:?}", catalog.extract);
 }

@@ -9,8 +9,8 @@ use crate::notify::pagerduty::PagerDutyConfig;
 /// PagerDuty output settings as given on the command line or in the environment.
 #[derive(Clone, Default, Args)]
 pub struct PagerDutyArgs {
-    /// PagerDuty REST API token; with PAGERDUTY_FROM, runs on PagerDuty incidents end with a
-    /// note on them.
+    /// PagerDuty REST API token: incidents' labels are read from their first alert's details;
+    /// with PAGERDUTY_FROM, runs on PagerDuty incidents end with a note on them.
     #[arg(
         long = "pagerduty-api-token",
         env = "PAGERDUTY_API_TOKEN",

@@ -124,6 +124,6 @@ mod tests {
             assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
         }
         assert_eq!(INSERTS.len(), 9);
-        assert_eq!(INSERTS[8].matches('?').count(), 4 * MAX_ROWS);
+        assert_eq!(INSERTS[8].matches('?').count(), 5 * MAX_ROWS);
     }
 }

@@ -312,8 +312,12 @@ impl AlertmanagerCluster {
     /// [`AlertmanagerCluster::start`] with a receiver that lists every URL of `webhook_urls`,
     /// so each notification goes to all of them (the replicas of the service).
     pub async fn start_for(n: usize, webhook_urls: &[String], token: &str) -> Self {
+        Self::start_with(n, &config_yaml_for(webhook_urls, token)).await
+    }
+
+    /// `n` peers (as [`AlertmanagerCluster::start`]) running `config`, which amtool checks.
+    pub async fn start_with(n: usize, config: &str) -> Self {
         assert!(n >= 1, "a cluster has at least one peer");
-        let config = config_yaml_for(webhook_urls, token);
         // Pick every port before starting anything, so no process grabs another's port.
         let ports: Vec<(u16, u16)> = (0..n)
             .map(|_| (free_tcp_port(), free_cluster_port()))
@@ -328,7 +332,7 @@ impl AlertmanagerCluster {
                     .filter(|&(j, _)| j != i)
                     .map(|(_, &(_, c))| format!("127.0.0.1:{c}"))
                     .collect();
-                Alertmanager::spawn(&config, web, cluster, &others)
+                Alertmanager::spawn(config, web, cluster, &others)
             })
             .collect();
         for peer in &mut peers {

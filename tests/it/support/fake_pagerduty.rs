@@ -6,13 +6,15 @@
 //! - REST `POST /incidents/{id}/notes`: `Authorization: Token token=…` (401 otherwise), the
 //!   `From` header (400 without it), `Accept: application/vnd.pagerduty+json;version=2`, a body
 //!   `{"note":{"content":…}}` (400 otherwise); 201 with the created note.
+//! - REST `GET /incidents/{id}/alerts`: the same token and `Accept` checks; 200 with the
+//!   incident's one alert, whose `body.details` a test sets, or 404 for an unknown incident.
 //! - Events `POST /v2/enqueue`: the routing key in the body, `event_action` trigger /
 //!   acknowledge / resolve, a trigger's `payload` with summary, source and a known severity,
 //!   a `dedup_key` on acknowledge and resolve; 202 `{"status":"success",…,"dedup_key"}`, or
 //!   400 `{"status":"invalid event",…}`.
 #![allow(unreachable_pub)] // a test fixture: `pub` is for the sibling test modules
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -58,6 +60,8 @@ struct PdState {
     notes: Vec<Note>,
     events: Vec<Value>,
     requests_seen: usize,
+    alert_details: HashMap<String, Value>,
+    lookups: Vec<String>,
 }
 
 fn lock(state: &Mutex<PdState>) -> MutexGuard<'_, PdState> {
@@ -85,6 +89,7 @@ impl FakePagerDuty {
         let state = Arc::new(Mutex::new(PdState::default()));
         let app = Router::new()
             .route("/incidents/{id}/notes", post(create_note))
+            .route("/incidents/{id}/alerts", get(list_alerts))
             .route("/v2/enqueue", post(enqueue))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -119,6 +124,18 @@ impl FakePagerDuty {
     /// The events accepted so far, as sent (routing key included).
     pub fn events(&self) -> Vec<Value> {
         lock(&self.state).events.clone()
+    }
+
+    /// Makes `GET /incidents/{incident}/alerts` answer one alert with these `body.details`.
+    pub fn set_alert_details(&self, incident: &str, details: Value) {
+        lock(&self.state)
+            .alert_details
+            .insert(incident.to_owned(), details);
+    }
+
+    /// The incidents whose alerts were read with a valid token, in order.
+    pub fn lookups(&self) -> Vec<String> {
+        lock(&self.state).lookups.clone()
     }
 
     /// Every request received, refused ones included.
@@ -190,7 +207,7 @@ async fn create_note(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(response) = fault(&state) {
+    if let Some(response) = rest_gate(&state, &headers) {
         return response;
     }
     let header = |name: &str| {
@@ -199,16 +216,6 @@ async fn create_note(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    if header("authorization") != format!("Token token={PD_TOKEN}") {
-        return rest_error(StatusCode::UNAUTHORIZED, "Unauthorized", 2006);
-    }
-    if header("accept") != "application/vnd.pagerduty+json;version=2" {
-        return rest_error(
-            StatusCode::NOT_ACCEPTABLE,
-            "Unsupported Accept header",
-            2001,
-        );
-    }
     let from = header("from");
     if !from.contains('@') {
         return rest_error(
@@ -246,6 +253,58 @@ async fn create_note(
         }})),
     )
         .into_response()
+}
+
+/// What a REST call is answered before it is served: a scripted fault, else a refusal of
+/// its token or media type; `None` lets it through.
+fn rest_gate(state: &Mutex<PdState>, headers: &HeaderMap) -> Option<Response> {
+    fault(state).or_else(|| rest_refusal(headers))
+}
+
+/// The REST API's token and media type checks: the refusal, if any.
+fn rest_refusal(headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    if header("authorization") != format!("Token token={PD_TOKEN}") {
+        return Some(rest_error(StatusCode::UNAUTHORIZED, "Unauthorized", 2006));
+    }
+    (header("accept") != "application/vnd.pagerduty+json;version=2").then(|| {
+        rest_error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Unsupported Accept header",
+            2001,
+        )
+    })
+}
+
+async fn list_alerts(
+    State(state): State<Arc<Mutex<PdState>>>,
+    Path(incident): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(response) = rest_gate(&state, &headers) {
+        return response;
+    }
+    let mut st = lock(&state);
+    st.lookups.push(incident.clone());
+    let Some(details) = st.alert_details.get(&incident).cloned() else {
+        return rest_error(StatusCode::NOT_FOUND, "Not Found", 2100);
+    };
+    // The shape of PagerDuty's answer, trimmed to what matters here.
+    Json(json!({
+        "alerts": [{
+            "id": "PALERT1", "type": "alert", "status": "triggered",
+            "incident": { "id": incident, "type": "incident_reference" },
+            "body": { "type": "alert_body", "contexts": [], "details": details,
+                      "cef_details": { "details": details } }
+        }],
+        "limit": 1, "offset": 0, "more": false, "total": null
+    }))
+    .into_response()
 }
 
 fn invalid_event(reason: &str) -> Response {
