@@ -127,7 +127,8 @@ impl Application {
         let approvals = Arc::new(Notify::new());
         let ranking = catalog.clone();
         let intake = Intake::start(store.clone(), journal_wake.clone(), shutdown.clone())
-            .prioritized(Prioritize(Arc::new(move |alert| priority(&ranking, alert))));
+            .prioritized(Prioritize(Arc::new(move |alert| priority(&ranking, alert))))
+            .bounded(store.clone(), settings.max_backlog, shutdown.clone());
         let docker = actions.docker.clone();
         let modes = Arc::new(ModeOverrides::new(
             settings.mode,

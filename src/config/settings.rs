@@ -128,6 +128,11 @@ pub struct SettingsArgs {
     /// 33554432].
     #[arg(long, env = "RESPONDER_BODY_BUDGET")]
     pub body_budget: Option<usize>,
+    /// Unprocessed alerts the journal may hold; beyond it, webhooks are answered 503 and
+    /// Alertmanager and PagerDuty retry (Docker deaths and `/responder run` are still taken)
+    /// [default: 200000].
+    #[arg(long, env = "RESPONDER_MAX_BACKLOG")]
+    pub max_backlog: Option<u64>,
     /// Bound on receiving a request (headers and body) and answering it; slower clients are
     /// cut off (408) [default: 30s].
     #[arg(long, env = "RESPONDER_REQUEST_TIMEOUT")]
@@ -201,6 +206,7 @@ struct FileSettings {
     actions_per_minute: Option<u32>,
     body_limit: Option<usize>,
     body_budget: Option<usize>,
+    max_backlog: Option<u64>,
     request_timeout: Option<String>,
     admin_token: Option<String>,
     approval_ttl: Option<String>,
@@ -309,6 +315,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// Bytes all request bodies may hold at once.
     pub body_budget: usize,
+    /// Unprocessed journal entries beyond which webhooks are refused.
+    pub max_backlog: u64,
     /// Bound on receiving and answering one request.
     pub request_timeout: std::time::Duration,
     /// Token for approval decisions over the API.
@@ -454,6 +462,13 @@ impl Settings {
                 ),
             });
         }
+        let max_backlog = args.max_backlog.or(file.max_backlog).unwrap_or(200_000);
+        if max_backlog == 0 {
+            return Err(ConfigError::Invalid {
+                key: "RESPONDER_MAX_BACKLOG",
+                reason: "0 would refuse every webhook; give at least 1".to_owned(),
+            });
+        }
         let oom_text =
             pick(&args.oom_containers, file.oom_containers).unwrap_or_else(|| "k2-.*".to_owned());
         let oom_containers = allow_list(&oom_text).map_err(|e| ConfigError::Invalid {
@@ -528,6 +543,7 @@ impl Settings {
             actions_per_minute,
             body_limit,
             body_budget,
+            max_backlog,
             request_timeout,
             admin_token: pick(&args.admin_token, file.admin_token).map(SecretString::from),
             approval_ttl,

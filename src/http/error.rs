@@ -71,6 +71,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::IntakeClosed => ApiError::ShuttingDown,
+            e @ StoreError::Backlog { .. } => ApiError::Busy(e.to_string()),
             other => ApiError::Unavailable(other),
         }
     }

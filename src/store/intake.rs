@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Priority, Store, StoreError};
 use crate::alert::Alert;
 
+mod backlog;
+use backlog::Backlog;
+
 /// How many submissions one transaction takes at most.
 const MAX_BATCH: usize = 256;
 
@@ -85,6 +88,7 @@ pub struct Intake {
     tx: mpsc::Sender<Submission>,
     health: IntakeHealth,
     prioritize: Option<Prioritize>,
+    backlog: Backlog,
 }
 
 impl Intake {
@@ -101,7 +105,16 @@ impl Intake {
             tx,
             health,
             prioritize: None,
+            backlog: Backlog::unbounded(),
         }
+    }
+
+    /// Refuses webhooks (503, their senders retry) while `store`'s journal holds `limit`
+    /// unprocessed entries or more (`RESPONDER_MAX_BACKLOG`), counting until `stop`.
+    #[must_use]
+    pub fn bounded(mut self, store: Arc<dyn Store>, limit: u64, stop: CancellationToken) -> Self {
+        self.backlog = Backlog::follow(store, limit, stop);
+        self
     }
 
     /// Gives each submitted alert the priority `prioritize` decides (without it, all are
@@ -132,6 +145,7 @@ impl Intake {
         if self.health.draining.is_cancelled() {
             return Err(StoreError::IntakeClosed);
         }
+        self.backlog.admit(&alerts)?;
         let priorities = match &self.prioritize {
             Some(Prioritize(prioritize)) => alerts.iter().map(|a| prioritize(a)).collect(),
             None => vec![Priority::default(); alerts.len()],
@@ -143,6 +157,7 @@ impl Intake {
             .map_err(|_| StoreError::IntakeClosed)?;
         let fresh = answer.await.map_err(|_| StoreError::IntakeClosed)??;
         let accepted = fresh.iter().filter(|f| **f).count();
+        self.backlog.accepted(accepted);
         Ok(Receipt {
             accepted,
             duplicates: fresh.len() - accepted,

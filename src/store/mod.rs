@@ -59,6 +59,15 @@ pub enum StoreError {
     /// The intake takes no more alerts: the service is shutting down.
     #[error("intake closed")]
     IntakeClosed,
+    /// The journal holds as many unprocessed alerts as it may (`RESPONDER_MAX_BACKLOG`):
+    /// webhooks are refused until the dispatcher works some off; their senders retry.
+    #[error("the journal holds {pending} unprocessed alerts (RESPONDER_MAX_BACKLOG is {limit}): retry later")]
+    Backlog {
+        /// Unprocessed entries, as last counted.
+        pending: u64,
+        /// The bound.
+        limit: u64,
+    },
     /// Another replica is doing this work right now (recording the journal); it does this
     /// caller's share too, so the caller leaves it and looks again later.
     #[error("another replica is recording the journal")]
@@ -146,6 +155,7 @@ impl StoreError {
             StoreError::Database { reason, .. } => reason,
             StoreError::Unavailable(reason) => reason,
             StoreError::IntakeClosed => "shutting down",
+            StoreError::Backlog { .. } => "the journal's backlog is at RESPONDER_MAX_BACKLOG",
             StoreError::Contended => "another replica is doing this work",
             StoreError::Corrupt(_) => "a stored record could not be read",
             StoreError::Migration(_) => "the database schema could not be applied",

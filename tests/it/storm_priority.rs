@@ -1,6 +1,7 @@
-//! Priority under a flood: after tens of thousands of alerts nobody acts on, a routed
-//! high-memory alert for a real container is recorded and acted on before the backlog, which
-//! is still recorded in full afterwards.
+//! Floods: after tens of thousands of alerts nobody acts on, a routed high-memory alert for a
+//! real container is recorded and acted on before the backlog, which is still recorded in full
+//! afterwards; and beyond `RESPONDER_MAX_BACKLOG` webhooks are refused (503) until the backlog
+//! is worked off, losing nothing that was accepted.
 
 use serde_json::{json, Value};
 
@@ -13,9 +14,14 @@ const REQUESTS: usize = 100;
 
 /// One Alertmanager notification of `PER_REQUEST` distinct alerts no route matches.
 fn flood_body(request: usize) -> Value {
-    let alerts: Vec<Value> = (0..PER_REQUEST)
+    flood_of(request, PER_REQUEST)
+}
+
+/// One Alertmanager notification of `size` distinct alerts no route matches.
+fn flood_of(request: usize, size: usize) -> Value {
+    let alerts: Vec<Value> = (0..size)
         .map(|i| {
-            let n = request * PER_REQUEST + i;
+            let n = request * 1_000_000 + i;
             json!({
                 "status": "firing",
                 "labels": {"alertname": "FloodNobodyActsOn", "instance": format!("node-{}", n % 50), "n": n.to_string(), "severity": "critical"},
@@ -83,26 +89,10 @@ async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
 
     // Every flood alert is recorded in the end.
-    let mut pending = backlog;
-    for _ in 0..1_200 {
-        pending = journal_pending(&app).await;
-        if pending == 0.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(pending, 0.0, "the backlog was not worked off within 120 s");
-
-    use sqlx::Connection;
-    let mut db = sqlx::SqliteConnection::connect(&app.database_url)
-        .await
-        .unwrap();
-    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
+    drained(&app).await;
+    let mut db = database(&app).await;
     assert_eq!(
-        recorded,
+        alert_rows(&mut db).await,
         i64::try_from(sent + 1).unwrap(),
         "every alert recorded"
     );
@@ -122,6 +112,81 @@ async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
     assert!(
         after_urgent >= must_follow,
         "{after_urgent} flood alerts were recorded after the urgent one; {backlog} were waiting when it was acknowledged"
+    );
+    app.stop().await;
+}
+
+/// The app's database, over a connection of the test's own.
+async fn database(app: &TestApp) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap()
+}
+
+/// Alerts recorded against incidents.
+async fn alert_rows(db: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM alerts")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// Waits until the dispatcher has recorded every journal entry (120 s at most).
+async fn drained(app: &TestApp) {
+    for _ in 0..1_200 {
+        if journal_pending(app).await == 0.0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the backlog was not worked off within 120 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_backlog_bound_webhooks_get_503_and_nothing_accepted_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        max_backlog: Some(1_000),
+        ..Options::default()
+    };
+    let app = TestApp::spawn(dir.path(), None, options).await;
+    // Under the bound when it arrives, so taken whole: 5,000 entries now wait.
+    assert_eq!(
+        app.post_alertmanager(&flood_of(0, 5_000)).await.status(),
+        200
+    );
+    // Recording 4,000 of them takes far longer than sending the next request.
+    let refused = app.post_alertmanager(&flood_of(1, 10)).await;
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    let reason = body["error"].as_str().unwrap();
+    assert!(reason.contains("RESPONDER_MAX_BACKLOG is 1000"), "{reason}");
+
+    // Worked off, the bound lets webhooks in again (counted once a second).
+    drained(&app).await;
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app
+            .post_alertmanager(&flood_of(1, 10))
+            .await
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status, 200,
+        "still refused after the backlog was worked off"
+    );
+    drained(&app).await;
+    let recorded = alert_rows(&mut database(&app).await).await;
+    assert_eq!(
+        recorded, 5_010,
+        "every accepted alert recorded, the refused one only once retried"
     );
     app.stop().await;
 }

@@ -31,6 +31,8 @@ pub struct Options {
     pub body_limit: Option<usize>,
     /// Bytes all bodies may hold at once.
     pub body_budget: Option<usize>,
+    /// Unprocessed alerts the journal may hold before webhooks get 503.
+    pub max_backlog: Option<u64>,
     /// Bound on receiving and answering a request, e.g. `1s`.
     pub request_timeout: Option<String>,
     /// Run without Slack.
@@ -134,6 +136,7 @@ impl TestApp {
             responders_dir: Some(responders),
             body_limit: options.body_limit,
             body_budget: options.body_budget,
+            max_backlog: options.max_backlog,
             request_timeout: options.request_timeout.clone(),
             admin_token: options.admin_token.clone(),
             pagerduty_webhook_secret: options.pagerduty_webhook_secret.clone(),
