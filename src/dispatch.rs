@@ -7,6 +7,7 @@
 mod folds;
 mod observer;
 pub mod planning;
+pub mod preempt;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,7 @@ use crate::store::{
 use folds::FoldEdits;
 use observer::StoreObserver;
 use planning::RouteDecision;
+use preempt::RunHandle;
 
 /// How many journal entries one read of the journal takes.
 const JOURNAL_BATCH: u32 = 256;
@@ -68,8 +70,8 @@ pub struct Dispatcher {
     pub reporter: Reporter,
     /// Notified when the journal has new entries.
     pub wake: Arc<Notify>,
-    /// Cancellation handles of runs not yet finished, by run id.
-    pub active: Arc<Mutex<HashMap<i64, CancellationToken>>>,
+    /// Cancellation and preemption handles of runs not yet finished, by run id.
+    pub active: Arc<Mutex<HashMap<i64, RunHandle>>>,
     /// Tracks spawned runs so shutdown can wait for them.
     pub tracker: TaskTracker,
     /// Settings playbooks read as `config.*`.
@@ -265,6 +267,8 @@ impl Dispatcher {
                 });
             }
         }
+        let asked: Vec<(i64, i64)> = recorded.preempting.iter().map(|r| (*r, incident)).collect();
+        self.preempt(&asked).await;
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;
             if alert.source != Source::PagerDuty {
@@ -455,8 +459,9 @@ impl Dispatcher {
             }
             let now = OffsetDateTime::now_utc();
             match self.store.renew_leases(now).await {
-                Ok(cancel) => {
-                    let cancelled = self.cancel_runs(&cancel);
+                Ok(news) => {
+                    self.preempt(&news.preempt).await;
+                    let cancelled = self.cancel_runs(&news.cancel);
                     if cancelled > 0 {
                         tracing::info!(
                             cancelled,
@@ -483,7 +488,7 @@ impl Dispatcher {
     fn cancel_runs(&self, ids: &[i64]) -> usize {
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         ids.iter()
-            .filter_map(|id| active.get(id))
+            .filter_map(|id| active.get(id).map(|run| &run.cancel))
             .filter(|token| !token.is_cancelled())
             .map(CancellationToken::cancel)
             .count()
@@ -521,16 +526,16 @@ impl Dispatcher {
     }
 
     fn spawn_run(&self, run: PendingRun) {
-        let token = CancellationToken::new();
+        let handle = RunHandle::new(run.incident_id);
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run.run_id, token.clone());
+            .insert(run.run_id, handle.clone());
         let span = tracing::info_span!("run", run_id = run.run_id, incident_id = run.incident_id, responder = %run.responder, target = %run.target);
         let this = self.clone();
         self.tracker.spawn(
             async move {
-                this.execute(&run, &token).await;
+                this.execute(&run, &handle).await;
                 this.active
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -582,7 +587,8 @@ impl Dispatcher {
         }
     }
 
-    async fn execute(&self, run: &PendingRun, cancel: &CancellationToken) {
+    async fn execute(&self, run: &PendingRun, handle: &RunHandle) {
+        let cancel = &handle.cancel;
         let Some(responder) = self.catalog.responders.get(&run.responder).cloned() else {
             tracing::error!("Responder no longer in the catalog; run dropped.");
             return;
@@ -614,6 +620,7 @@ impl Dispatcher {
             templates: &self.catalog.templates,
             actions: &self.actions,
             cancel,
+            preemption: &handle.preemption,
             config: &self.config,
             previous: &previous,
         };

@@ -180,8 +180,9 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
     ) -> Result<Claim, StoreError>;
 
     /// Renews the leases of the runs this replica holds (pending and running) and returns
-    /// those whose cancellation was asked for (a resolve, recorded by any replica).
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError>;
+    /// those whose cancellation was asked for (a resolve, recorded by any replica), and those
+    /// asked to stop for another incident whose target died (its holder decides).
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError>;
 
     /// Checks and spends, in one transaction, everything a destructive step needs: this
     /// replica still holds the run's lease (fencing), the cluster-wide action rate, and the

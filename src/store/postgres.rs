@@ -140,7 +140,7 @@ impl Store for PostgresStore {
         runs::claim(&self.pool, run_id, max_running, self.holder(now), &ts(now)).await
     }
 
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError> {
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError> {
         runs::renew(&self.pool, self.holder(now)).await
     }
 

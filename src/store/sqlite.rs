@@ -98,7 +98,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError> {
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError> {
         claims::renew(&mut *self.relaxed().await?, self.holder(now)).await
     }
 

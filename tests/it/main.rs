@@ -28,6 +28,7 @@ mod pagerduty;
 mod pagerduty_out;
 mod pagerduty_simulate;
 mod pagerduty_thread;
+mod preemption;
 mod replicas;
 mod runbook_responders;
 mod safety;

@@ -137,6 +137,10 @@ pub(super) async fn record_alert(
                 .execute(&mut **tx)
                 .await?;
                 recorded.run_ids.push(done.last_insert_rowid());
+                if run.preempts {
+                    let asked = ask_preemption(tx, incident, &run.target).await?;
+                    recorded.preempting.extend(asked);
+                }
             }
             for (kind, detail) in declines {
                 let d = NewDecision {
@@ -150,6 +154,26 @@ pub(super) async fn record_alert(
         }
     }
     Ok(recorded)
+}
+
+/// Asks the run of another incident holding `target`, if it has no destructive step started,
+/// to stop for `incident` (its target died); returns it. Its holder decides for good.
+async fn ask_preemption(
+    tx: &mut Tx<'_>,
+    incident: i64,
+    target: &str,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE runs SET preempt_by = ?1
+         WHERE target_lock = ?2 AND incident_id <> ?1 AND state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM steps s
+                           WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
+         RETURNING id",
+    )
+    .bind(incident)
+    .bind(target)
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 /// Folds a firing alert into the open incident of the same alert name and target, if there

@@ -1,0 +1,248 @@
+//! Preemption on real Docker: a container that dies while another incident's run only watches
+//! it is started again at once, that run reported preempted; one whose holder is in a
+//! destructive step waits for the step, as for any busy target.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::oom_responder::Remove;
+use crate::support::app::{am_alert, catalog_dir, decision_kinds, Options, TestApp, SLACK_TOKEN};
+use crate::support::docker::{docker_ok, test_image, TestContainer};
+use crate::support::fake_slack::FakeSlack;
+
+/// `Watch` verifies after 60 s; `Bounce` restarts a helper container that ignores SIGTERM
+/// (a destructive step of 15 s, its stop timeout); a death of the container starts it again.
+fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
+    let inspect = |id: &str, extra: &str| {
+        format!("  - id: {id}\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n{extra}")
+    };
+    let watch = format!(
+        "name: watch\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}",
+        inspect("look", ""),
+        inspect("verify", "    after: 60s\n"),
+    );
+    let bounce = format!(
+        "name: bounce\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}{}",
+        inspect("look", ""),
+        "  - id: restart_helper\n    action: docker_restart\n    container: \"{{ alert.labels.helper }}\"\n    stop_timeout: 15s\n    timeout: 60s\n",
+        inspect("verify", "    after: 5s\n"),
+    );
+    let revive = format!(
+        "name: revive\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\nsteps:\n{}{}",
+        inspect("state", ""),
+        "  - id: start\n    when: \"not steps.state.running\"\n    action: docker_start\n    container: \"{{ target }}\"\n",
+    );
+    let routes = ["Watch", "Bounce", "ContainerOomKilled"]
+        .iter()
+        .zip(["watch", "bounce", "revive"])
+        .map(|(alert, responder)| {
+            format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
+        })
+        .collect::<String>();
+    catalog_dir(
+        dir,
+        &format!("routes:\n{routes}"),
+        &[("watch", &watch), ("bounce", &bounce), ("revive", &revive)],
+    )
+}
+
+/// Starts the app with Docker deaths of `watched` (only) becoming alerts.
+async fn start(dir: &Path, slack: &FakeSlack, watched: &str) -> TestApp {
+    let options = Options {
+        catalog: Some(catalog(dir)),
+        oom_containers: Some(watched.to_owned()),
+        ..Default::default()
+    };
+    TestApp::spawn(dir, Some(slack), options).await
+}
+
+/// The detail of the incident opened by `alertname` on `target`, once `ready` holds of it.
+async fn incident_when(
+    app: &TestApp,
+    alertname: &str,
+    target: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..900 {
+        for incident in app.incidents().await {
+            if incident["target"] == target && incident["alertname"] == alertname {
+                last = app
+                    .get_json(&format!("/api/incidents/{}", incident["id"]))
+                    .await;
+                if ready(&last) {
+                    return last;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the {alertname} incident on {target} never got there within 90 s; last seen: {last:#}");
+}
+
+/// The state of step `id` in the incident's first run.
+fn step_state<'a>(detail: &'a Value, id: &str) -> &'a str {
+    detail["runs"][0]["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step_id"] == id))
+        .and_then(|s| s["state"].as_str())
+        .unwrap_or("")
+}
+
+fn finished(detail: &Value) -> bool {
+    detail["runs"][0]["state"] == "finished"
+}
+
+fn kill(name: &str) {
+    let out = std::process::Command::new("docker")
+        .args(["kill", name])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn time(detail: &Value, field: &str) -> time::OffsetDateTime {
+    let text = detail["runs"][0][field].as_str().unwrap_or_default();
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{field} {text:?}: {e}"))
+}
+
+#[tokio::test]
+async fn a_container_killed_while_a_run_only_watches_it_is_started_at_once() {
+    let watched = TestContainer::idle("preempt-watched");
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &slack, watched.name()).await;
+    let alert = am_alert(
+        "firing",
+        "Watch",
+        watched.name(),
+        "a100000000000001",
+        "2026-12-05T04:00:00Z",
+    );
+    app.post_alertmanager(&alert).await;
+    // The watch run has looked and now waits 60 s before verifying.
+    let watching = incident_when(&app, "Watch", watched.name(), |d| {
+        step_state(d, "look") == "succeeded"
+    })
+    .await;
+
+    let killed = Instant::now();
+    kill(watched.name());
+    let death = incident_when(&app, "ContainerOomKilled", watched.name(), finished).await;
+    let back = killed.elapsed();
+    let watch_id = watching["incident"]["id"].as_i64().unwrap();
+    let watched_detail = app.get_json(&format!("/api/incidents/{watch_id}")).await;
+    let death_id = death["incident"]["id"].as_i64().unwrap();
+    eprintln!("killed -> started again: {back:?}");
+
+    assert_eq!(death["runs"][0]["outcome"], "succeeded", "{death:#}");
+    assert_eq!(step_state(&death, "start"), "succeeded", "{death:#}");
+    assert!(watched.is_running(), "started again");
+    assert_eq!(
+        death["alerts"][0]["labels"]["reason"], "killed",
+        "{death:#}"
+    );
+    assert_eq!(
+        watched_detail["runs"][0]["outcome"], "preempted",
+        "{watched_detail:#}"
+    );
+    assert_eq!(
+        step_state(&watched_detail, "verify"),
+        "cancelled",
+        "{watched_detail:#}"
+    );
+    assert!(
+        decision_kinds(&watched_detail).contains(&"preempted".to_owned()),
+        "{watched_detail:#}"
+    );
+    // The watch run would have verified 60 s after its look: the death's run did not wait.
+    let verify_due = time(&watching, "started_at") + time::Duration::seconds(60);
+    assert!(
+        time(&death, "finished_at") + time::Duration::seconds(45) < verify_due,
+        "the dead container waited for the observer: {death:#}"
+    );
+    assert!(back < Duration::from_secs(30), "{back:?}");
+
+    // Its thread says why, naming the new incident.
+    let said = format!("Preempted by incident {death_id} (container died)");
+    let parent = watched_detail["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["kind"] == "parent"))
+        .and_then(|m| m["ts"].as_str())
+        .map(str::to_owned);
+    assert!(parent.is_some(), "{watched_detail:#}");
+    assert!(
+        slack
+            .wait_for(
+                |m| m
+                    .iter()
+                    .any(|c| c.text.contains(&said) && c.thread_ts == parent),
+                Duration::from_secs(10)
+            )
+            .await,
+        "no {said:?} in thread {parent:?}: {:#?}",
+        slack.messages()
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_in_a_destructive_step_is_not_preempted() {
+    let watched = TestContainer::idle("preempt-acting");
+    // A helper whose PID 1 ignores SIGTERM: restarting it takes its whole stop timeout.
+    let helper = format!("k2-test-preempt-helper-{}", std::process::id());
+    let _removed = Remove(helper.clone());
+    let image = test_image();
+    let pid1 = "trap '' TERM; sleep 3600 & wait";
+    docker_ok(&["run", "-d", "--name", &helper, &image, "sh", "-c", pid1]);
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &slack, watched.name()).await;
+    let mut alert = am_alert(
+        "firing",
+        "Bounce",
+        watched.name(),
+        "a100000000000002",
+        "2026-12-05T04:00:00Z",
+    );
+    alert["alerts"][0]["labels"]["helper"] = helper.clone().into();
+    app.post_alertmanager(&alert).await;
+    incident_when(&app, "Bounce", watched.name(), |d| {
+        step_state(d, "restart_helper") == "started"
+    })
+    .await;
+
+    kill(watched.name());
+    let death = incident_when(&app, "ContainerOomKilled", watched.name(), finished).await;
+    let bouncing = incident_when(&app, "Bounce", watched.name(), finished).await;
+
+    assert_eq!(bouncing["runs"][0]["outcome"], "succeeded", "{bouncing:#}");
+    assert_eq!(
+        step_state(&bouncing, "restart_helper"),
+        "succeeded",
+        "{bouncing:#}"
+    );
+    assert_eq!(step_state(&bouncing, "verify"), "succeeded", "{bouncing:#}");
+    assert!(
+        !decision_kinds(&bouncing).contains(&"preempted".to_owned()),
+        "{bouncing:#}"
+    );
+    // The death's run waited for the bounce run to end, as for any busy target.
+    assert!(
+        time(&death, "started_at") >= time(&bouncing, "finished_at"),
+        "death: {death:#}\nbounce: {bouncing:#}"
+    );
+    assert_eq!(step_state(&death, "start"), "succeeded", "{death:#}");
+    assert!(
+        watched.is_running(),
+        "started again once the target was free"
+    );
+    app.stop().await;
+}
