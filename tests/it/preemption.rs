@@ -14,7 +14,7 @@ use crate::support::fake_slack::FakeSlack;
 
 /// `Watch` verifies after 60 s; `Bounce` restarts a helper container that ignores SIGTERM
 /// (a destructive step of 15 s, its stop timeout); a death of the container starts it again.
-fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
     let inspect = |id: &str, extra: &str| {
         format!("  - id: {id}\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n{extra}")
     };
@@ -95,7 +95,7 @@ fn finished(detail: &Value) -> bool {
     detail["runs"][0]["state"] == "finished"
 }
 
-fn kill(name: &str) {
+pub(crate) fn kill(name: &str) {
     let out = std::process::Command::new("docker")
         .args(["kill", name])
         .output()

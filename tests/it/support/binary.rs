@@ -143,12 +143,17 @@ impl Child {
 
     /// Sends SIGTERM and returns at once.
     pub fn send_sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT`) and returns at once.
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let kill = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .expect("run kill");
-        assert!(kill.success(), "kill -TERM {pid} failed");
+        assert!(kill.success(), "kill -{name} {pid} failed");
     }
 
     /// SIGKILL (no chance to clean up), then reaps the process.
