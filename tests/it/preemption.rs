@@ -12,7 +12,8 @@ use crate::support::app::{am_alert, catalog_dir, decision_kinds, Options, TestAp
 use crate::support::docker::{docker_ok, test_image, TestContainer};
 use crate::support::fake_slack::FakeSlack;
 
-/// `Watch` verifies after 60 s; `Bounce` restarts a helper container that ignores SIGTERM
+/// `Watch` verifies after 60 s; `Sample` samples for 60 s (a read-only command in a helper
+/// container, so the target's death does not end it); `Bounce` restarts a helper container that ignores SIGTERM
 /// (a destructive step of 15 s, its stop timeout); a death of the container starts it again.
 pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
     let inspect = |id: &str, extra: &str| {
@@ -29,14 +30,19 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
         "  - id: restart_helper\n    action: docker_restart\n    container: \"{{ alert.labels.helper }}\"\n    stop_timeout: 15s\n    timeout: 60s\n",
         inspect("verify", "    after: 5s\n"),
     );
+    let sample = format!(
+        "name: sample\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}",
+        inspect("look", ""),
+        "  - id: sample\n    action: docker_exec\n    container: \"{{ alert.labels.helper }}\"\n    argv: [sleep, '60']\n    read_only: true\n    timeout: 2m\n",
+    );
     let revive = format!(
         "name: revive\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\nsteps:\n{}{}",
         inspect("state", ""),
         "  - id: start\n    when: \"not steps.state.running\"\n    action: docker_start\n    container: \"{{ target }}\"\n",
     );
-    let routes = ["Watch", "Bounce", "ContainerOomKilled"]
+    let routes = ["Watch", "Sample", "Bounce", "ContainerOomKilled"]
         .iter()
-        .zip(["watch", "bounce", "revive"])
+        .zip(["watch", "sample", "bounce", "revive"])
         .map(|(alert, responder)| {
             format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
         })
@@ -44,7 +50,12 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
     catalog_dir(
         dir,
         &format!("routes:\n{routes}"),
-        &[("watch", &watch), ("bounce", &bounce), ("revive", &revive)],
+        &[
+            ("watch", &watch),
+            ("sample", &sample),
+            ("bounce", &bounce),
+            ("revive", &revive),
+        ],
     )
 }
 
@@ -82,13 +93,17 @@ async fn incident_when(
     panic!("the {alertname} incident on {target} never got there within 90 s; last seen: {last:#}");
 }
 
-/// The state of step `id` in the incident's first run.
-fn step_state<'a>(detail: &'a Value, id: &str) -> &'a str {
+/// Step `id` of the incident's first run (null when absent).
+fn step<'a>(detail: &'a Value, id: &str) -> &'a Value {
     detail["runs"][0]["steps"]
         .as_array()
         .and_then(|steps| steps.iter().find(|s| s["step_id"] == id))
-        .and_then(|s| s["state"].as_str())
-        .unwrap_or("")
+        .unwrap_or(&Value::Null)
+}
+
+/// The state of step `id` in the incident's first run.
+fn step_state<'a>(detail: &'a Value, id: &str) -> &'a str {
+    step(detail, id)["state"].as_str().unwrap_or("")
 }
 
 fn finished(detail: &Value) -> bool {
@@ -114,21 +129,40 @@ fn time(detail: &Value, field: &str) -> time::OffsetDateTime {
 }
 
 #[tokio::test]
-async fn a_container_killed_while_a_run_only_watches_it_is_started_at_once() {
+async fn a_container_killed_while_a_run_waits_to_verify_it_is_started_at_once() {
+    let cut = preempted_while("Watch", "verify", None).await;
+    assert!(cut.starts_with("cancelled: preempted by incident"), "{cut}");
+}
+
+#[tokio::test]
+async fn a_container_killed_while_a_run_samples_it_is_started_at_once() {
+    let helper = TestContainer::idle("preempt-sampler");
+    let cut = preempted_while("Sample", "sample", Some(helper.name())).await;
+    assert!(cut.starts_with("cut short: preempted by incident"), "{cut}");
+}
+
+/// A run of `alertname` looks at a container, then observes it for 60 s in step `observing`
+/// (with `helper` as its `helper` label); the container is killed meanwhile. Checks that the
+/// death's run started it again at once and the observer was preempted; returns the summary
+/// of its observing step.
+async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>) -> String {
     let watched = TestContainer::idle("preempt-watched");
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let app = start(dir.path(), &slack, watched.name()).await;
-    let alert = am_alert(
+    let mut alert = am_alert(
         "firing",
-        "Watch",
+        alertname,
         watched.name(),
         "a100000000000001",
         "2026-12-05T04:00:00Z",
     );
+    if let Some(helper) = helper {
+        alert["alerts"][0]["labels"]["helper"] = helper.into();
+    }
     app.post_alertmanager(&alert).await;
-    // The watch run has looked and now waits 60 s before verifying.
-    let watching = incident_when(&app, "Watch", watched.name(), |d| {
+    // The run has looked and now observes for 60 s.
+    let watching = incident_when(&app, alertname, watched.name(), |d| {
         step_state(d, "look") == "succeeded"
     })
     .await;
@@ -154,7 +188,7 @@ async fn a_container_killed_while_a_run_only_watches_it_is_started_at_once() {
         "{watched_detail:#}"
     );
     assert_eq!(
-        step_state(&watched_detail, "verify"),
+        step_state(&watched_detail, observing),
         "cancelled",
         "{watched_detail:#}"
     );
@@ -162,7 +196,7 @@ async fn a_container_killed_while_a_run_only_watches_it_is_started_at_once() {
         decision_kinds(&watched_detail).contains(&"preempted".to_owned()),
         "{watched_detail:#}"
     );
-    // The watch run would have verified 60 s after its look: the death's run did not wait.
+    // The run would have observed until 60 s after its look: the death's run did not wait.
     let verify_due = time(&watching, "started_at") + time::Duration::seconds(60);
     let left = time::Duration::seconds(50);
     assert!(
@@ -196,6 +230,8 @@ async fn a_container_killed_while_a_run_only_watches_it_is_started_at_once() {
         slack.messages()
     );
     app.stop().await;
+    let summary = &step(&watched_detail, observing)["summary"];
+    summary.as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test]
