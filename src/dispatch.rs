@@ -30,8 +30,8 @@ use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::store::{
-    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
-    RecoverScope, RunOutcome, Store, StoreError,
+    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, PreemptRequest,
+    Recorded, RecoverScope, RunOutcome, Store, StoreError,
 };
 use folds::FoldEdits;
 use observer::StoreObserver;
@@ -267,7 +267,14 @@ impl Dispatcher {
                 });
             }
         }
-        let asked: Vec<(i64, i64)> = recorded.preempting.iter().map(|r| (*r, incident)).collect();
+        let died_unix = alert.starts_at.unix_timestamp();
+        let asked: Vec<PreemptRequest> = (recorded.preempting.iter())
+            .map(|&run_id| PreemptRequest {
+                run_id,
+                by: incident,
+                died_unix,
+            })
+            .collect();
         self.preempt(&asked).await;
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::Dispatcher;
 use crate::alert::{Alert, Source};
 use crate::responders::preemption::{reason, Answer, Preemption};
-use crate::store::{DecisionKind, NewDecision};
+use crate::store::{DecisionKind, NewDecision, PreemptRequest};
 
 /// Whether `alert` says its target is dead: a death from the Docker engine whose container
 /// exited (an `oom` that killed only a child leaves it running, and has no exit code). Only
@@ -48,10 +48,11 @@ impl RunHandle {
 }
 
 impl Dispatcher {
-    /// Answers requests to preempt `(run, incident whose target died)`, for the runs this
-    /// replica holds; the others' holders answer at their next lease renewal.
-    pub(super) async fn preempt(&self, requests: &[(i64, i64)]) {
-        for &(run, by) in requests {
+    /// Answers requests to preempt runs, for those this replica holds; the others' holders
+    /// answer at their next lease renewal.
+    pub(super) async fn preempt(&self, requests: &[PreemptRequest]) {
+        for request in requests {
+            let (run, by) = (request.run_id, request.by);
             let handle = self
                 .active
                 .lock()
@@ -66,7 +67,7 @@ impl Dispatcher {
                 );
                 continue;
             };
-            let answer = handle.preemption.request(by);
+            let answer = handle.preemption.request(by, request.died_unix);
             if answer == Answer::Preempted {
                 handle.cancel.cancel();
             }
@@ -87,18 +88,18 @@ impl Dispatcher {
                     format!("Run {run} of incident {incident} was only observing this target: preempted, this run starts at once."),
                 )
             }
-            Answer::Declined { step } => {
+            Answer::Declined { why } => {
                 tracing::info!(
                     run,
                     incident,
                     by,
-                    step,
-                    "Run not preempted: a destructive step is in flight."
+                    why,
+                    "Run not preempted: it acted on the target."
                 );
                 (
                     DecisionKind::PreemptionDeclined,
-                    format!("not preempted by incident {by} (container died): destructive step {step} in flight"),
-                    format!("Waits for run {run} of incident {incident}: its destructive step *{step}* is in flight, and that is never preempted."),
+                    format!("not preempted by incident {by} (container died): {why}"),
+                    format!("Waits for run {run} of incident {incident}, which is not preempted: {why}."),
                 )
             }
         };

@@ -189,7 +189,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
             }
             if let Admission::Refused { reason } = observer.admit(step).await {
-                input.preemption.end_destructive();
+                input.preemption.end_destructive(None);
                 // Budgets are per step: "restart budget exhausted", "cleanup budget exhausted".
                 let why = format!(
                     "{} budget exhausted for {} ({reason})",
@@ -261,7 +261,8 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         };
         observer.finished(step, handle, &step_end).await;
         if kind.destructive() {
-            input.preemption.end_destructive();
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            input.preemption.end_destructive(Some(now));
         }
         if step_end.state == StepState::Failed && step.on_failure == OnFailure::Stop {
             not_reached(

@@ -81,20 +81,37 @@ pub struct Recorded {
 pub struct LeaseNews {
     /// Runs whose cancellation was asked for (their alert resolved).
     pub cancel: Vec<i64>,
-    /// Runs asked to stop for another incident whose target died: (run, that incident).
-    pub preempt: Vec<(i64, i64)>,
+    /// Runs asked to stop for another incident whose target died.
+    pub preempt: Vec<PreemptRequest>,
+}
+
+/// A request that a run stop for another incident, whose target died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PreemptRequest {
+    /// The run asked to stop.
+    pub run_id: i64,
+    /// The incident of the death.
+    pub by: i64,
+    /// When the target died (unix seconds).
+    pub died_unix: i64,
 }
 
 impl LeaseNews {
-    /// Sorts the renewed runs' `(id, cancel_requested, preempt_by)` into news.
-    pub fn from_rows(rows: Vec<(i64, i64, Option<i64>)>) -> Self {
+    /// Sorts the renewed runs' `(id, cancel_requested, preempt_by, preempt_died_unix)` into
+    /// news.
+    pub fn from_rows(rows: Vec<(i64, i64, Option<i64>, Option<i64>)>) -> Self {
         let mut news = Self::default();
-        for (id, cancel, preempt_by) in rows {
+        for (run_id, cancel, preempt_by, died) in rows {
             if cancel != 0 {
-                news.cancel.push(id);
+                news.cancel.push(run_id);
             }
             if let Some(by) = preempt_by {
-                news.preempt.push((id, by));
+                let died_unix = died.unwrap_or_default();
+                news.preempt.push(PreemptRequest {
+                    run_id,
+                    by,
+                    died_unix,
+                });
             }
         }
         news.cancel.sort_unstable();

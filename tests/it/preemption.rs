@@ -14,7 +14,8 @@ use crate::support::fake_slack::FakeSlack;
 
 /// `Watch` verifies after 60 s; `Sample` samples for 60 s (a read-only command in a helper
 /// container, so the target's death does not end it); `Bounce` restarts a helper container that ignores SIGTERM
-/// (a destructive step of 15 s, its stop timeout); a death of the container starts it again.
+/// (a destructive step of 15 s, its stop timeout); `Restart` restarts the container with a
+/// 2 s stop timeout, then verifies after 20 s; a death of the container starts it again.
 pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
     let inspect = |id: &str, extra: &str| {
         format!("  - id: {id}\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n{extra}")
@@ -35,14 +36,19 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
         inspect("look", ""),
         "  - id: sample\n    action: docker_exec\n    container: \"{{ alert.labels.helper }}\"\n    argv: [sleep, '60']\n    read_only: true\n    timeout: 2m\n",
     );
+    let restart = format!(
+        "name: restart\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}",
+        "  - id: restart\n    action: docker_restart\n    container: \"{{ target }}\"\n    stop_timeout: 2s\n    timeout: 60s\n",
+        inspect("verify", "    after: 20s\n"),
+    );
     let revive = format!(
         "name: revive\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\nsteps:\n{}{}",
         inspect("state", ""),
         "  - id: start\n    when: \"not steps.state.running\"\n    action: docker_start\n    container: \"{{ target }}\"\n",
     );
-    let routes = ["Watch", "Sample", "Bounce", "ContainerOomKilled"]
+    let routes = ["Watch", "Sample", "Bounce", "Restart", "ContainerOomKilled"]
         .iter()
-        .zip(["watch", "sample", "bounce", "revive"])
+        .zip(["watch", "sample", "bounce", "restart", "revive"])
         .map(|(alert, responder)| {
             format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
         })
@@ -54,6 +60,7 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
             ("watch", &watch),
             ("sample", &sample),
             ("bounce", &bounce),
+            ("restart", &restart),
             ("revive", &revive),
         ],
     )
@@ -104,6 +111,18 @@ fn step<'a>(detail: &'a Value, id: &str) -> &'a Value {
 /// The state of step `id` in the incident's first run.
 fn step_state<'a>(detail: &'a Value, id: &str) -> &'a str {
     step(detail, id)["state"].as_str().unwrap_or("")
+}
+
+/// The outcome of the incident's first run.
+fn outcome(detail: &Value) -> &str {
+    detail["runs"][0]["outcome"].as_str().unwrap_or("")
+}
+
+/// How the container died, as the death's alert says.
+fn reason(detail: &Value) -> &str {
+    detail["alerts"][0]["labels"]["reason"]
+        .as_str()
+        .unwrap_or("")
 }
 
 fn finished(detail: &Value) -> bool {
@@ -176,17 +195,11 @@ async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>)
     let death_id = death["incident"]["id"].as_i64().unwrap();
     eprintln!("killed -> started again: {back:?}");
 
-    assert_eq!(death["runs"][0]["outcome"], "succeeded", "{death:#}");
+    assert_eq!(outcome(&death), "succeeded", "{death:#}");
     assert_eq!(step_state(&death, "start"), "succeeded", "{death:#}");
     assert!(watched.is_running(), "started again");
-    assert_eq!(
-        death["alerts"][0]["labels"]["reason"], "killed",
-        "{death:#}"
-    );
-    assert_eq!(
-        watched_detail["runs"][0]["outcome"], "preempted",
-        "{watched_detail:#}"
-    );
+    assert_eq!(reason(&death), "killed", "{death:#}");
+    assert_eq!(outcome(&watched_detail), "preempted", "{watched_detail:#}");
     assert_eq!(
         step_state(&watched_detail, observing),
         "cancelled",
@@ -237,12 +250,7 @@ async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>)
 #[tokio::test]
 async fn a_run_in_a_destructive_step_is_not_preempted() {
     let watched = TestContainer::idle("preempt-acting");
-    // A helper whose PID 1 ignores SIGTERM: restarting it takes its whole stop timeout.
-    let helper = format!("k2-test-preempt-helper-{}", std::process::id());
-    let _removed = Remove(helper.clone());
-    let image = test_image();
-    let pid1 = "trap '' TERM; sleep 3600 & wait";
-    docker_ok(&["run", "-d", "--name", &helper, &image, "sh", "-c", pid1]);
+    let (helper, _removed) = stubborn("preempt-helper");
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let app = start(dir.path(), &slack, watched.name()).await;
@@ -264,7 +272,7 @@ async fn a_run_in_a_destructive_step_is_not_preempted() {
     let death = incident_when(&app, "ContainerOomKilled", watched.name(), finished).await;
     let bouncing = incident_when(&app, "Bounce", watched.name(), finished).await;
 
-    assert_eq!(bouncing["runs"][0]["outcome"], "succeeded", "{bouncing:#}");
+    assert_eq!(outcome(&bouncing), "succeeded", "{bouncing:#}");
     assert_eq!(
         step_state(&bouncing, "restart_helper"),
         "succeeded",
@@ -284,6 +292,59 @@ async fn a_run_in_a_destructive_step_is_not_preempted() {
     assert!(
         watched.is_running(),
         "started again once the target was free"
+    );
+    app.stop().await;
+}
+
+/// Starts a container whose PID 1 ignores SIGTERM, so a stop takes its whole timeout and
+/// ends in SIGKILL (exit 137); removed when the guard drops.
+fn stubborn(prefix: &str) -> (String, Remove) {
+    let name = format!("k2-test-{prefix}-{}", std::process::id());
+    let removed = Remove(name.clone());
+    let image = test_image();
+    let pid1 = "trap '' TERM; sleep 3600 & wait";
+    docker_ok(&["run", "-d", "--name", &name, &image, "sh", "-c", pid1]);
+    (name, removed)
+}
+
+#[tokio::test]
+async fn a_death_caused_by_the_runs_own_restart_does_not_preempt_it() {
+    // The restart's stop times out and kills the container (a JVM that ignores SIGTERM): the
+    // death is reported seconds later, while the run verifies the restart it made.
+    let (target, _removed) = stubborn("preempt-self");
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &slack, &target).await;
+    let alert = am_alert(
+        "firing",
+        "Restart",
+        &target,
+        "a100000000000003",
+        "2026-12-05T04:00:00Z",
+    );
+    app.post_alertmanager(&alert).await;
+    let death = incident_when(&app, "ContainerOomKilled", &target, finished).await;
+    let restarting = incident_when(&app, "Restart", &target, finished).await;
+
+    assert_eq!(reason(&death), "killed", "{death:#}");
+    assert_eq!(outcome(&restarting), "succeeded", "{restarting:#}");
+    assert_eq!(
+        step_state(&restarting, "verify"),
+        "succeeded",
+        "{restarting:#}"
+    );
+    assert!(
+        time(&death, "started_at") >= time(&restarting, "finished_at"),
+        "death: {death:#}\nrestart: {restarting:#}"
+    );
+    assert_eq!(
+        step_state(&death, "start"),
+        "skipped",
+        "already back: {death:#}"
+    );
+    eprintln!(
+        "decisions of the restart: {:?}",
+        decision_kinds(&restarting)
     );
     app.stop().await;
 }

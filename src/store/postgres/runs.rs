@@ -70,7 +70,7 @@ pub(super) async fn claim(
 pub(super) async fn renew(pool: &PgPool, holder: Holder<'_>) -> Result<LeaseNews, StoreError> {
     let rows = sqlx::query_as(
         "UPDATE runs SET lease_until_unix = $1
-         WHERE owner = $2 AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by",
+         WHERE owner = $2 AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by, preempt_died_unix",
     )
     .bind(holder.until)
     .bind(holder.owner)

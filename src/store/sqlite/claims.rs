@@ -66,7 +66,7 @@ pub(super) async fn renew(
 ) -> Result<LeaseNews, StoreError> {
     let rows = sqlx::query_as(
         "UPDATE runs SET lease_until_unix = ?
-         WHERE owner = ? AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by",
+         WHERE owner = ? AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by, preempt_died_unix",
     )
     .bind(holder.until)
     .bind(holder.owner)

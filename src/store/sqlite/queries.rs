@@ -138,7 +138,8 @@ pub(super) async fn record_alert(
                 .await?;
                 recorded.run_ids.push(done.last_insert_rowid());
                 if run.preempts {
-                    let asked = ask_preemption(tx, incident, &run.target).await?;
+                    let died = alert.starts_at.unix_timestamp();
+                    let asked = ask_preemption(tx, incident, &run.target, died).await?;
                     recorded.preempting.extend(asked);
                 }
             }
@@ -162,9 +163,10 @@ async fn ask_preemption(
     tx: &mut Tx<'_>,
     incident: i64,
     target: &str,
+    died: i64,
 ) -> Result<Vec<i64>, StoreError> {
     Ok(sqlx::query_scalar(
-        "UPDATE runs SET preempt_by = ?1
+        "UPDATE runs SET preempt_by = ?1, preempt_died_unix = ?3
          WHERE target_lock = ?2 AND incident_id <> ?1 AND state = 'running'
            AND NOT EXISTS (SELECT 1 FROM steps s
                            WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
@@ -172,6 +174,7 @@ async fn ask_preemption(
     )
     .bind(incident)
     .bind(target)
+    .bind(died)
     .fetch_all(&mut **tx)
     .await?)
 }

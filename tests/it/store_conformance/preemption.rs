@@ -1,7 +1,9 @@
 //! Preemption: recording a death asks the run of another incident holding its target to stop
 //! (for whichever replica holds it), unless that run has a destructive step started.
 
-use alert_responder::store::{AlertPlan, Claim, JournalEntry, NewStep, RunOutcome, Store};
+use alert_responder::store::{
+    AlertPlan, Claim, JournalEntry, NewStep, PreemptRequest, RunOutcome, Store,
+};
 
 use super::{detail, firing, incident_with_run, journal_and_record_with, now, plan_for, Backend};
 
@@ -75,10 +77,15 @@ async fn a_death_asks_the_holder_of_its_target_to_stop_unless_it_is_acting(b: Ba
 
     let by = dead_a.incident_id.unwrap();
     let news = holder.renew_leases(now()).await.unwrap();
+    let asked = PreemptRequest {
+        run_id: observing,
+        by,
+        died_unix: death("p-a", "e100000000000004").starts_at.unix_timestamp(),
+    };
     assert_eq!(
         news.preempt,
-        [(observing, by)],
-        "{b}: the holder hears of it"
+        [asked],
+        "{b}: the holder hears of it, with the death's time"
     );
     assert!(
         news.cancel.is_empty(),
