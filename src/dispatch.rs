@@ -610,7 +610,8 @@ impl Dispatcher {
             return;
         }
         tracing::info!("Run started.");
-        let observer = StoreObserver::new(self, run, responder.clone());
+        let preemption = handle.preemption.clone();
+        let observer = StoreObserver::new(self, run, responder.clone(), preemption);
         let previous = self
             .store
             .previous_outputs(&run.responder, &run.target, run.run_id)

@@ -393,7 +393,7 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Option<ApprovalRow>, StoreError>;
 
-    /// Closes a still-pending approval as `expired` or `cancelled`.
+    /// Closes a still-pending approval as `expired`, `cancelled` or `preempted`.
     async fn close_approval(
         &self,
         id: i64,

@@ -13,7 +13,8 @@ use crate::support::docker::{docker_ok, test_image, TestContainer};
 use crate::support::fake_slack::FakeSlack;
 
 /// `Watch` verifies after 60 s; `Sample` samples for 60 s (a read-only command in a helper
-/// container, so the target's death does not end it); `Bounce` restarts a helper container that ignores SIGTERM
+/// container, so the target's death does not end it); `Careful` waits for approval of a
+/// restart; `Bounce` restarts a helper container that ignores SIGTERM
 /// (a destructive step of 15 s, its stop timeout); `Restart` restarts the container with a
 /// 2 s stop timeout, then verifies after 20 s; a death of the container starts it again.
 pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
@@ -36,6 +37,11 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
         inspect("look", ""),
         "  - id: sample\n    action: docker_exec\n    container: \"{{ alert.labels.helper }}\"\n    argv: [sleep, '60']\n    read_only: true\n    timeout: 2m\n",
     );
+    let careful = format!(
+        "name: careful\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}",
+        inspect("look", ""),
+        "  - id: restart\n    approval: required\n    action: docker_restart\n    container: \"{{ target }}\"\n",
+    );
     let restart = format!(
         "name: restart\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-test-.*']\ntimeout: 5m\nsteps:\n{}{}",
         "  - id: restart\n    action: docker_restart\n    container: \"{{ target }}\"\n    stop_timeout: 2s\n    timeout: 60s\n",
@@ -46,19 +52,27 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
         inspect("state", ""),
         "  - id: start\n    when: \"not steps.state.running\"\n    action: docker_start\n    container: \"{{ target }}\"\n",
     );
-    let routes = ["Watch", "Sample", "Bounce", "Restart", "ContainerOomKilled"]
-        .iter()
-        .zip(["watch", "sample", "bounce", "restart", "revive"])
-        .map(|(alert, responder)| {
-            format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
-        })
-        .collect::<String>();
+    let routes = [
+        "Watch",
+        "Sample",
+        "Careful",
+        "Bounce",
+        "Restart",
+        "ContainerOomKilled",
+    ]
+    .iter()
+    .zip(["watch", "sample", "careful", "bounce", "restart", "revive"])
+    .map(|(alert, responder)| {
+        format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
+    })
+    .collect::<String>();
     catalog_dir(
         dir,
         &format!("routes:\n{routes}"),
         &[
             ("watch", &watch),
             ("sample", &sample),
+            ("careful", &careful),
             ("bounce", &bounce),
             ("restart", &restart),
             ("revive", &revive),
@@ -149,22 +163,30 @@ fn time(detail: &Value, field: &str) -> time::OffsetDateTime {
 
 #[tokio::test]
 async fn a_container_killed_while_a_run_waits_to_verify_it_is_started_at_once() {
-    let cut = preempted_while("Watch", "verify", None).await;
+    let d = preempted_while("Watch", "verify", None).await;
+    let cut = step(&d, "verify")["summary"].as_str().unwrap_or_default();
     assert!(cut.starts_with("cancelled: preempted by incident"), "{cut}");
 }
 
 #[tokio::test]
 async fn a_container_killed_while_a_run_samples_it_is_started_at_once() {
     let helper = TestContainer::idle("preempt-sampler");
-    let cut = preempted_while("Sample", "sample", Some(helper.name())).await;
+    let d = preempted_while("Sample", "sample", Some(helper.name())).await;
+    let cut = step(&d, "sample")["summary"].as_str().unwrap_or_default();
     assert!(cut.starts_with("cut short: preempted by incident"), "{cut}");
+}
+
+#[tokio::test]
+async fn a_container_killed_while_a_run_waits_for_approval_is_started_at_once() {
+    let d = preempted_while("Careful", "restart", None).await;
+    assert_eq!(d["approvals"][0]["state"], "preempted", "{d:#}");
 }
 
 /// A run of `alertname` looks at a container, then observes it for 60 s in step `observing`
 /// (with `helper` as its `helper` label); the container is killed meanwhile. Checks that the
-/// death's run started it again at once and the observer was preempted; returns the summary
-/// of its observing step.
-async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>) -> String {
+/// death's run started it again at once and the observer was preempted; returns the
+/// observer's incident.
+async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>) -> Value {
     let watched = TestContainer::idle("preempt-watched");
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
@@ -243,8 +265,7 @@ async fn preempted_while(alertname: &str, observing: &str, helper: Option<&str>)
         slack.messages()
     );
     app.stop().await;
-    let summary = &step(&watched_detail, observing)["summary"];
-    summary.as_str().unwrap_or_default().to_owned()
+    watched_detail
 }
 
 #[tokio::test]
