@@ -602,6 +602,7 @@ impl Dispatcher {
         };
         // A resolve while waiting for the target skips the wait; the engine then sees the
         // cancelled token and records every step as cancelled without touching anything.
+        let asking = self.keep_asking(run);
         let _permit = tokio::select! {
             permit = self.guards.acquire(&run.target) => Some(permit),
             _ = cancel.cancelled() => None,
@@ -609,6 +610,7 @@ impl Dispatcher {
         if !self.claim(run, cancel).await {
             return;
         }
+        drop(asking);
         tracing::info!("Run started.");
         let preemption = handle.preemption.clone();
         let observer = StoreObserver::new(self, run, responder.clone(), preemption);

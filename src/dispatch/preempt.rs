@@ -9,14 +9,19 @@
 //! never preempted and the new run waits, as for any busy target.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Dispatcher;
 use crate::alert::{Alert, Source};
 use crate::responders::preemption::{reason, Answer, Preemption};
-use crate::store::{DecisionKind, NewDecision, PreemptRequest};
+use crate::store::{DecisionKind, NewDecision, PendingRun, PreemptRequest, TargetDeath};
+
+/// How often a death's run, waiting for its target, asks whoever holds it now.
+const ASK_AGAIN: Duration = Duration::from_secs(1);
 
 /// Whether `alert` says its target is dead: a death from the Docker engine whose container
 /// exited (an `oom` that killed only a child leaves it running, and has no exit code). Only
@@ -48,6 +53,43 @@ impl RunHandle {
 }
 
 impl Dispatcher {
+    /// While a death's run waits for its target, asks each second whoever holds it now: the
+    /// run that held it when the death was recorded was asked then, but another run waiting
+    /// for the target may take it first. `None` for other runs. Stops when dropped.
+    pub(super) fn keep_asking(&self, run: &PendingRun) -> Option<AbortOnDropHandle<()>> {
+        if !target_died(&run.alert) {
+            return None;
+        }
+        let this = self.clone();
+        let (target, by) = (run.target.clone(), run.incident_id);
+        let died_unix = run.alert.starts_at.unix_timestamp();
+        Some(AbortOnDropHandle::new(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ASK_AGAIN).await;
+                let death = TargetDeath {
+                    target: &target,
+                    incident: by,
+                    died_unix,
+                };
+                match this.store.ask_preemption(&death).await {
+                    Ok(asked) => {
+                        let requests: Vec<PreemptRequest> = (asked.into_iter())
+                            .map(|run_id| PreemptRequest {
+                                run_id,
+                                by,
+                                died_unix,
+                            })
+                            .collect();
+                        this.preempt(&requests).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error.message = %e, "Could not ask the target's holder to stop; will retry.");
+                    }
+                }
+            }
+        })))
+    }
+
     /// Answers requests to preempt runs, for those this replica holds; the others' holders
     /// answer at their next lease renewal.
     pub(super) async fn preempt(&self, requests: &[PreemptRequest]) {

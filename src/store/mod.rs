@@ -258,6 +258,12 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
+    /// Asks the run of another incident holding the dead target, unless it has a destructive
+    /// step started, to stop for the death's incident; returns it (its holder decides,
+    /// [`LeaseNews::preempt`]). Recording a death asks the same; the death's run asks again
+    /// while it waits, as the target may change hands meanwhile.
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError>;
+
     /// Marks a pending run as running without holding its target or a run slot: for a run
     /// cancelled before it could start, which only records its steps as cancelled.
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError>;

@@ -85,6 +85,18 @@ pub struct LeaseNews {
     pub preempt: Vec<PreemptRequest>,
 }
 
+/// A target's death, asking the run that holds the target to stop
+/// ([`super::Store::ask_preemption`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TargetDeath<'a> {
+    /// The dead target.
+    pub target: &'a str,
+    /// The incident of the death.
+    pub incident: i64,
+    /// When it died (unix seconds).
+    pub died_unix: i64,
+}
+
 /// A request that a run stop for another incident, whose target died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PreemptRequest {

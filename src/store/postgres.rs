@@ -211,6 +211,10 @@ impl Store for PostgresStore {
         runs::close_idle_incident(&self.pool, incident_id, &ts(now)).await
     }
 
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
+        record::ask_preemption(&mut *self.pool.acquire().await?, death).await
+    }
+
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
         runs::start(&self.pool, run_id, &ts(now)).await
     }

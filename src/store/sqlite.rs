@@ -206,6 +206,10 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
+        queries::ask_preemption(&mut *self.relaxed().await?, death).await
+    }
+
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET state = 'running', started_at = ? WHERE id = ?")
             .bind(ts(now))

@@ -12,7 +12,7 @@ use crate::support::app::{am_alert, catalog_dir, decision_kinds, Options, TestAp
 use crate::support::docker::{docker_ok, test_image, TestContainer};
 use crate::support::fake_slack::FakeSlack;
 
-/// `Watch` verifies after 60 s; `Sample` samples for 60 s (a read-only command in a helper
+/// `Watch` (and `WatchToo`, another incident) verifies after 60 s; `Sample` samples for 60 s (a read-only command in a helper
 /// container, so the target's death does not end it); `Careful` waits for approval of a
 /// restart; `Bounce` restarts a helper container that ignores SIGTERM
 /// (a destructive step of 15 s, its stop timeout); `Restart` restarts the container with a
@@ -53,19 +53,18 @@ pub(crate) fn catalog(dir: &Path) -> (PathBuf, PathBuf) {
         "  - id: start\n    when: \"not steps.state.running\"\n    action: docker_start\n    container: \"{{ target }}\"\n",
     );
     let routes = [
-        "Watch",
-        "Sample",
-        "Careful",
-        "Bounce",
-        "Restart",
-        "ContainerOomKilled",
+        ("Watch", "watch"),
+        ("WatchToo", "watch"),
+        ("Sample", "sample"),
+        ("Careful", "careful"),
+        ("Bounce", "bounce"),
+        ("Restart", "restart"),
+        ("ContainerOomKilled", "revive"),
     ]
-    .iter()
-    .zip(["watch", "sample", "careful", "bounce", "restart", "revive"])
     .map(|(alert, responder)| {
         format!("  - matchers: ['alertname=\"{alert}\"']\n    responder: {responder}\n")
     })
-    .collect::<String>();
+    .concat();
     catalog_dir(
         dir,
         &format!("routes:\n{routes}"),
@@ -367,5 +366,41 @@ async fn a_death_caused_by_the_runs_own_restart_does_not_preempt_it() {
         "decisions of the restart: {:?}",
         decision_kinds(&restarting)
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_that_takes_the_dead_target_first_is_preempted_too() {
+    let watched = TestContainer::idle("preempt-queue");
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &slack, watched.name()).await;
+    let at = "2026-12-05T04:00:00Z";
+    let first = am_alert("firing", "Watch", watched.name(), "a100000000000004", at);
+    app.post_alertmanager(&first).await;
+    incident_when(&app, "Watch", watched.name(), |d| {
+        step_state(d, "look") == "succeeded"
+    })
+    .await;
+    // A second incident's run waits for the target, ahead of the death's.
+    let second = am_alert("firing", "WatchToo", watched.name(), "a100000000000005", at);
+    app.post_alertmanager(&second).await;
+    incident_when(&app, "WatchToo", watched.name(), |d| {
+        d["runs"][0]["state"] == "pending"
+    })
+    .await;
+
+    let killed = Instant::now();
+    kill(watched.name());
+    let death = incident_when(&app, "ContainerOomKilled", watched.name(), finished).await;
+    let back = killed.elapsed();
+    eprintln!("killed -> started again past two observers: {back:?}");
+    assert_eq!(step_state(&death, "start"), "succeeded", "{death:#}");
+    assert!(watched.is_running(), "started again");
+    for alertname in ["Watch", "WatchToo"] {
+        let d = incident_when(&app, alertname, watched.name(), finished).await;
+        assert_eq!(outcome(&d), "preempted", "{alertname}: {d:#}");
+    }
+    assert!(back < Duration::from_secs(30), "{back:?}");
     app.stop().await;
 }

@@ -182,8 +182,12 @@ async fn record_alert(
                 .await?;
                 recorded.run_ids.push(id);
                 if run.preempts {
-                    let died = alert.starts_at.unix_timestamp();
-                    let asked = ask_preemption(tx, incident, &run.target, died).await?;
+                    let death = TargetDeath {
+                        target: &run.target,
+                        incident,
+                        died_unix: alert.starts_at.unix_timestamp(),
+                    };
+                    let asked = ask_preemption(tx, &death).await?;
                     recorded.preempting.extend(asked);
                 }
             }
@@ -201,13 +205,10 @@ async fn record_alert(
     Ok(recorded)
 }
 
-/// Asks the run of another incident holding `target`, if it has no destructive step started,
-/// to stop for `incident` (its target died); returns it. Its holder decides for good.
-async fn ask_preemption(
+/// See [`crate::store::Store::ask_preemption`].
+pub(super) async fn ask_preemption(
     tx: &mut PgConnection,
-    incident: i64,
-    target: &str,
-    died: i64,
+    death: &TargetDeath<'_>,
 ) -> Result<Vec<i64>, StoreError> {
     Ok(sqlx::query_scalar(
         "UPDATE runs SET preempt_by = $1, preempt_died_unix = $3
@@ -216,9 +217,9 @@ async fn ask_preemption(
                            WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
          RETURNING id",
     )
-    .bind(incident)
-    .bind(target)
-    .bind(died)
+    .bind(death.incident)
+    .bind(death.target)
+    .bind(death.died_unix)
     .fetch_all(&mut *tx)
     .await?)
 }

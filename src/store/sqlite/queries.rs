@@ -138,8 +138,12 @@ pub(super) async fn record_alert(
                 .await?;
                 recorded.run_ids.push(done.last_insert_rowid());
                 if run.preempts {
-                    let died = alert.starts_at.unix_timestamp();
-                    let asked = ask_preemption(tx, incident, &run.target, died).await?;
+                    let death = TargetDeath {
+                        target: &run.target,
+                        incident,
+                        died_unix: alert.starts_at.unix_timestamp(),
+                    };
+                    let asked = ask_preemption(tx, &death).await?;
                     recorded.preempting.extend(asked);
                 }
             }
@@ -157,13 +161,10 @@ pub(super) async fn record_alert(
     Ok(recorded)
 }
 
-/// Asks the run of another incident holding `target`, if it has no destructive step started,
-/// to stop for `incident` (its target died); returns it. Its holder decides for good.
-async fn ask_preemption(
-    tx: &mut Tx<'_>,
-    incident: i64,
-    target: &str,
-    died: i64,
+/// See [`Store::ask_preemption`].
+pub(super) async fn ask_preemption(
+    conn: &mut sqlx::SqliteConnection,
+    death: &TargetDeath<'_>,
 ) -> Result<Vec<i64>, StoreError> {
     Ok(sqlx::query_scalar(
         "UPDATE runs SET preempt_by = ?1, preempt_died_unix = ?3
@@ -172,10 +173,10 @@ async fn ask_preemption(
                            WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
          RETURNING id",
     )
-    .bind(incident)
-    .bind(target)
-    .bind(died)
-    .fetch_all(&mut **tx)
+    .bind(death.incident)
+    .bind(death.target)
+    .bind(death.died_unix)
+    .fetch_all(conn)
     .await?)
 }
 

@@ -2,7 +2,7 @@
 //! (for whichever replica holds it), unless that run has a destructive step started.
 
 use alert_responder::store::{
-    AlertPlan, Claim, JournalEntry, NewStep, PreemptRequest, RunOutcome, Store,
+    AlertPlan, Claim, JournalEntry, NewStep, PreemptRequest, RunOutcome, Store, TargetDeath,
 };
 
 use super::{detail, firing, incident_with_run, journal_and_record_with, now, plan_for, Backend};
@@ -98,6 +98,16 @@ async fn a_death_asks_the_holder_of_its_target_to_stop_unless_it_is_acting(b: Ba
         Claim::TargetBusy,
         "{b}: the target is still held"
     );
+    // The death's run, waiting, asks whoever holds the target now: still the observer.
+    let death_of = |target| TargetDeath {
+        target,
+        incident: by,
+        died_unix: asked.died_unix,
+    };
+    let again = other.ask_preemption(&death_of("p-a")).await.unwrap();
+    assert_eq!(again, [observing], "{b}");
+    let acting_again = other.ask_preemption(&death_of("p-b")).await.unwrap();
+    assert!(acting_again.is_empty(), "{b}: {acting_again:?}");
     holder
         .finish_run(
             observing,
@@ -111,6 +121,11 @@ async fn a_death_asks_the_holder_of_its_target_to_stop_unless_it_is_acting(b: Ba
         other.claim_run(new_run, 10, now()).await.unwrap(),
         Claim::Started,
         "{b}: the dead target's run takes it at once"
+    );
+    let own = other.ask_preemption(&death_of("p-a")).await.unwrap();
+    assert!(
+        own.is_empty(),
+        "{b}: a death never preempts its own run: {own:?}"
     );
     let d = detail(&*holder, observing_incident).await;
     assert_eq!(d["runs"][0]["outcome"], "preempted", "{b}: {d}");
