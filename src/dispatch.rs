@@ -8,6 +8,7 @@ pub mod enrich;
 mod folds;
 mod observer;
 pub mod planning;
+pub mod preempt;
 pub mod priority;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,12 +33,13 @@ use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::routing::extract;
 use crate::store::{
-    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, Recorded,
-    RecoverScope, RunOutcome, Store, StoreError,
+    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, PreemptRequest,
+    Recorded, RecoverScope, RunOutcome, Store, StoreError,
 };
 use folds::FoldEdits;
 use observer::StoreObserver;
 use planning::RouteDecision;
+use preempt::RunHandle;
 
 /// How many journal entries one read of the journal takes.
 const JOURNAL_BATCH: u32 = 256;
@@ -71,8 +73,8 @@ pub struct Dispatcher {
     pub reporter: Reporter,
     /// Notified when the journal has new entries.
     pub wake: Arc<Notify>,
-    /// Cancellation handles of runs not yet finished, by run id.
-    pub active: Arc<Mutex<HashMap<i64, CancellationToken>>>,
+    /// Cancellation and preemption handles of runs not yet finished, by run id.
+    pub active: Arc<Mutex<HashMap<i64, RunHandle>>>,
     /// Tracks spawned runs so shutdown can wait for them.
     pub tracker: TaskTracker,
     /// Settings playbooks read as `config.*`.
@@ -295,6 +297,15 @@ impl Dispatcher {
                 });
             }
         }
+        let died_unix = alert.starts_at.unix_timestamp();
+        let asked: Vec<PreemptRequest> = (recorded.preempting.iter())
+            .map(|&run_id| PreemptRequest {
+                run_id,
+                by: incident,
+                died_unix,
+            })
+            .collect();
+        self.preempt(&asked).await;
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;
             if alert.source != Source::PagerDuty {
@@ -485,8 +496,9 @@ impl Dispatcher {
             }
             let now = OffsetDateTime::now_utc();
             match self.store.renew_leases(now).await {
-                Ok(cancel) => {
-                    let cancelled = self.cancel_runs(&cancel);
+                Ok(news) => {
+                    self.preempt(&news.preempt).await;
+                    let cancelled = self.cancel_runs(&news.cancel);
                     if cancelled > 0 {
                         tracing::info!(
                             cancelled,
@@ -513,7 +525,7 @@ impl Dispatcher {
     fn cancel_runs(&self, ids: &[i64]) -> usize {
         let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         ids.iter()
-            .filter_map(|id| active.get(id))
+            .filter_map(|id| active.get(id).map(|run| &run.cancel))
             .filter(|token| !token.is_cancelled())
             .map(CancellationToken::cancel)
             .count()
@@ -551,16 +563,16 @@ impl Dispatcher {
     }
 
     fn spawn_run(&self, run: PendingRun) {
-        let token = CancellationToken::new();
+        let handle = RunHandle::new(run.incident_id);
         self.active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run.run_id, token.clone());
+            .insert(run.run_id, handle.clone());
         let span = tracing::info_span!("run", run_id = run.run_id, incident_id = run.incident_id, responder = %run.responder, target = %run.target);
         let this = self.clone();
         self.tracker.spawn(
             async move {
-                this.execute(&run, &token).await;
+                this.execute(&run, &handle).await;
                 this.active
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -612,13 +624,15 @@ impl Dispatcher {
         }
     }
 
-    async fn execute(&self, run: &PendingRun, cancel: &CancellationToken) {
+    async fn execute(&self, run: &PendingRun, handle: &RunHandle) {
+        let cancel = &handle.cancel;
         let Some(responder) = self.catalog.responders.get(&run.responder).cloned() else {
             tracing::error!("Responder no longer in the catalog; run dropped.");
             return;
         };
         // A resolve while waiting for the target skips the wait; the engine then sees the
         // cancelled token and records every step as cancelled without touching anything.
+        let asking = self.keep_asking(run);
         let _permit = tokio::select! {
             permit = self.guards.acquire(&run.target) => Some(permit),
             _ = cancel.cancelled() => None,
@@ -626,8 +640,10 @@ impl Dispatcher {
         if !self.claim(run, cancel).await {
             return;
         }
+        drop(asking);
         tracing::info!("Run started.");
-        let observer = StoreObserver::new(self, run, responder.clone());
+        let preemption = handle.preemption.clone();
+        let observer = StoreObserver::new(self, run, responder.clone(), preemption);
         let previous = self
             .store
             .previous_outputs(&run.responder, &run.target, run.run_id)
@@ -644,6 +660,7 @@ impl Dispatcher {
             templates: &self.catalog.templates,
             actions: &self.actions,
             cancel,
+            preemption: &handle.preemption,
             config: &self.config,
             previous: &previous,
         };

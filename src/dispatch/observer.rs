@@ -11,6 +11,7 @@ use crate::limits::Admission;
 use tokio_util::sync::CancellationToken;
 
 use crate::responders::engine::{ApprovalOutcome, RunObserver};
+use crate::responders::preemption::Preemption;
 use crate::responders::{Responder, Step};
 use crate::store::{
     ActionSpend, ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, Spend,
@@ -22,6 +23,8 @@ pub(super) struct StoreObserver<'a> {
     dispatcher: &'a Dispatcher,
     run: &'a PendingRun,
     responder: Arc<Responder>,
+    /// Says whether a cancellation was a preemption (an approval closes as `preempted`).
+    preemption: Arc<Preemption>,
     /// When the step in progress started (the engine runs one step at a time).
     step_started: Mutex<Option<Instant>>,
 }
@@ -31,11 +34,13 @@ impl<'a> StoreObserver<'a> {
         dispatcher: &'a Dispatcher,
         run: &'a PendingRun,
         responder: Arc<Responder>,
+        preemption: Arc<Preemption>,
     ) -> Self {
         Self {
             dispatcher,
             run,
             responder,
+            preemption,
             step_started: Mutex::new(None),
         }
     }
@@ -237,7 +242,9 @@ impl RunObserver for StoreObserver<'_> {
                     return ApprovalOutcome::Expired { waited };
                 }
                 _ = cancel.cancelled() => {
-                    self.close(id, "cancelled", message).await;
+                    let preempted = self.preemption.preempted_by().is_some();
+                    let state = if preempted { "preempted" } else { "cancelled" };
+                    self.close(id, state, message).await;
                     return ApprovalOutcome::Cancelled;
                 }
             }

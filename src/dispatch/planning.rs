@@ -115,6 +115,7 @@ pub fn plan_route(
         responder: responder.name.clone(),
         target,
         mode: effective_mode(responder, global),
+        preempts: super::preempt::target_died(alert),
     })
 }
 
@@ -145,6 +146,8 @@ pub fn plan_manual(
         responder: responder.name.clone(),
         target: target.to_owned(),
         mode,
+        // A person's request waits its turn, whatever it is about.
+        preempts: false,
     })
 }
 

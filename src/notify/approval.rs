@@ -49,6 +49,9 @@ pub fn settled(row: &ApprovalRow) -> (String, String) {
         "cancelled" => format!(
             ":heavy_multiplication_x: Cancelled at {at} (the alert resolved): {what}. Not run."
         ),
+        "preempted" => format!(
+            ":heavy_multiplication_x: Preempted at {at} (the container died): {what}. Not run."
+        ),
         other => format!("{other}: {what}"),
     };
     let blocks = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
@@ -95,6 +98,9 @@ mod tests {
             .0
             .starts_with(":no_entry_sign: Denied by @alice"));
         assert!(settled(&row("expired")).0.contains("Expired at 14:02 UTC"));
+        assert!(settled(&row("preempted"))
+            .0
+            .contains("Preempted at 14:02 UTC (the container died)"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Steps marked `approval: required`: the engine asks its observer and acts on the answer.
 
-use super::engine::{cancelled, end, not_reached, RunInput, RunObserver, RunResult};
+use super::engine::{end, not_reached, stop, RunInput, RunObserver, RunResult};
 use super::Step;
 use crate::store::{RunOutcome, StepState};
 
@@ -39,13 +39,8 @@ pub(super) async fn await_approval(
     let (summary, outcome, escalation) = match observer.approval(step, plan, input.cancel).await {
         ApprovalOutcome::Approved { .. } => return Ok(()),
         ApprovalOutcome::Cancelled => {
-            not_reached(
-                rest,
-                "cancelled: the alert resolved while waiting for approval",
-                observer,
-            )
-            .await;
-            return Err(cancelled(done));
+            let resolved = "cancelled: the alert resolved while waiting for approval";
+            return Err(stop(input, rest, resolved, observer, done).await);
         }
         ApprovalOutcome::Denied { by } => (
             format!("denied by {by}: {plan}"),

@@ -3,7 +3,9 @@
 //! dry-run. Progress is reported to a [`RunObserver`]; the engine itself stores nothing.
 //!
 //! Cancellation (a resolve) is honoured between steps and during `after:` waits: a step that
-//! has started is allowed to finish, so a container is never left half-restarted.
+//! has started is allowed to finish, so a container is never left half-restarted. Preemption
+//! (the target died, [`Preemption`]) also cuts short an observing step in progress, and never
+//! comes while a destructive step is in flight.
 
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use super::approval::await_approval;
 pub use super::approval::ApprovalOutcome;
 use super::context::Scope;
+use super::preemption::{self, Preemption};
 use super::{Mode, OnFailure, Responder, Step};
 use crate::actions::{ActionCtx, StepEnv};
 use crate::alert::Alert;
@@ -59,8 +62,10 @@ pub struct RunInput<'a> {
     pub templates: &'a Templates,
     /// Clients.
     pub actions: &'a ActionCtx,
-    /// Fired by a resolve or shutdown.
+    /// Fired by a resolve, a preemption or shutdown.
     pub cancel: &'a CancellationToken,
+    /// Marks destructive steps in flight; says whether, and by what, the run was preempted.
+    pub preemption: &'a Preemption,
     /// Settings exposed to playbooks as `config.*`.
     pub config: &'a BTreeMap<String, String>,
     /// Outputs of the previous run on this target, as `previous.*`.
@@ -100,8 +105,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     for (index, step) in steps.iter().enumerate() {
         const RESOLVED: &str = "cancelled: the alert resolved before this step started";
         if input.cancel.is_cancelled() {
-            not_reached(&steps[index..], RESOLVED, observer).await;
-            return cancelled(&done);
+            return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
         }
         let vars = input.scope().vars(&outputs);
         if let Some(when) = &step.when {
@@ -145,8 +149,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             tokio::select! {
                 _ = tokio::time::sleep(after) => {}
                 _ = input.cancel.cancelled() => {
-                    not_reached(&steps[index..], RESOLVED, observer).await;
-                    return cancelled(&done);
+                    return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
                 }
             }
         }
@@ -180,7 +183,13 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                     return stopped;
                 }
             }
+            // From here to the step's end the run cannot be preempted; preempted before it,
+            // the step never starts (and spends no budget).
+            if input.preemption.begin_destructive(&step.id).is_err() {
+                return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
+            }
             if let Admission::Refused { reason } = observer.admit(step).await {
+                input.preemption.end_destructive(None);
                 // Budgets are per step: "restart budget exhausted", "cleanup budget exhausted".
                 let why = format!(
                     "{} budget exhausted for {} ({reason})",
@@ -209,7 +218,20 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         let limit = step
             .timeout
             .min(deadline.saturating_duration_since(Instant::now()));
-        let result = match tokio::time::timeout(limit, kind.run(input.actions, &env)).await {
+        let action = tokio::time::timeout(limit, kind.run(input.actions, &env));
+        let result = tokio::select! {
+            result = action => result,
+            // Only an observing step is cut short: a destructive one holds off preemption.
+            _ = input.preemption.preempted(), if !kind.destructive() => {
+                let by = input.preemption.preempted_by().unwrap_or_default();
+                let why = format!("cut short: {}", preemption::reason(by));
+                let cut = end(StepState::Cancelled, why, None, None);
+                observer.finished(step, handle, &cut).await;
+                let rest = &steps[index + 1..];
+                return stop(&input, rest, RESOLVED, observer, &done).await;
+            }
+        };
+        let result = match result {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!(
                 "timed out after {}",
@@ -238,6 +260,10 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             ),
         };
         observer.finished(step, handle, &step_end).await;
+        if kind.destructive() {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            input.preemption.end_destructive(Some(now));
+        }
         if step_end.state == StepState::Failed && step.on_failure == OnFailure::Stop {
             not_reached(
                 &steps[index + 1..],
@@ -318,6 +344,33 @@ pub(super) async fn not_reached(steps: &[Step], reason: &str, observer: &dyn Run
         observer
             .not_run(step, &end(state, reason.to_owned(), None, None))
             .await;
+    }
+}
+
+/// Ends a run whose token fired: preempted when the target died (the rest says so), else
+/// cancelled for `resolved` (a resolve, or shutdown).
+pub(super) async fn stop(
+    input: &RunInput<'_>,
+    rest: &[Step],
+    resolved: &str,
+    observer: &dyn RunObserver,
+    done: &[String],
+) -> RunResult {
+    let Some(by) = input.preemption.preempted_by() else {
+        not_reached(rest, resolved, observer).await;
+        return cancelled(done);
+    };
+    let why = preemption::reason(by);
+    not_reached(rest, &format!("cancelled: {why}"), observer).await;
+    let summary = if done.is_empty() {
+        format!("{why}; no change made")
+    } else {
+        format!("{why} after: {}", done.join("; "))
+    };
+    RunResult {
+        outcome: RunOutcome::Preempted,
+        summary,
+        escalation: None,
     }
 }
 

@@ -4,6 +4,7 @@ mod approval;
 pub mod context;
 pub mod engine;
 pub mod overrides;
+pub mod preemption;
 
 use std::time::Duration;
 

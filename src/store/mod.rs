@@ -190,8 +190,9 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
     ) -> Result<Claim, StoreError>;
 
     /// Renews the leases of the runs this replica holds (pending and running) and returns
-    /// those whose cancellation was asked for (a resolve, recorded by any replica).
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError>;
+    /// those whose cancellation was asked for (a resolve, recorded by any replica), and those
+    /// asked to stop for another incident whose target died (its holder decides).
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError>;
 
     /// Checks and spends, in one transaction, everything a destructive step needs: this
     /// replica still holds the run's lease (fencing), the cluster-wide action rate, and the
@@ -279,6 +280,12 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         incident_id: i64,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Asks the run of another incident holding the dead target, unless it has a destructive
+    /// step started, to stop for the death's incident; returns it (its holder decides,
+    /// [`LeaseNews::preempt`]). Recording a death asks the same; the death's run asks again
+    /// while it waits, as the target may change hands meanwhile.
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError>;
 
     /// Marks a pending run as running without holding its target or a run slot: for a run
     /// cancelled before it could start, which only records its steps as cancelled.
@@ -415,7 +422,7 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<Option<ApprovalRow>, StoreError>;
 
-    /// Closes a still-pending approval as `expired` or `cancelled`.
+    /// Closes a still-pending approval as `expired`, `cancelled` or `preempted`.
     async fn close_approval(
         &self,
         id: i64,

@@ -47,6 +47,9 @@ pub struct RunPlan {
     pub target: String,
     /// Live or dry-run.
     pub mode: Mode,
+    /// The alert says the target died: a run of another incident that holds the target while
+    /// only observing is asked to stop for this one (see [`Recorded::preempting`]).
+    pub preempts: bool,
 }
 
 /// What recording an alert did.
@@ -71,6 +74,67 @@ pub struct Recorded {
     /// The alert (a new fingerprint) folded into the open incident of its alert name and
     /// target: recorded there, nothing created, nothing to say but the parent's new counts.
     pub folded: bool,
+    /// Runs of other incidents holding a target this alert's run needs, with no destructive
+    /// step started, now asked (in the store, for whichever replica holds them) to stop for
+    /// this alert's incident: its target died ([`RunPlan::preempts`]).
+    pub preempting: Vec<i64>,
+}
+
+/// What a lease renewal ([`super::Store::renew_leases`]) brought: what other replicas asked
+/// of this one's runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseNews {
+    /// Runs whose cancellation was asked for (their alert resolved).
+    pub cancel: Vec<i64>,
+    /// Runs asked to stop for another incident whose target died.
+    pub preempt: Vec<PreemptRequest>,
+}
+
+/// A target's death, asking the run that holds the target to stop
+/// ([`super::Store::ask_preemption`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TargetDeath<'a> {
+    /// The dead target.
+    pub target: &'a str,
+    /// The incident of the death.
+    pub incident: i64,
+    /// When it died (unix seconds).
+    pub died_unix: i64,
+}
+
+/// A request that a run stop for another incident, whose target died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PreemptRequest {
+    /// The run asked to stop.
+    pub run_id: i64,
+    /// The incident of the death.
+    pub by: i64,
+    /// When the target died (unix seconds).
+    pub died_unix: i64,
+}
+
+impl LeaseNews {
+    /// Sorts the renewed runs' `(id, cancel_requested, preempt_by, preempt_died_unix)` into
+    /// news.
+    pub fn from_rows(rows: Vec<(i64, i64, Option<i64>, Option<i64>)>) -> Self {
+        let mut news = Self::default();
+        for (run_id, cancel, preempt_by, died) in rows {
+            if cancel != 0 {
+                news.cancel.push(run_id);
+            }
+            if let Some(by) = preempt_by {
+                let died_unix = died.unwrap_or_default();
+                news.preempt.push(PreemptRequest {
+                    run_id,
+                    by,
+                    died_unix,
+                });
+            }
+        }
+        news.cancel.sort_unstable();
+        news.preempt.sort_unstable();
+        news
+    }
 }
 
 /// Kinds of decisions, stored as snake_case.
@@ -106,6 +170,10 @@ pub enum DecisionKind {
     /// A destructive step was not started because this replica's lease on its run had
     /// expired (another replica may already be reporting the run interrupted).
     Fenced,
+    /// The run was stopped while only observing: its target died, another incident took it.
+    Preempted,
+    /// A request to preempt the run was declined: a destructive step was in flight.
+    PreemptionDeclined,
 }
 
 impl DecisionKind {
@@ -125,6 +193,8 @@ impl DecisionKind {
             DecisionKind::Folded => "folded",
             DecisionKind::Joined => "joined",
             DecisionKind::Fenced => "fenced",
+            DecisionKind::Preempted => "preempted",
+            DecisionKind::PreemptionDeclined => "preemption_declined",
         }
     }
 }
@@ -220,6 +290,8 @@ pub enum RunOutcome {
     Cancelled,
     /// A crash stopped it.
     Interrupted,
+    /// Its target died while it only observed: another incident's run took the target.
+    Preempted,
 }
 
 impl RunOutcome {
@@ -231,6 +303,7 @@ impl RunOutcome {
             RunOutcome::Escalated => "escalated",
             RunOutcome::Cancelled => "cancelled",
             RunOutcome::Interrupted => "interrupted",
+            RunOutcome::Preempted => "preempted",
         }
     }
 }

@@ -140,7 +140,7 @@ impl Store for PostgresStore {
         runs::claim(&self.pool, run_id, max_running, self.holder(now), &ts(now)).await
     }
 
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError> {
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError> {
         runs::renew(&self.pool, self.holder(now)).await
     }
 
@@ -219,6 +219,10 @@ impl Store for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         runs::close_idle_incident(&self.pool, incident_id, &ts(now)).await
+    }
+
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
+        record::ask_preemption(&mut *self.pool.acquire().await?, death).await
     }
 
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

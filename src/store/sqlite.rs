@@ -98,7 +98,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn renew_leases(&self, now: OffsetDateTime) -> Result<Vec<i64>, StoreError> {
+    async fn renew_leases(&self, now: OffsetDateTime) -> Result<LeaseNews, StoreError> {
         claims::renew(&mut *self.relaxed().await?, self.holder(now)).await
     }
 
@@ -209,6 +209,10 @@ impl Store for SqliteStore {
         .execute(&mut *self.relaxed().await?)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
+        queries::ask_preemption(&mut *self.relaxed().await?, death).await
     }
 
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ mod pagerduty_labels;
 mod pagerduty_out;
 mod pagerduty_simulate;
 mod pagerduty_thread;
+mod preemption;
 mod replicas;
 mod runbook_responders;
 mod safety;

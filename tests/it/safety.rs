@@ -288,6 +288,7 @@ async fn after_a_crash_an_interrupted_run_is_reported_not_rerun_and_a_pending_on
                     responder: "high-memory".into(),
                     target: target.clone(),
                     mode: Mode::Live,
+                    preempts: false,
                 }],
                 declines: vec![],
                 target: Some(target),

@@ -191,6 +191,7 @@ async fn settled_already(
         ),
         "expired" => "expired".to_owned(),
         "cancelled" => "cancelled (the alert resolved)".to_owned(),
+        "preempted" => "preempted (the container died)".to_owned(),
         other => other.to_owned(),
     };
     if let Some(message) = context.message_id {

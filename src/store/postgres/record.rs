@@ -181,6 +181,15 @@ async fn record_alert(
                 .fetch_one(&mut *tx)
                 .await?;
                 recorded.run_ids.push(id);
+                if run.preempts {
+                    let death = TargetDeath {
+                        target: &run.target,
+                        incident,
+                        died_unix: alert.starts_at.unix_timestamp(),
+                    };
+                    let asked = ask_preemption(tx, &death).await?;
+                    recorded.preempting.extend(asked);
+                }
             }
             for (kind, detail) in declines {
                 let d = NewDecision {
@@ -194,6 +203,25 @@ async fn record_alert(
         }
     }
     Ok(recorded)
+}
+
+/// See [`crate::store::Store::ask_preemption`].
+pub(super) async fn ask_preemption(
+    tx: &mut PgConnection,
+    death: &TargetDeath<'_>,
+) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE runs SET preempt_by = $1, preempt_died_unix = $3
+         WHERE target_lock = $2 AND incident_id <> $1 AND state = 'running'
+           AND NOT EXISTS (SELECT 1 FROM steps s
+                           WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
+         RETURNING id",
+    )
+    .bind(death.incident)
+    .bind(death.target)
+    .bind(death.died_unix)
+    .fetch_all(&mut *tx)
+    .await?)
 }
 
 /// Folds a firing alert into the open incident of the same alert name and target, if there

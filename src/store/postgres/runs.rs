@@ -4,7 +4,7 @@
 use sqlx::{PgPool, Row};
 
 use super::{lock, relaxed_xact_lock, to_json, Holder, StoreError};
-use crate::store::{Claim, NewStep, RunOutcome, StepEnd};
+use crate::store::{Claim, LeaseNews, NewStep, RunOutcome, StepEnd};
 
 /// See [`crate::store::Store::claim_run`]. The advisory lock makes the target check and the
 /// running-run count one step across replicas; the unique index on `target_lock` is the
@@ -67,23 +67,16 @@ pub(super) async fn claim(
 }
 
 /// See [`crate::store::Store::renew_leases`].
-pub(super) async fn renew(pool: &PgPool, holder: Holder<'_>) -> Result<Vec<i64>, StoreError> {
-    let rows = sqlx::query(
+pub(super) async fn renew(pool: &PgPool, holder: Holder<'_>) -> Result<LeaseNews, StoreError> {
+    let rows = sqlx::query_as(
         "UPDATE runs SET lease_until_unix = $1
-         WHERE owner = $2 AND state IN ('pending', 'running') RETURNING id, cancel_requested",
+         WHERE owner = $2 AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by, preempt_died_unix",
     )
     .bind(holder.until)
     .bind(holder.owner)
     .fetch_all(pool)
     .await?;
-    let mut cancel = Vec::new();
-    for row in rows {
-        if row.try_get::<i64, _>("cancel_requested")? != 0 {
-            cancel.push(row.try_get("id")?);
-        }
-    }
-    cancel.sort_unstable();
-    Ok(cancel)
+    Ok(LeaseNews::from_rows(rows))
 }
 
 pub(super) async fn close_idle_incident(

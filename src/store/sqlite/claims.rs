@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::budgets;
 use super::queries::Holder;
 use crate::limits::Admission;
-use crate::store::{ActionSpend, Claim, Spend, StoreError};
+use crate::store::{ActionSpend, Claim, LeaseNews, Spend, StoreError};
 
 /// See [`crate::store::Store::claim_run`].
 pub(super) async fn claim(
@@ -63,23 +63,16 @@ pub(super) async fn claim(
 pub(super) async fn renew(
     conn: &mut SqliteConnection,
     holder: Holder<'_>,
-) -> Result<Vec<i64>, StoreError> {
-    let rows = sqlx::query(
+) -> Result<LeaseNews, StoreError> {
+    let rows = sqlx::query_as(
         "UPDATE runs SET lease_until_unix = ?
-         WHERE owner = ? AND state IN ('pending', 'running') RETURNING id, cancel_requested",
+         WHERE owner = ? AND state IN ('pending', 'running') RETURNING id, cancel_requested, preempt_by, preempt_died_unix",
     )
     .bind(holder.until)
     .bind(holder.owner)
     .fetch_all(conn)
     .await?;
-    let mut cancel = Vec::new();
-    for row in rows {
-        if row.try_get::<i64, _>("cancel_requested")? != 0 {
-            cancel.push(row.try_get("id")?);
-        }
-    }
-    cancel.sort_unstable();
-    Ok(cancel)
+    Ok(LeaseNews::from_rows(rows))
 }
 
 /// See [`crate::store::Store::spend_action`]. No other process can take a run over here, so

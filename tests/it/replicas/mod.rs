@@ -3,7 +3,8 @@
 //! Docker containers and posting to one fake Slack. Each test proves one thing the replicas
 //! must agree on through the database: one incident and one restart per alert, a mode set
 //! anywhere, a budget spent anywhere, a dead replica's run reported and never re-run, one
-//! incident for one container death, and no acknowledged alert lost when PostgreSQL restarts.
+//! incident for one container death, a death preempting another replica's observing run,
+//! and no acknowledged alert lost when PostgreSQL restarts.
 
 mod alertmanager_ha;
 mod budget;
@@ -11,6 +12,7 @@ mod faults;
 mod load;
 mod mode;
 mod oom;
+mod preempt;
 mod sigkill;
 
 use std::path::{Path, PathBuf};

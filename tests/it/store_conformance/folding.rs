@@ -132,6 +132,7 @@ fn plan_for_alert(alert: &Alert) -> AlertPlan {
             responder: "high-memory".into(),
             target: target.clone(),
             mode: alert_responder::responders::Mode::Live,
+            preempts: false,
         }],
         declines: vec![],
         target: Some(target),

@@ -105,7 +105,7 @@ async fn a_resolve_closes_the_incident_and_asks_the_holder_to_cancel_its_runs(b:
         "{b}"
     );
     assert!(
-        holder.renew_leases(now()).await.unwrap().is_empty(),
+        holder.renew_leases(now()).await.unwrap().cancel.is_empty(),
         "{b}: nothing to cancel yet"
     );
 
@@ -123,7 +123,7 @@ async fn a_resolve_closes_the_incident_and_asks_the_holder_to_cancel_its_runs(b:
     assert_eq!(resolve.incident_id, Some(incident), "{b}");
     assert_eq!(resolve.active_runs, [run], "{b}: its unfinished runs");
     assert_eq!(
-        holder.renew_leases(now()).await.unwrap(),
+        holder.renew_leases(now()).await.unwrap().cancel,
         [run],
         "{b}: the holder hears of the cancellation at its next renewal"
     );

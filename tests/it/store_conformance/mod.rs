@@ -71,6 +71,7 @@ mod journal;
 mod leases;
 mod outbox;
 mod pagerduty;
+mod preemption;
 mod roles;
 mod runs;
 mod spend;
@@ -198,6 +199,7 @@ pub fn plan_for(entry: &JournalEntry) -> AlertPlan {
                     responder: "high-memory".into(),
                     target: target.clone(),
                     mode: Mode::Live,
+                    preempts: false,
                 }],
                 declines: vec![],
                 target: Some(target),

@@ -30,7 +30,7 @@ fn docker(args: &[&str]) -> Output {
 }
 
 /// Runs `docker args...` and returns its stdout, panicking with stderr on failure.
-fn docker_ok(args: &[&str]) -> String {
+pub fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
     assert!(
         out.status.success(),

@@ -122,6 +122,16 @@ impl Replica {
         self.alive = false;
     }
 
+    /// SIGSTOP: it does nothing (no renewal, no recording) until [`Replica::resume`].
+    pub fn pause(&self) {
+        self.child.send_signal("STOP");
+    }
+
+    /// SIGCONT after [`Replica::pause`].
+    pub fn resume(&self) {
+        self.child.send_signal("CONT");
+    }
+
     /// Everything it logged so far.
     pub fn log(&self) -> String {
         self.child.output()
