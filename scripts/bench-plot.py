@@ -13,6 +13,9 @@ def main(results_path: str, png_path: str) -> None:
     with open(results_path) as f:
         results = json.load(f)
     rates = results["rates"]
+    if "intake" not in results.get("phases", ["intake"]):
+        print("No intake phase in this run: nothing to plot")
+        return
     fig, ax = plt.subplots(figsize=(8, 5))
     styles = {
         "alert-responder": "tab:blue",

@@ -21,6 +21,13 @@ const DONE: &str = "SELECT (SELECT count(*) FROM journal WHERE processed = 1),
                            (SELECT count(*) FROM runs),
                            (SELECT count(*) FROM budget_uses)";
 
+/// When the first `restart` step (the bench playbook's destructive step) began, as the
+/// responder recorded it (RFC 3339, written before the step acts).
+const RESTART_STARTED: &str = "SELECT min(started_at) FROM steps WHERE step_id = 'restart'";
+
+/// Alerts recorded against incidents (one per distinct alert here).
+const ALERTS: &str = "SELECT count(*) FROM alerts";
+
 #[derive(Debug, Default)]
 pub(crate) struct Accounted {
     pub(crate) processed: u64,
@@ -29,7 +36,7 @@ pub(crate) struct Accounted {
 }
 
 /// Where the count comes from.
-enum Source {
+pub(crate) enum Source {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
     /// The peer's count file, one line per command run.
@@ -37,7 +44,7 @@ enum Source {
 }
 
 impl Source {
-    async fn open(sys: &Running) -> Self {
+    pub(crate) async fn open(sys: &Running) -> Self {
         match &sys.database_url {
             Some(url) if url.starts_with("sqlite:") => Self::Sqlite(
                 sqlx::SqlitePool::connect(&format!("{url}?mode=ro"))
@@ -64,6 +71,26 @@ impl Source {
             Self::Lines => Ok((lines(sys) as i64, 0, 0)),
         }
         .unwrap_or((-1, -1, -1))
+    }
+
+    /// When the destructive step of the first run began, once it has (responder only).
+    pub(crate) async fn restart_started(&self) -> Option<String> {
+        let row: Result<(Option<String>,), _> = match self {
+            Self::Sqlite(pool) => sqlx::query_as(RESTART_STARTED).fetch_one(pool).await,
+            Self::Postgres(pool) => sqlx::query_as(RESTART_STARTED).fetch_one(pool).await,
+            Self::Lines => return None,
+        };
+        row.ok()?.0
+    }
+
+    /// Alerts recorded in the responder's database (the peer's: lines of its count file).
+    pub(crate) async fn alerts(&self, sys: &Running) -> u64 {
+        let row: Result<(i64,), _> = match self {
+            Self::Sqlite(pool) => sqlx::query_as(ALERTS).fetch_one(pool).await,
+            Self::Postgres(pool) => sqlx::query_as(ALERTS).fetch_one(pool).await,
+            Self::Lines => Ok((lines(sys) as i64,)),
+        };
+        row.map_or(0, |r| r.0 as u64)
     }
 
     async fn done(&self, sys: &Running) -> Accounted {

@@ -57,6 +57,37 @@ impl Target {
 /// One Alertmanager v4 webhook carrying one firing alert (about 1.5 KB), for `target`
 /// (a container name) and a unique start time `seq`, so every body has its own dedup key.
 pub(crate) fn alert_body(alertname: &str, container: &str, seq: u64) -> String {
+    envelope(
+        alertname,
+        &format!(r#","container":"{container}""#),
+        &alert_json(alertname, container, seq),
+    )
+}
+
+/// One webhook carrying `n` firing alerts of one group, as Alertmanager batches them: alert
+/// `k` is for `container(first + k)` with start time `first + k`.
+pub(crate) fn batch_body(
+    alertname: &str,
+    first: u64,
+    n: u64,
+    container: impl Fn(u64) -> String,
+) -> String {
+    let alerts: Vec<String> = (first..first + n)
+        .map(|seq| alert_json(alertname, &container(seq), seq))
+        .collect();
+    envelope(alertname, "", &alerts.join(","))
+}
+
+/// The webhook around `alerts` (JSON objects, comma-separated); `common` adds to the common
+/// labels (a leading comma, or nothing).
+fn envelope(alertname: &str, common: &str, alerts: &str) -> String {
+    format!(
+        r#"{{"version":"4","groupKey":"{{}}:{{alertname=\"{alertname}\"}}","truncatedAlerts":0,"status":"firing","receiver":"responder","groupLabels":{{"alertname":"{alertname}"}},"commonLabels":{{"alertname":"{alertname}"{common},"severity":"critical"}},"commonAnnotations":{{}},"externalURL":"http://alertmanager.k2.internal:9093","alerts":[{alerts}]}}"#
+    )
+}
+
+/// One firing alert (about 1.4 KB of JSON).
+fn alert_json(alertname: &str, container: &str, seq: u64) -> String {
     let starts = OffsetDateTime::from_unix_timestamp_nanos(
         1_790_000_000_000_000_000 + i128::from(seq) * 1_000_000,
     )
@@ -65,7 +96,7 @@ pub(crate) fn alert_body(alertname: &str, container: &str, seq: u64) -> String {
     .expect("RFC 3339 formats any UTC time");
     let fingerprint = fingerprint(alertname, container);
     format!(
-        r#"{{"version":"4","groupKey":"{{}}:{{alertname=\"{alertname}\"}}","truncatedAlerts":0,"status":"firing","receiver":"responder","groupLabels":{{"alertname":"{alertname}"}},"commonLabels":{{"alertname":"{alertname}","container":"{container}","severity":"critical"}},"commonAnnotations":{{}},"externalURL":"http://alertmanager.k2.internal:9093","alerts":[{{"status":"firing","labels":{{"alertname":"{alertname}","container":"{container}","instance":"{container}.k2.internal:9100","job":"cadvisor","namespace":"k2-market-data","service":"k2-stream-processor","severity":"critical","team":"platform","cluster":"k2-prod-eu-west-1"}},"annotations":{{"summary":"Container {container} memory usage above 90% for 5 minutes","description":"Memory working set of {container} is 93.7% of its limit (7.5 GiB of 8 GiB). The JVM heap is close to its maximum and the last three GC cycles reclaimed less than 2% each; an OOM kill is likely within minutes. Check the streaming query's state store size, the number of open Kafka partitions per executor and recent deploys before restarting.","runbook_url":"https://runbooks.k2.internal/k2-spark#alert-high-memory-usage-90","dashboard":"https://grafana.k2.internal/d/k2-containers/containers?var-container={container}&from=now-1h&to=now"}},"startsAt":"{starts}","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.k2.internal:9090/graph?g0.expr=container_memory_working_set_bytes%7Bname%3D%22{container}%22%7D+%2F+container_spec_memory_limit_bytes+%3E+0.9&g0.tab=1","fingerprint":"{fingerprint}"}}]}}"#
+        r#"{{"status":"firing","labels":{{"alertname":"{alertname}","container":"{container}","instance":"{container}.k2.internal:9100","job":"cadvisor","namespace":"k2-market-data","service":"k2-stream-processor","severity":"critical","team":"platform","cluster":"k2-prod-eu-west-1"}},"annotations":{{"summary":"Container {container} memory usage above 90% for 5 minutes","description":"Memory working set of {container} is 93.7% of its limit (7.5 GiB of 8 GiB). The JVM heap is close to its maximum and the last three GC cycles reclaimed less than 2% each; an OOM kill is likely within minutes. Check the streaming query's state store size, the number of open Kafka partitions per executor and recent deploys before restarting.","runbook_url":"https://runbooks.k2.internal/k2-spark#alert-high-memory-usage-90","dashboard":"https://grafana.k2.internal/d/k2-containers/containers?var-container={container}&from=now-1h&to=now"}},"startsAt":"{starts}","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus.k2.internal:9090/graph?g0.expr=container_memory_working_set_bytes%7Bname%3D%22{container}%22%7D+%2F+container_spec_memory_limit_bytes+%3E+0.9&g0.tab=1","fingerprint":"{fingerprint}"}}"#
     )
 }
 

@@ -4,12 +4,14 @@
 //! `./scripts/bench` builds and runs this; see BENCHMARKS.md for the method. Phases, each on
 //! freshly started processes with a fresh database: footprint (ready time, idle RSS), intake
 //! (saturation, then fixed rates), response (webhook to first Slack message and to the first
-//! action) and storm (100,000 alerts over 1,000 targets). Results go to `<out>/results.json`
+//! action), storm (100,000 alerts over 1,000 targets) and urgent alert under flood (one routed
+//! alert after floods of distinct unrouted ones). Results go to `<out>/results.json`
 //! and a Markdown table on stdout.
 
 mod accounted;
 mod cpu;
 mod fakes;
+mod flood;
 mod load;
 mod phases;
 mod postgres;
@@ -35,7 +37,16 @@ struct Options {
     /// Systems the storm phase runs for (a subset of `systems`).
     storm_systems: Vec<Kind>,
     pg_bin: PathBuf,
+    /// Phases to run, from [`PHASES`].
+    phases: Vec<String>,
+    /// Flood sizes of the urgent-alert-under-flood phase.
+    flood: Vec<u64>,
+    /// Runs per flood size (on top of `runs`: the phase runs in the first round only).
+    flood_runs: usize,
 }
+
+/// Every phase, in the order they run.
+const PHASES: [&str; 4] = ["intake", "response", "storm", "flood"];
 
 fn options() -> Options {
     let mut o = Options {
@@ -50,6 +61,9 @@ fn options() -> Options {
         systems: Kind::ALL.to_vec(),
         storm_systems: Kind::ALL.to_vec(),
         pg_bin: postgres::find_bin(),
+        phases: PHASES.iter().map(|p| p.to_string()).collect(),
+        flood: vec![10_000, 50_000, 100_000],
+        flood_runs: 5,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -66,6 +80,9 @@ fn options() -> Options {
             "--systems" => o.systems = systems("--systems", &value),
             "--storm-systems" => o.storm_systems = systems("--storm-systems", &value),
             "--pg-bin" => o.pg_bin = value.into(),
+            "--phases" => o.phases = phases(&value),
+            "--flood" => o.flood = numbers("--flood", &value),
+            "--flood-runs" => o.flood_runs = value.parse().expect("--flood-runs takes a number"),
             other => panic!("unknown option {other}"),
         }
     }
@@ -85,6 +102,19 @@ fn systems(option: &str, value: &str) -> Vec<Kind> {
         .into_iter()
         .filter(|k| wanted.contains(&k.key()))
         .collect()
+}
+
+/// `intake,response,storm,flood` (any subset; they run in [`PHASES`]' order).
+fn phases(value: &str) -> Vec<String> {
+    let wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+    for w in &wanted {
+        assert!(
+            w.is_empty() || PHASES.contains(w),
+            "--phases takes names from {}, comma-separated; not {w}",
+            PHASES.join(",")
+        );
+    }
+    wanted.iter().map(|w| w.to_string()).collect()
 }
 
 fn numbers(option: &str, value: &str) -> Vec<u64> {
@@ -137,10 +167,19 @@ async fn main() {
                 seconds: Duration::from_secs(o.seconds),
                 connections: &o.connections,
             };
-            phases::intake(&ctx, &o.rates, &mut f).await;
-            phases::response(&ctx, &mut f).await;
-            if o.storm_systems.contains(&kind) {
+            let on = |phase: &str| o.phases.iter().any(|p| p == phase);
+            if on("intake") {
+                phases::intake(&ctx, &o.rates, &mut f).await;
+            }
+            if on("response") {
+                phases::response(&ctx, &mut f).await;
+            }
+            if on("storm") && o.storm_systems.contains(&kind) {
                 phases::storm(&ctx, o.storm, &mut f).await;
+            }
+            // It repeats itself (`--flood-runs`), so once per system is enough.
+            if on("flood") && run == 0 {
+                flood::flood(&ctx, &o.flood, o.flood_runs, &mut f).await;
             }
             eprintln!("{f:#?}");
             runs.entry(name).or_default().push(f);
@@ -155,6 +194,9 @@ async fn main() {
         "storm": o.storm,
         "systems": o.systems.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "storm_systems": o.storm_systems.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "phases": o.phases,
+        "flood": o.flood,
+        "flood_runs": o.flood_runs,
         "median": medians,
         "all": runs,
     });

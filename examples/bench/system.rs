@@ -222,6 +222,11 @@ impl Running {
             .collect()
     }
 
+    /// The first process's Prometheus endpoint (responder only).
+    pub(crate) fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.ports[0])
+    }
+
     /// (current RSS, peak RSS) in MiB of the largest process (replicas are alike; the
     /// PostgreSQL server is not counted).
     pub(crate) fn memory(&self) -> (f64, f64) {
