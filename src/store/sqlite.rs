@@ -26,6 +26,7 @@ mod journal;
 mod pagerduty;
 mod queries;
 mod reads;
+mod record;
 mod turns;
 
 use std::sync::Arc;
@@ -174,11 +175,12 @@ impl Store for SqliteStore {
         let now = ts(now);
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
-        let mut recorded = Vec::with_capacity(batch.len());
-        let holder = self.holder(at);
-        for (entry, plan) in batch {
-            recorded.push(queries::record_alert(&mut tx, entry, plan, &now, holder).await?);
-        }
+        let mut recorder = record::SqliteRecorder {
+            conn: &mut tx,
+            now: &now,
+            holder: self.holder(at),
+        };
+        let recorded = super::record::record_batch(&mut recorder, batch).await?;
         journal::mark_processed(&mut tx, batch.iter().map(|(entry, _)| entry.id)).await?;
         tx.commit().await?;
         Ok(recorded)

@@ -63,6 +63,8 @@ macro_rules! on_sqlite {
 }
 
 mod approvals;
+mod batching;
+mod bulk_speed;
 mod chatops;
 mod folding;
 mod harness;
