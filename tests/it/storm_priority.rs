@@ -125,3 +125,34 @@ async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
     );
     app.stop().await;
 }
+
+/// A measurement, not a test (it asserts nothing about time): how fast the service records a
+/// flood of 20,000 distinct alerts no route matches, from the first request until the
+/// journal is empty, beside how fast it acknowledged them. Run it with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it on purpose, with --nocapture"]
+async fn measure_how_fast_a_flood_of_unrouted_alerts_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(dir.path(), None, Options::default()).await;
+    let started = std::time::Instant::now();
+    for wave in (0..REQUESTS).collect::<Vec<_>>().chunks(4) {
+        let bodies: Vec<Value> = wave.iter().map(|r| flood_body(*r)).collect();
+        let answers =
+            futures::future::join_all(bodies.iter().map(|b| app.post_alertmanager(b))).await;
+        assert!(answers.iter().all(|a| a.status() == 200));
+    }
+    let acknowledged = started.elapsed();
+    while journal_pending(&app).await > 0.0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let recorded = started.elapsed();
+    let sent = (PER_REQUEST * REQUESTS) as f64;
+    eprintln!(
+        "{sent} unrouted alerts: acknowledged in {:.2} s ({:.0}/s), all recorded after {:.2} s ({:.0}/s)",
+        acknowledged.as_secs_f64(),
+        sent / acknowledged.as_secs_f64(),
+        recorded.as_secs_f64(),
+        sent / recorded.as_secs_f64()
+    );
+    app.stop().await;
+}
