@@ -96,14 +96,17 @@ recorder_impl!(PgRecorder {
         let names: Vec<&str> = keys.iter().map(|(name, _)| name.as_str()).collect();
         let targets: Vec<Option<&str>> = keys.iter().map(|(_, target)| target.as_deref()).collect();
         let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT i.alertname, i.target, MAX(i.id),
-                    MAX(i.id) FILTER (WHERE EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id))
-             FROM incidents i
-             WHERE i.status = 'open' AND (
-                 (i.target, i.alertname) IN (SELECT t, n FROM UNNEST($1::text[], $2::text[]) AS k(n, t))
-                 OR (i.target IS NULL AND i.alertname IN
-                     (SELECT n FROM UNNEST($1::text[], $2::text[]) AS k(n, t) WHERE t IS NULL)))
-             GROUP BY i.alertname, i.target",
+            // One equality join per shape of target, so each searches `incidents_fold`; an OR
+            // of both scans the whole table (measured: 70 ms at 200,000 incidents, 4 ms so).
+            "WITH k AS (SELECT DISTINCT n, t FROM UNNEST($1::text[], $2::text[]) AS k(n, t)),
+             m AS (SELECT i.id, i.alertname, i.target FROM k JOIN incidents i
+                       ON i.target = k.t AND i.alertname = k.n AND i.status = 'open'
+                   UNION ALL
+                   SELECT i.id, i.alertname, i.target FROM k JOIN incidents i
+                       ON i.target IS NULL AND k.t IS NULL AND i.alertname = k.n AND i.status = 'open')
+             SELECT alertname, target, MAX(id),
+                    MAX(id) FILTER (WHERE EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = m.id))
+             FROM m GROUP BY alertname, target",
         )
         .bind(&names)
         .bind(&targets)
