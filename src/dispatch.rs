@@ -4,6 +4,7 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+mod batches;
 pub mod enrich;
 mod folds;
 mod observer;
@@ -44,7 +45,8 @@ use preempt::RunHandle;
 /// How many journal entries one read of the journal takes.
 const JOURNAL_BATCH: u32 = 256;
 
-/// How many journal entries one transaction records. Intake shares the one writer connection
+/// How many journal entries that may act one transaction records (more that cannot: see
+/// [`batches`]). Intake shares the one writer connection
 /// and waits for the transaction in progress: small ones keep its acks fast, and intake's
 /// group commits get the connection between them (the pool is first come, first served), so
 /// under a flood new alerts keep being acknowledged while the backlog is worked off.
@@ -151,7 +153,7 @@ impl Dispatcher {
                     return;
                 }
             };
-            for chunk in entries.chunks(RECORD_BATCH) {
+            for chunk in self.batches(&entries) {
                 if !self.record_and_handle(chunk).await {
                     return;
                 }

@@ -9,6 +9,7 @@ mod intake;
 mod model;
 mod open;
 mod postgres;
+mod record;
 mod sqlite;
 mod views;
 

@@ -222,7 +222,14 @@ impl Store for PostgresStore {
     }
 
     async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
-        record::ask_preemption(&mut *self.pool.acquire().await?, death).await
+        Ok(
+            sqlx::query_scalar(crate::store::record::statements::ASK_PREEMPTION)
+                .bind(death.incident)
+                .bind(death.target)
+                .bind(death.died_unix)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -26,6 +26,7 @@ mod journal;
 mod pagerduty;
 mod queries;
 mod reads;
+mod record;
 mod turns;
 
 use std::sync::Arc;
@@ -174,11 +175,12 @@ impl Store for SqliteStore {
         let now = ts(now);
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
-        let mut recorded = Vec::with_capacity(batch.len());
-        let holder = self.holder(at);
-        for (entry, plan) in batch {
-            recorded.push(queries::record_alert(&mut tx, entry, plan, &now, holder).await?);
-        }
+        let mut recorder = record::SqliteRecorder {
+            conn: &mut tx,
+            now: &now,
+            holder: self.holder(at),
+        };
+        let recorded = super::record::record_batch(&mut recorder, batch).await?;
         journal::mark_processed(&mut tx, batch.iter().map(|(entry, _)| entry.id)).await?;
         tx.commit().await?;
         Ok(recorded)
@@ -212,7 +214,14 @@ impl Store for SqliteStore {
     }
 
     async fn ask_preemption(&self, death: &TargetDeath<'_>) -> Result<Vec<i64>, StoreError> {
-        queries::ask_preemption(&mut *self.relaxed().await?, death).await
+        Ok(
+            sqlx::query_scalar(crate::store::record::statements::ASK_PREEMPTION)
+                .bind(death.incident)
+                .bind(death.target)
+                .bind(death.died_unix)
+                .fetch_all(&mut *self.relaxed().await?)
+                .await?,
+        )
     }
 
     async fn start_run(&self, run_id: i64, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -4,12 +4,12 @@
 //! folding and joining read what the previous recording wrote, exactly as with SQLite's one
 //! writer; an entry another replica recorded meanwhile is left alone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::{journal, lock, to_json, ts, Holder, StoreError, RELAXED};
-use crate::alert::Alert;
+use crate::store::record::{record_batch, recorder_impl, AlertRow, FoldCandidates, FoldKey};
 use crate::store::*;
 
 /// See [`Store::record_alerts`].
@@ -40,299 +40,142 @@ pub(super) async fn record_alerts(
             .await?
             .into_iter()
             .collect();
-    let mut recorded = Vec::with_capacity(batch.len());
-    let mut fresh = Vec::with_capacity(batch.len());
-    for (entry, plan) in batch {
-        if done.contains(&entry.id) {
-            recorded.push(Recorded {
+    let (fresh, ids): (Vec<_>, Vec<i64>) = batch
+        .iter()
+        .filter(|(entry, _)| !done.contains(&entry.id))
+        .map(|pair| (*pair, pair.0.id))
+        .unzip();
+    let mut recorder = PgRecorder {
+        conn: &mut tx,
+        now,
+        holder,
+    };
+    let mut fresh_recorded = record_batch(&mut recorder, &fresh).await?.into_iter();
+    let recorded = batch
+        .iter()
+        .map(|(entry, _)| match done.contains(&entry.id) {
+            true => Some(Recorded {
                 already_recorded: true,
                 ..Recorded::default()
-            });
-            continue;
-        }
-        recorded.push(record_alert(&mut tx, entry, plan, now, holder).await?);
-        fresh.push(entry.id);
-    }
-    journal::mark_processed(&mut tx, &fresh).await?;
+            }),
+            false => fresh_recorded.next(),
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| StoreError::Corrupt("a recorded batch came back short".into()))?;
+    journal::mark_processed(&mut tx, &ids).await?;
     tx.commit().await?;
     Ok(recorded)
 }
 
-async fn record_alert(
-    tx: &mut PgConnection,
-    entry: &JournalEntry,
-    plan: &AlertPlan,
-    now: &str,
-    holder: Holder<'_>,
-) -> Result<Recorded, StoreError> {
-    let alert = &entry.alert;
-    let open: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM incidents WHERE fingerprint = $1 AND status = 'open' ORDER BY id DESC LIMIT 1",
-    )
-    .bind(&alert.fingerprint)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let mut recorded = Recorded {
-        incident_id: open,
-        ..Recorded::default()
-    };
-    match plan {
-        AlertPlan::Resolve => {
-            let Some(incident) = open else {
-                let d = NewDecision {
-                    incident_id: None,
-                    run_id: None,
-                    kind: DecisionKind::ResolvedWithoutIncident,
-                    detail: format!("{} resolved; no open incident for it", alert.name()),
-                };
-                insert_decision(&mut *tx, &d, now).await?;
-                return Ok(recorded);
-            };
-            insert_alert(tx, incident, entry, now).await?;
-            sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(incident)
-                .execute(&mut *tx)
-                .await?;
-            recorded.resolved = true;
-            // Whichever replica holds them hears of it at its next lease renewal.
-            let mut active: Vec<i64> = sqlx::query_scalar(
-                "UPDATE runs SET cancel_requested = 1
-                 WHERE incident_id = $1 AND state IN ('pending', 'running') RETURNING id",
-            )
-            .bind(incident)
-            .fetch_all(&mut *tx)
-            .await?;
-            active.sort_unstable();
-            recorded.active_runs = active;
-        }
-        AlertPlan::Update => {
-            // A note may come after the resolve: it still belongs to that incident's thread.
-            let latest: Option<i64> =
-                match open {
-                    Some(id) => Some(id),
-                    None => sqlx::query_scalar(
-                        "SELECT id FROM incidents WHERE fingerprint = $1 ORDER BY id DESC LIMIT 1",
-                    )
-                    .bind(&alert.fingerprint)
-                    .fetch_optional(&mut *tx)
-                    .await?,
-                };
-            recorded.incident_id = latest;
-            if let Some(incident) = latest {
-                insert_alert(tx, incident, entry, now).await?;
-            }
-        }
-        AlertPlan::Firing {
-            runs,
-            declines,
-            target,
-        } => {
-            if open.is_none() {
-                let acting = !runs.is_empty();
-                if let Some(incident) = fold(tx, entry, target.as_deref(), acting, now).await? {
-                    recorded.incident_id = Some(incident);
-                    recorded.folded = true;
-                    return Ok(recorded);
-                }
-            }
-            let incident = match open {
-                Some(id) => id,
-                None => {
-                    recorded.opened = true;
-                    insert_incident(tx, alert, target.as_deref(), now).await?
-                }
-            };
-            recorded.incident_id = Some(incident);
-            let alert_id = insert_alert(tx, incident, entry, now).await?;
-            for (index, run) in runs.iter().enumerate() {
-                // In a storm the same alert re-fires while a run of it still waits for its
-                // target: that run has not looked at anything yet, so it answers this alert
-                // too. Without this, N alerts would queue N runs for one target.
-                if !recorded.opened {
-                    if let Some(waiting) = pending_run(tx, incident, &run.responder).await? {
-                        recorded.coalesced.push((index, waiting));
-                        let d = NewDecision {
-                            incident_id: Some(incident),
-                            run_id: Some(waiting),
-                            kind: DecisionKind::Joined,
-                            detail: format!(
-                                "{} joined run {waiting} of {}, which has not started yet",
-                                alert.name(),
-                                run.responder
-                            ),
-                        };
-                        insert_decision(&mut *tx, &d, now).await?;
-                        continue;
-                    }
-                }
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO runs (incident_id, alert_id, responder, target, mode, state, created_at, owner, lease_until_unix)
-                     VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) RETURNING id",
-                )
-                .bind(incident)
-                .bind(alert_id)
-                .bind(&run.responder)
-                .bind(&run.target)
-                .bind(run.mode.as_str())
-                .bind(now)
-                .bind(holder.owner)
-                .bind(holder.until)
-                .fetch_one(&mut *tx)
-                .await?;
-                recorded.run_ids.push(id);
-                if run.preempts {
-                    let death = TargetDeath {
-                        target: &run.target,
-                        incident,
-                        died_unix: alert.starts_at.unix_timestamp(),
-                    };
-                    let asked = ask_preemption(tx, &death).await?;
-                    recorded.preempting.extend(asked);
-                }
-            }
-            for (kind, detail) in declines {
-                let d = NewDecision {
-                    incident_id: Some(incident),
-                    run_id: None,
-                    kind: *kind,
-                    detail: detail.clone(),
-                };
-                insert_decision(&mut *tx, &d, now).await?;
-            }
-        }
+/// Records inside the caller's transaction, stamping rows with `now`.
+struct PgRecorder<'c> {
+    conn: &'c mut PgConnection,
+    now: &'c str,
+    holder: Holder<'c>,
+}
+
+recorder_impl!(PgRecorder {
+    async fn open_incidents(
+        &mut self,
+        fingerprints: &[&str],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT fingerprint, MAX(id) FROM incidents
+             WHERE fingerprint = ANY($1) AND status = 'open' GROUP BY fingerprint",
+        )
+        .bind(fingerprints)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
-    Ok(recorded)
-}
 
-/// See [`crate::store::Store::ask_preemption`].
-pub(super) async fn ask_preemption(
-    tx: &mut PgConnection,
-    death: &TargetDeath<'_>,
-) -> Result<Vec<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "UPDATE runs SET preempt_by = $1, preempt_died_unix = $3
-         WHERE target_lock = $2 AND incident_id <> $1 AND state = 'running'
-           AND NOT EXISTS (SELECT 1 FROM steps s
-                           WHERE s.run_id = runs.id AND s.destructive = 1 AND s.state = 'started')
-         RETURNING id",
-    )
-    .bind(death.incident)
-    .bind(death.target)
-    .bind(death.died_unix)
-    .fetch_all(&mut *tx)
-    .await?)
-}
+    async fn fold_candidates(
+        &mut self,
+        keys: &[&FoldKey],
+    ) -> Result<Vec<FoldCandidates>, StoreError> {
+        let names: Vec<&str> = keys.iter().map(|(name, _)| name.as_str()).collect();
+        let targets: Vec<Option<&str>> = keys.iter().map(|(_, target)| target.as_deref()).collect();
+        let rows: Vec<(String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+            // One equality join per shape of target, so each searches `incidents_fold`; an OR
+            // of both scans the whole table (measured: 70 ms at 200,000 incidents, 4 ms so).
+            "WITH k AS (SELECT DISTINCT n, t FROM UNNEST($1::text[], $2::text[]) AS k(n, t)),
+             m AS (SELECT i.id, i.alertname, i.target FROM k JOIN incidents i
+                       ON i.target = k.t AND i.alertname = k.n AND i.status = 'open'
+                   UNION ALL
+                   SELECT i.id, i.alertname, i.target FROM k JOIN incidents i
+                       ON i.target IS NULL AND k.t IS NULL AND i.alertname = k.n AND i.status = 'open')
+             SELECT alertname, target, MAX(id),
+                    MAX(id) FILTER (WHERE EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = m.id))
+             FROM m GROUP BY alertname, target",
+        )
+        .bind(&names)
+        .bind(&targets)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, target, newest, newest_with_run)| FoldCandidates {
+                key: (name, target),
+                newest,
+                newest_with_run,
+            })
+            .collect())
+    }
 
-/// Folds a firing alert into the open incident of the same alert name and target, if there
-/// is one: in a storm of distinct alerts for one container, each is recorded (alert row and
-/// decision) but only the first runs and writes to Slack. Alerts not acted on (no route, a
-/// refused or unresolved target) fold the same way, by their name and target (none when
-/// nothing rendered one). An alert that would act never folds into an incident without a
-/// run: noise must not swallow real work.
-async fn fold(
-    tx: &mut PgConnection,
-    entry: &JournalEntry,
-    target: Option<&str>,
-    acting: bool,
-    now: &str,
-) -> Result<Option<i64>, StoreError> {
-    let alert = &entry.alert;
-    let same_target = if target.is_some() {
-        "target = $1"
-    } else {
-        // Bound all the same, so both shapes take the same binds.
-        "target IS NULL AND $1 IS NULL"
-    };
-    let with_run = if acting {
-        " AND EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id)"
-    } else {
-        ""
-    };
-    let open: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT id FROM incidents i WHERE {same_target} AND alertname = $2 AND status = 'open'{with_run}
-         ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(target)
-    .bind(alert.name())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(incident) = open else {
-        return Ok(None);
-    };
-    insert_alert(tx, incident, entry, now).await?;
-    let d = NewDecision {
-        incident_id: Some(incident),
-        run_id: None,
-        kind: DecisionKind::Folded,
-        detail: format!(
-            "{} for {} (fingerprint {}) folded into this open incident: no new run",
-            alert.name(),
-            target.unwrap_or("no target"),
-            alert.fingerprint
-        ),
-    };
-    insert_decision(&mut *tx, &d, now).await?;
-    Ok(Some(incident))
-}
+    async fn insert_alerts(&mut self, rows: &[AlertRow<'_>]) -> Result<i64, StoreError> {
+        let alerts = rows.iter().map(|row| &row.entry.alert);
+        let incidents: Vec<i64> = rows.iter().map(|row| row.incident).collect();
+        let journal: Vec<i64> = rows.iter().map(|row| row.entry.id).collect();
+        let statuses: Vec<&str> = alerts.clone().map(|a| a.status.as_str()).collect();
+        let starts: Vec<String> = alerts.clone().map(|a| ts(a.starts_at)).collect();
+        let ends: Vec<Option<String>> = alerts.clone().map(|a| a.ends_at.map(ts)).collect();
+        let bodies = alerts.map(to_json).collect::<Result<Vec<String>, _>>()?;
+        // WITH ORDINALITY and ORDER BY: ids are handed out in the order given.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO alerts (incident_id, journal_id, status, starts_at, ends_at, alert, received_at)
+             SELECT i, j, s, b, e, a, $7
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                 WITH ORDINALITY AS r(i, j, s, b, e, a, n)
+             ORDER BY n
+             RETURNING id",
+        )
+        .bind(&incidents)
+        .bind(&journal)
+        .bind(&statuses)
+        .bind(&starts)
+        .bind(&ends)
+        .bind(&bodies)
+        .bind(self.now)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        ids.into_iter()
+            .max()
+            .ok_or_else(|| StoreError::Corrupt("no alert rows to insert".into()))
+    }
 
-/// A run of `responder` for the incident that has not started yet.
-async fn pending_run(
-    tx: &mut PgConnection,
-    incident: i64,
-    responder: &str,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM runs WHERE incident_id = $1 AND responder = $2 AND state = 'pending'
-         ORDER BY id LIMIT 1",
-    )
-    .bind(incident)
-    .bind(responder)
-    .fetch_optional(&mut *tx)
-    .await?)
-}
+    async fn insert_decisions(&mut self, decisions: &[NewDecision]) -> Result<(), StoreError> {
+        let incidents: Vec<Option<i64>> = decisions.iter().map(|d| d.incident_id).collect();
+        let runs: Vec<Option<i64>> = decisions.iter().map(|d| d.run_id).collect();
+        let kinds: Vec<&str> = decisions.iter().map(|d| d.kind.as_str()).collect();
+        let details: Vec<&str> = decisions.iter().map(|d| d.detail.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO decisions (incident_id, run_id, kind, detail, at)
+             SELECT i, r, k, d, $5
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[])
+                 WITH ORDINALITY AS x(i, r, k, d, n)
+             ORDER BY n",
+        )
+        .bind(&incidents)
+        .bind(&runs)
+        .bind(&kinds)
+        .bind(&details)
+        .bind(self.now)
+        .execute(&mut *self.conn)
+        .await?;
+        Ok(())
+    }
 
-async fn insert_incident(
-    tx: &mut PgConnection,
-    alert: &Alert,
-    target: Option<&str>,
-    now: &str,
-) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO incidents (fingerprint, alertname, severity, target, status, labels, opened_at)
-         VALUES ($1, $2, $3, $4, 'open', $5, $6) RETURNING id",
-    )
-    .bind(&alert.fingerprint)
-    .bind(alert.name())
-    .bind(alert.labels.get("severity"))
-    .bind(target)
-    .bind(to_json(&alert.labels)?)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?)
-}
-
-async fn insert_alert(
-    tx: &mut PgConnection,
-    incident: i64,
-    entry: &JournalEntry,
-    now: &str,
-) -> Result<i64, StoreError> {
-    let alert = &entry.alert;
-    Ok(sqlx::query_scalar(
-        "INSERT INTO alerts (incident_id, journal_id, status, starts_at, ends_at, alert, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-    )
-    .bind(incident)
-    .bind(entry.id)
-    .bind(alert.status.as_str())
-    .bind(ts(alert.starts_at))
-    .bind(alert.ends_at.map(ts))
-    .bind(to_json(alert)?)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?)
-}
+});
 
 /// Records a decision on any executor (the pool, or a transaction's connection).
 pub(super) async fn insert_decision<'e, E>(

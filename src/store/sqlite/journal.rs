@@ -17,7 +17,7 @@ use crate::alert::Alert;
 use crate::store::Priority;
 
 /// The most rows one statement inserts (5 values each, far below SQLite's 32,766 variables).
-const MAX_ROWS: usize = 256;
+pub(super) const MAX_ROWS: usize = 256;
 
 /// `INSERTS[k]` inserts 2^k rows and returns the dedup keys of those that were new.
 static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -33,7 +33,7 @@ static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 });
 
 /// Splits `n` into powers of two, largest first, none above [`MAX_ROWS`].
-fn chunk_sizes(mut n: usize) -> Vec<usize> {
+pub(super) fn chunk_sizes(mut n: usize) -> Vec<usize> {
     let mut sizes = Vec::new();
     while n > 0 {
         let size = if n >= MAX_ROWS {

@@ -16,7 +16,7 @@ on_both_backends!(
 );
 
 /// What dispatch plans for an alert no route matches: nothing to run, the target its labels name.
-fn unrouted(target: Option<&str>) -> AlertPlan {
+pub fn unrouted(target: Option<&str>) -> AlertPlan {
     AlertPlan::Firing {
         runs: vec![],
         declines: vec![(DecisionKind::NoRoute, "no route matches".into())],

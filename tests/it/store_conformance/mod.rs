@@ -63,6 +63,7 @@ macro_rules! on_sqlite {
 }
 
 mod approvals;
+mod batching;
 mod chatops;
 mod folding;
 mod harness;
