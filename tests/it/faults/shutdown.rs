@@ -104,6 +104,21 @@ async fn sigterm_refuses_webhooks_with_503_finishes_or_interrupts_runs_flushes_s
     .await;
 
     server.send_sigterm();
+    // The signal arrives asynchronously: a webhook sent in the instant before the process
+    // handles it is still taken (durably, a 200 like any other). Once `/readyz` says the
+    // service is shutting down, the drain has begun.
+    let mut draining = false;
+    for _ in 0..200 {
+        match client.get(format!("{base}/readyz")).send().await {
+            Ok(ready) if ready.status() == 503 => {
+                draining = true;
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(_) => break,
+        }
+    }
+    assert!(draining, "/readyz never said the service was shutting down");
     // During the drain: webhooks get 503 and a reason, /readyz says why; nothing is taken.
     let mut refused = 0;
     for n in 0..200 {
