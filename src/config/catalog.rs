@@ -6,6 +6,7 @@
 //! before the rest is read strictly as its action, so a typo is an error, not a silent default.
 
 mod extract;
+mod schedule;
 mod steps;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,7 +87,8 @@ struct RawResponder {
     name: String,
     #[serde(default)]
     description: String,
-    target: String,
+    #[serde(default)]
+    target: Option<String>,
     #[serde(default = "default_allow")]
     allow_targets: Vec<String>,
     #[serde(default)]
@@ -97,6 +99,14 @@ struct RawResponder {
     mode: Option<Mode>,
     #[serde(default)]
     timeout: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    catch_up: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
     steps: Vec<serde_yaml_ng::Value>,
 }
 
@@ -370,7 +380,10 @@ fn compile_responder(
             Duration::from_secs(300)
         }
     };
-    let mut target = Tmpl::new(raw.target);
+    let (schedule, channel) = schedule::compile(&raw, problems);
+    let targetless = raw.target.is_none();
+    // Without a target, runs take the responder's own name (locks and budgets key on it).
+    let mut target = Tmpl::new(raw.target.unwrap_or_else(|| name.clone()));
     match templates.add_template(&format!("{name}:target"), &mut target) {
         Ok(vars) => steps::check_variables(&vars, &steps::Earlier::new(), None, "target", problems),
         Err(e) => problems.add("target", e.to_string()),
@@ -400,6 +413,9 @@ fn compile_responder(
         mode: raw.mode,
         timeout,
         steps,
+        schedule,
+        targetless,
+        channel,
     })
 }
 

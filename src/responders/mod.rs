@@ -5,6 +5,7 @@ pub mod context;
 pub mod engine;
 pub mod overrides;
 pub mod preemption;
+pub mod schedule;
 
 use std::time::Duration;
 
@@ -86,12 +87,21 @@ pub struct Responder {
     pub timeout: Duration,
     /// Steps in order.
     pub steps: Vec<Step>,
+    /// When it runs without an alert (`schedule:`), if ever.
+    pub schedule: Option<schedule::Schedule>,
+    /// Whether the file declares no `target:` (a scheduled report about no one container):
+    /// its runs then take its own name as their target, for locks and budgets.
+    pub targetless: bool,
+    /// The Slack channel of its incidents (`channel:`); `SLACK_CHANNEL` when `None`.
+    pub channel: Option<String>,
 }
 
 impl Responder {
     /// Why `target` may not be touched by this responder, if it may not: outside its allow-list.
+    /// A responder without a target runs on its own name, which no allow-list needs to name.
     pub fn target_refusal(&self, target: &str) -> Option<String> {
-        (!self.allow.permits(target)).then(|| {
+        let own_name = self.targetless && target == self.name;
+        (!own_name && !self.allow.permits(target)).then(|| {
             format!(
                 "target `{target}` is outside {}'s allow-list ({}); not touched",
                 self.name,
