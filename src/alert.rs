@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod slot;
+
 /// Label or annotation names to values, sorted so rendering and hashing are stable.
 pub type Labels = BTreeMap<String, String>;
 
@@ -48,6 +50,8 @@ pub enum Source {
     PagerDuty,
     /// A person, through the Slack command (`run <responder> <target>`): a manual [`Trigger`].
     Slack,
+    /// A responder's `schedule:`: one alert per slot ([`slot::Slot`]).
+    Schedule,
 }
 
 impl Source {
@@ -58,6 +62,7 @@ impl Source {
             Source::Docker => "docker",
             Source::PagerDuty => "pagerduty",
             Source::Slack => "slack",
+            Source::Schedule => "schedule",
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
 use crate::responders::overrides::ModeOverrides;
+use crate::sources::schedule::{self, Clock};
 use crate::sources::slack::{Access, SlackState};
 use crate::sources::{docker_events, SourceState};
 use crate::store::{self, Intake, Prioritize, Store};
@@ -55,6 +56,11 @@ const BACKGROUND_GRACE: Duration = Duration::from_secs(8);
 impl Application {
     /// Builds everything from settings and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`], with the clock schedules read: tests set one by hand.
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         settings.check_exposure()?;
         // reqwest and slack-morphism both link rustls; name the provider once for the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -154,6 +160,7 @@ impl Application {
             body_limit: settings.body_limit,
             replays: Arc::default(),
         };
+        let (scheduled, api_catalog) = (catalog.clone(), catalog.clone());
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
@@ -198,6 +205,13 @@ impl Application {
             background.spawn(wakes.forward(wakeups, shutdown.clone()));
         }
         let dispatcher = tokio::spawn(dispatcher.run(shutdown.clone()));
+        background.spawn(schedule::run(
+            scheduled,
+            store.clone(),
+            intake.clone(),
+            clock,
+            shutdown.clone(),
+        ));
         background.spawn(docker_events::stream::run(
             docker,
             settings.oom_containers.clone(),
@@ -239,6 +253,7 @@ impl Application {
                 health: intake_health,
                 request_timeout: settings.request_timeout,
                 budget,
+                catalog: api_catalog,
             },
         );
         let listener = TcpListener::bind(settings.listen)

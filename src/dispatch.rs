@@ -256,15 +256,16 @@ impl Dispatcher {
             }
             return;
         }
+        let channel = planning::channel(&self.catalog.responders, alert, plan);
         if recorded.opened && (self.post_unrouted || !planning::unrouted(alert, plan)) {
-            self.reporter.opened(incident).await;
+            self.reporter.opened_in(incident, channel).await;
             if let Some(line) = extract::thread_line(alert) {
                 self.reporter.note(incident, &line).await;
             }
         } else if !recorded.run_ids.is_empty() {
             // A quiet incident that now acts (routes changed since it opened) needs its
             // thread before the run's replies; posted ones are left as they are.
-            self.reporter.opened(incident).await;
+            self.reporter.opened_in(incident, channel).await;
         }
         if let AlertPlan::Firing { runs, declines, .. } = plan {
             for (kind, detail) in declines {
@@ -279,6 +280,10 @@ impl Dispatcher {
                 if !recorded.run_ids.is_empty() {
                     self.reporter.note(incident, detail).await;
                 }
+            }
+            let late = alert.slot().and_then(|slot| slot.late_note());
+            if let Some(late) = late.filter(|_| !recorded.run_ids.is_empty()) {
+                self.reporter.note(incident, &late).await;
             }
             for (index, waiting) in &recorded.coalesced {
                 tracing::debug!(incident, run = waiting, responder = %runs[*index].responder, "Alert joins the run waiting for its target.");
@@ -332,6 +337,13 @@ impl Dispatcher {
         }
         if let Some((responder, target)) = alert.manual_request() {
             return self.plan_manual(alert, responder, target);
+        }
+        if let Some(slot) = alert.slot() {
+            let responder = self.catalog.responders.get(slot.responder);
+            let mode = responder.map_or(self.modes.global(), |r| self.modes.effective(r));
+            let (templates, config) = (&self.catalog.templates, &self.config);
+            let responder = responder.map(|r| &**r);
+            return planning::slot_plan(responder, slot.responder, alert, templates, mode, config);
         }
         let mut runs = Vec::new();
         let mut declines = Vec::new();

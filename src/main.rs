@@ -52,7 +52,12 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct SimulateArgs {
     /// The webhook body (JSON), or `-` for stdin.
-    file: PathBuf,
+    #[arg(required_unless_present = "schedule")]
+    file: Option<PathBuf>,
+    /// Instead of a payload: every scheduled responder (`schedule:`) with its next slots,
+    /// in UTC and in its time zone.
+    #[arg(long, conflicts_with = "file")]
+    schedule: bool,
     /// The payload's format; detected when omitted (a top-level `event` object is a PagerDuty
     /// V3 webhook, anything else an Alertmanager v4 webhook).
     #[arg(long, value_enum)]
@@ -86,8 +91,15 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve(&args).await,
         Command::Check(args) => check(&args),
+        Command::Simulate(args) if args.schedule => {
+            let result = Settings::load(&args.settings)
+                .map_err(|e| e.to_string())
+                .and_then(|settings| commands::schedule::simulate(&settings, args.json));
+            print_result(result)
+        }
         Command::Simulate(args) => {
-            let result = match commands::read_payload(&args.file) {
+            let file = args.file.unwrap_or_else(|| PathBuf::from("-"));
+            let result = match commands::read_payload(&file) {
                 Ok(payload) => match Settings::load(&args.settings) {
                     Ok(settings) => {
                         commands::simulate(&settings, &payload, args.source, args.json).await

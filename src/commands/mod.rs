@@ -2,6 +2,7 @@
 //! They read the catalog and the store and change nothing; `main.rs` only calls them.
 
 pub mod incidents;
+pub mod schedule;
 pub mod simulate;
 mod simulate_text;
 

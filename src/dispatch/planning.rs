@@ -67,6 +67,23 @@ pub fn render_target(
     }
 }
 
+/// [`render_target`], its error as the [`DecisionKind::TargetUnresolved`] decline.
+fn rendered(
+    responder: &Responder,
+    alert: &Alert,
+    templates: &Templates,
+    mode: Mode,
+    config: &BTreeMap<String, String>,
+) -> Result<String, RouteDecision> {
+    render_target(responder, alert, templates, mode, config).map_err(|detail| {
+        RouteDecision::Declined {
+            kind: DecisionKind::TargetUnresolved,
+            detail,
+            target: None,
+        }
+    })
+}
+
 /// What one matching route leads to.
 #[derive(Debug, Clone)]
 pub enum RouteDecision {
@@ -98,15 +115,9 @@ pub fn plan_route(
             target: None,
         };
     }
-    let target = match render_target(responder, alert, templates, global, config) {
+    let target = match rendered(responder, alert, templates, global, config) {
         Ok(target) => target,
-        Err(detail) => {
-            return RouteDecision::Declined {
-                kind: DecisionKind::TargetUnresolved,
-                detail,
-                target: None,
-            }
-        }
+        Err(declined) => return declined,
     };
     if let Some(refused) = outside_allow_list(responder, &target) {
         return refused;
@@ -151,6 +162,86 @@ pub fn plan_manual(
     })
 }
 
+/// Decides a scheduled slot of `responder`: its declared target (rendered without alert
+/// labels; its own name when it declares none) must pass the allow-list like any other; a
+/// slot found beyond `catch_up:` only says it was missed. Pure.
+pub fn plan_scheduled(
+    responder: &Responder,
+    alert: &Alert,
+    templates: &Templates,
+    mode: Mode,
+    config: &BTreeMap<String, String>,
+) -> RouteDecision {
+    let target = match rendered(responder, alert, templates, mode, config) {
+        Ok(target) => target,
+        Err(declined) => return declined,
+    };
+    if let Some(facts) = alert.slot().filter(|facts| facts.missed) {
+        let catch_up = responder.schedule.as_ref().map_or_else(String::new, |s| {
+            format!(" ({})", humantime::format_duration(s.catch_up))
+        });
+        let late = facts.late_by.map_or_else(String::new, |secs| {
+            let late = std::time::Duration::from_secs(secs);
+            format!(", found {} late", humantime::format_duration(late))
+        });
+        return RouteDecision::Declined {
+            kind: DecisionKind::SlotMissed,
+            detail: format!(
+                "{}: slot {} missed{late}, beyond its catch_up{catch_up}; not run",
+                responder.name, facts.local
+            ),
+            target: Some(target),
+        };
+    }
+    if let Some(refused) = outside_allow_list(responder, &target) {
+        return refused;
+    }
+    RouteDecision::Run(RunPlan {
+        responder: responder.name.clone(),
+        target,
+        mode,
+        preempts: false,
+    })
+}
+
+/// The plan of a scheduled slot's alert for `name`, which the catalog may no longer have
+/// (its file was removed since the slot was journaled).
+pub fn slot_plan(
+    responder: Option<&Responder>,
+    name: &str,
+    alert: &Alert,
+    templates: &Templates,
+    mode: Mode,
+    config: &BTreeMap<String, String>,
+) -> AlertPlan {
+    let Some(responder) = responder else {
+        return AlertPlan::Firing {
+            runs: Vec::new(),
+            declines: vec![(
+                DecisionKind::NoRoute,
+                format!("no responder named {name} any more; its slot was not run"),
+            )],
+            target: None,
+        };
+    };
+    match plan_scheduled(responder, alert, templates, mode, config) {
+        RouteDecision::Run(run) => AlertPlan::Firing {
+            target: Some(run.target.clone()),
+            runs: vec![run],
+            declines: Vec::new(),
+        },
+        RouteDecision::Declined {
+            kind,
+            detail,
+            target,
+        } => AlertPlan::Firing {
+            runs: Vec::new(),
+            declines: vec![(kind, detail)],
+            target,
+        },
+    }
+}
+
 /// The decline of a target outside the responder's allow-list, if it is.
 fn outside_allow_list(responder: &Responder, target: &str) -> Option<RouteDecision> {
     responder
@@ -160,6 +251,22 @@ fn outside_allow_list(responder: &Responder, target: &str) -> Option<RouteDecisi
             detail,
             target: Some(target.to_owned()),
         })
+}
+
+/// The Slack channel of the incident `alert` opens under `plan`: that of the responder it
+/// runs (or, for a slot, whose slot it is) when the responder names one (`channel:`).
+pub fn channel<'a>(
+    responders: &'a BTreeMap<String, std::sync::Arc<Responder>>,
+    alert: &Alert,
+    plan: &AlertPlan,
+) -> Option<&'a str> {
+    let name = match (alert.slot(), alert.manual_request(), plan) {
+        (Some(slot), _, _) => slot.responder,
+        (None, Some((responder, _)), _) => responder,
+        (None, None, AlertPlan::Firing { runs, .. }) => runs.first()?.responder.as_str(),
+        _ => return None,
+    };
+    responders.get(name)?.channel.as_deref()
 }
 
 /// Whether `plan` is for an alert no route matched (a person's manual request never is):

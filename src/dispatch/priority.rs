@@ -3,7 +3,8 @@
 //! A backlog must never delay a real response: after a flood of alerts nobody acts on, an
 //! alert that restarts something is next, not 50,000th. The order, from the labels alone:
 //! 1. a person's request (`/responder run`);
-//! 2. alerts routed to a responder with a destructive step;
+//! 2. alerts routed to a responder with a destructive step (a scheduled slot ranks as if
+//!    routed to its responder);
 //! 3. alerts routed to a read-only responder;
 //! 4. alerts no route matches;
 //!
@@ -25,14 +26,23 @@ const PERSON: u8 = 3;
 
 /// The priority of `alert` under `catalog`'s routes. Pure.
 pub fn priority(catalog: &Catalog, alert: &Alert) -> Priority {
-    let tier = if alert.manual_request().is_some() {
+    // A scheduled slot ranks as an alert routed to its responder would.
+    let scheduled = alert.slot().map(|slot| slot.responder);
+    let asked = alert.slot().is_some_and(|slot| slot.requested_by.is_some());
+    let tier = if alert.manual_request().is_some() || asked {
         PERSON
     } else {
-        catalog
-            .routes
-            .matching(&alert.labels)
-            .iter()
-            .filter_map(|route| catalog.responders.get(&route.responder))
+        let routed = catalog.routes.matching(&alert.labels);
+        let responders: Vec<&str> = match scheduled {
+            Some(responder) => vec![responder],
+            None => routed
+                .iter()
+                .map(|route| route.responder.as_str())
+                .collect(),
+        };
+        responders
+            .into_iter()
+            .filter_map(|name| catalog.responders.get(name))
             .map(|responder| {
                 let destructive = responder
                     .steps

@@ -1,5 +1,6 @@
 //! `GET /api/incidents`, `GET /api/incidents/{id}` and `GET /api/audit`: the record, as JSON;
-//! `POST /api/incidents/{id}/approvals`: a decision.
+//! `POST /api/incidents/{id}/approvals`: a decision; `GET /api/schedules`: the scheduled
+//! responders and their next slots.
 //!
 //! The token is checked before anything else is looked at: an id or a query string that does
 //! not parse is refused only after it, and the refusal does not repeat the input.
@@ -12,6 +13,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState, Gate};
+use crate::responders::schedule::{overview, ScheduleView};
 use crate::sources::{unread, Credential};
 use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
 
@@ -22,7 +24,22 @@ pub(super) fn routes(state: ApiState) -> Router {
         .route("/api/incidents/{id}", get(detail))
         .route("/api/incidents/{id}/approvals", admin.guard(post(decide)))
         .route("/api/audit", get(audit))
+        .route("/api/schedules", get(schedules))
         .with_state(state)
+}
+
+/// `GET /api/schedules`: the scheduled responders, each with its next five slots.
+async fn schedules(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<ScheduleView>>, ApiError> {
+    state.access.check(&headers).await?;
+    let now = time::OffsetDateTime::now_utc();
+    Ok(Json(overview(
+        state.catalog.responders.values().map(|r| &**r),
+        now,
+        5,
+    )))
 }
 
 /// An incident id from the path, refused without echoing what was sent.

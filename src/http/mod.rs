@@ -78,6 +78,8 @@ pub struct ApiState {
     pub request_timeout: Duration,
     /// The body limit and the bytes all bodies may hold at once (approvals carry a body).
     pub budget: BodyBudget,
+    /// Responders, for their schedules (`GET /api/schedules`).
+    pub catalog: Arc<crate::config::Catalog>,
 }
 
 /// Builds the full router.

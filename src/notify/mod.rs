@@ -117,7 +117,12 @@ impl Reporter {
     /// The incident opened (or, quiet until now, starts to act): post its parent message,
     /// unless it already has one.
     pub async fn opened(&self, incident: i64) {
-        self.parent(incident, MessageKind::Parent).await;
+        self.parent(incident, MessageKind::Parent, None).await;
+    }
+
+    /// [`Reporter::opened`], its thread in `channel` (a responder's own) when given.
+    pub async fn opened_in(&self, incident: i64, channel: Option<&str>) {
+        self.parent(incident, MessageKind::Parent, channel).await;
     }
 
     /// A step ended (or did not run): a reply in the thread.
@@ -191,7 +196,14 @@ impl Reporter {
         );
         let blocks = approval::request_blocks(&text, approval_id);
         let id = self
-            .queue_rich(incident, MessageKind::Reply, text, Some(&blocks), None)
+            .queue_rich(
+                incident,
+                MessageKind::Reply,
+                text,
+                Some(&blocks),
+                None,
+                None,
+            )
             .await?;
         if let Err(e) = self.store.set_approval_message(approval_id, id).await {
             tracing::error!(approval = approval_id, error.message = %e, "Could not link an approval to its message.");
@@ -209,6 +221,7 @@ impl Reporter {
             text,
             Some(&blocks),
             Some(message_id),
+            None,
         )
         .await;
     }
@@ -226,17 +239,21 @@ impl Reporter {
 
     /// The run ended or the alert resolved: edit the parent to show the current state.
     pub async fn refresh(&self, incident: i64) {
-        self.parent(incident, MessageKind::Update).await;
+        self.parent(incident, MessageKind::Update, None).await;
     }
 
     /// Posts the parent once, or edits it; an incident never posted (a quiet one) is not
     /// edited, since there is nothing in Slack to edit.
-    async fn parent(&self, incident: i64, kind: MessageKind) {
+    async fn parent(&self, incident: i64, kind: MessageKind, channel: Option<&str>) {
         match self.store.incident_view(incident).await {
             Ok(Some(view)) if view.posted == (kind == MessageKind::Parent) => {
                 tracing::debug!(incident, kind = kind.as_str(), "Parent message not needed.");
             }
-            Ok(Some(view)) => self.queue(incident, kind, render::parent(&view)).await,
+            Ok(Some(view)) => {
+                let text = render::escape(&render::parent(&view));
+                self.queue_rich(incident, kind, text, None, None, channel)
+                    .await;
+            }
             Ok(None) => tracing::warn!(
                 incident,
                 "Incident vanished before its message was rendered."
@@ -256,12 +273,14 @@ impl Reporter {
         text: String,
         blocks: Option<&str>,
         edit_of: Option<i64>,
+        channel: Option<&str>,
     ) -> Option<i64> {
         let message = NewMessage {
             incident_id: incident,
             kind,
             text,
             deliver: self.deliver,
+            channel: channel.map(str::to_owned),
         };
         let now = OffsetDateTime::now_utc();
         match self
@@ -288,6 +307,7 @@ impl Reporter {
 
     /// Queues mrkdwn whose data parts the caller escaped, so its own mention stays live.
     async fn queue_escaped(&self, incident: i64, kind: MessageKind, text: String) {
-        self.queue_rich(incident, kind, text, None, None).await;
+        self.queue_rich(incident, kind, text, None, None, None)
+            .await;
     }
 }

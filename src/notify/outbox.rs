@@ -187,7 +187,11 @@ async fn send_one(
     let result = match (m.kind, &m.thread) {
         // An edit of one earlier message (an approval's buttons), not of the parent.
         (MessageKind::Update, _) if m.edit.is_some() => edit_earlier(chat, m, blocks).await,
-        (MessageKind::Parent, _) => chat.post_rich(channel, &m.text, blocks, None).await,
+        // A responder's own channel (`channel:`) takes its incidents' threads.
+        (MessageKind::Parent, _) => {
+            let to = m.post_to.as_deref().unwrap_or(channel);
+            chat.post_rich(to, &m.text, blocks, None).await
+        }
         (MessageKind::Reply, Some((ch, ts))) => chat.post_rich(ch, &m.text, blocks, Some(ts)).await,
         // The parent was refused for good; a reply outside the thread beats no reply.
         (MessageKind::Reply, None) => chat.post_rich(channel, &m.text, blocks, None).await,

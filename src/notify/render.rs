@@ -1,6 +1,6 @@
 //! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
 
-use crate::alert::{Alert, PD_AGENT, PD_EVENT, PD_NOTE};
+use crate::alert::{slot, Alert, PD_AGENT, PD_EVENT, PD_NOTE};
 use crate::store::{DecisionKind, IncidentView, StepEnd, StepRow, StepState};
 
 /// Decisions that follow an incident's first alert without saying why it was not acted on.
@@ -18,13 +18,20 @@ pub fn escape(text: &str) -> String {
 /// The parent message: alert, target, severity, status, then what was found and done.
 pub fn parent(view: &IncidentView) -> String {
     let i = &view.incident;
+    // A missed scheduled slot is routine news, not an incident: one line says so.
+    let missed = (view.decisions.iter()).find(|d| d.kind == DecisionKind::SlotMissed.as_str());
+    if let (None, Some(missed)) = (&view.run, missed) {
+        return format!(":calendar: {}", missed.detail);
+    }
     let resolved = i.status == "resolved";
-    let icon = if resolved {
-        ":white_check_mark:"
-    } else {
-        ":rotating_light:"
+    // A scheduled run is routine work, not an alarm.
+    let scheduled = i.fingerprint.starts_with(slot::FINGERPRINT_PREFIX);
+    let (icon, state) = match (scheduled, resolved) {
+        (true, true) => (":calendar:", "DONE"),
+        (true, false) => (":calendar:", "RUNNING"),
+        (false, true) => (":white_check_mark:", "RESOLVED"),
+        (false, false) => (":rotating_light:", "FIRING"),
     };
-    let state = if resolved { "RESOLVED" } else { "FIRING" };
     let mut lines = vec![format!(
         "{icon} *{}* {state} · target `{}` · severity *{}*",
         i.alertname,
@@ -77,7 +84,8 @@ pub fn parent(view: &IncidentView) -> String {
         ));
     }
     if let Some(at) = &i.resolved_at {
-        lines.push(format!("Resolved at {at}"));
+        let closed = if scheduled { "Done" } else { "Resolved" };
+        lines.push(format!("{closed} at {at}"));
     }
     lines.join("\n")
 }

@@ -8,6 +8,7 @@ pub mod alertmanager;
 mod credential;
 pub mod docker_events;
 pub mod pagerduty;
+pub mod schedule;
 pub mod slack;
 
 use std::sync::Arc;

@@ -26,6 +26,8 @@ mod buttons;
 pub mod command;
 mod handlers;
 mod replay;
+mod runs;
+pub mod schedules;
 pub mod status;
 
 pub use access::Access;

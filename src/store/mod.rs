@@ -10,6 +10,7 @@ mod model;
 mod open;
 mod postgres;
 mod record;
+mod schedules;
 mod sqlite;
 mod views;
 
@@ -19,6 +20,7 @@ pub use model::*;
 pub(crate) use open::new_owner;
 pub use open::{connect, open_read_only, redact_url, Backend, StoreOptions};
 pub use postgres::PostgresStore;
+pub use schedules::ScheduleStore;
 pub use sqlite::SqliteStore;
 pub use views::*;
 
@@ -167,7 +169,7 @@ impl StoreError {
 
 /// Durable storage for everything the responder sees and does.
 #[async_trait]
-pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
+pub trait Store: ChatStore + ScheduleStore + Send + Sync + std::fmt::Debug {
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

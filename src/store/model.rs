@@ -174,6 +174,8 @@ pub enum DecisionKind {
     Preempted,
     /// A request to preempt the run was declined: a destructive step was in flight.
     PreemptionDeclined,
+    /// A scheduled slot was found too late to run (beyond its `catch_up:`): only reported.
+    SlotMissed,
 }
 
 impl DecisionKind {
@@ -195,6 +197,7 @@ impl DecisionKind {
             DecisionKind::Fenced => "fenced",
             DecisionKind::Preempted => "preempted",
             DecisionKind::PreemptionDeclined => "preemption_declined",
+            DecisionKind::SlotMissed => "slot_missed",
         }
     }
 }
@@ -461,6 +464,9 @@ pub struct NewMessage {
     pub text: String,
     /// False when Slack delivery is off: stored for the record, never sent.
     pub deliver: bool,
+    /// For a parent: the channel to post it in (the responder's `channel:`); `None` for
+    /// `SLACK_CHANNEL`. Replies follow their parent.
+    pub channel: Option<String>,
 }
 
 /// A queued message ready for delivery.
@@ -482,6 +488,8 @@ pub struct OutboxMessage {
     pub blocks: Option<String>,
     /// For an edit of one earlier message rather than the parent: that message.
     pub edit: Option<EditTarget>,
+    /// For a parent not yet posted: the channel to post it in; `None` for `SLACK_CHANNEL`.
+    pub post_to: Option<String>,
 }
 
 /// The earlier message an update replaces.

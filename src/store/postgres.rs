@@ -16,6 +16,7 @@ mod reads;
 mod record;
 mod recover;
 mod runs;
+mod schedules;
 mod spend;
 mod wakeups;
 

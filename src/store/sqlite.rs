@@ -27,6 +27,7 @@ mod pagerduty;
 mod queries;
 mod reads;
 mod record;
+mod schedules;
 mod turns;
 
 use std::sync::Arc;

@@ -33,6 +33,7 @@ mod preemption;
 mod replicas;
 mod runbook_responders;
 mod safety;
+mod schedules;
 mod simulate;
 mod slack_approvals;
 mod slack_client;

@@ -14,13 +14,16 @@ pub enum Command {
         /// Only open ones.
         open_only: bool,
     },
-    /// `run <responder> <target>`.
+    /// `run <responder> [target]`: without a target, a scheduled responder runs now on
+    /// the target its file declares.
     Run {
         /// Responder name.
         responder: String,
-        /// Target (container name).
-        target: String,
+        /// Target (container name); `None` for a scheduled responder's own.
+        target: Option<String>,
     },
+    /// `schedule`: the scheduled responders and their next slots.
+    Schedule,
     /// `approve <incident>`.
     Approve(i64),
     /// `deny <incident>`.
@@ -59,6 +62,7 @@ impl Command {
             Command::Status(_) => "status",
             Command::Incidents { .. } => "incidents",
             Command::Run { .. } => "run",
+            Command::Schedule => "schedule",
             Command::Approve(_) => "approve",
             Command::Deny(_) => "deny",
             Command::Mode(_) => "mode",
@@ -74,6 +78,7 @@ impl Command {
             Command::Help
             | Command::Status(_)
             | Command::Incidents { .. }
+            | Command::Schedule
             | Command::Mode(None) => None,
         }
     }
@@ -85,7 +90,8 @@ pub fn usage(command: &str) -> String {
         "*{command}* subcommands:\n\
          • `{command} status [container|all]`: state, uptime, memory, restarts, health\n\
          • `{command} incidents [open]`: recent (or open) incidents\n\
-         • `{command} run <responder> <target>`: run a responder now (same budgets and allow-lists)\n\
+         • `{command} run <responder> <target>`: run a responder now (same budgets and allow-lists); a scheduled one needs no target\n\
+         • `{command} schedule`: the scheduled responders and their next slots\n\
          • `{command} approve <incident>` / `{command} deny <incident>`: decide a waiting step\n\
          • `{command} mode [live|dry-run] [responder]`: show or set the mode\n\
          • `{command} help`"
@@ -107,13 +113,19 @@ pub fn parse(text: &str) -> Result<Command, String> {
         ("incidents", [open]) if open.eq_ignore_ascii_case("open") => {
             Ok(Command::Incidents { open_only: true })
         }
+        ("run", [responder]) => Ok(Command::Run {
+            responder: name(responder, "responder")?,
+            target: None,
+        }),
         ("run", [responder, target]) => Ok(Command::Run {
             responder: name(responder, "responder")?,
-            target: name(target, "target")?,
+            target: Some(name(target, "target")?),
         }),
-        ("run", _) => {
-            Err("`run` takes a responder and a target, e.g. `run high-memory k2-api`".into())
-        }
+        ("run", _) => Err(
+            "`run` takes a responder and a target (none for a scheduled one), e.g. `run high-memory k2-api`"
+                .into(),
+        ),
+        ("schedule", []) => Ok(Command::Schedule),
         ("approve", [id]) => Ok(Command::Approve(incident(id)?)),
         ("deny", [id]) => Ok(Command::Deny(incident(id)?)),
         ("approve" | "deny", _) => Err(format!("`{first}` takes one incident number")),
@@ -194,9 +206,17 @@ mod tests {
                 "run high-memory k2-api",
                 Command::Run {
                     responder: "high-memory".into(),
-                    target: "k2-api".into(),
+                    target: Some("k2-api".into()),
                 },
             ),
+            (
+                "run daily-health",
+                Command::Run {
+                    responder: "daily-health".into(),
+                    target: None,
+                },
+            ),
+            ("schedule", Command::Schedule),
             ("approve 12", Command::Approve(12)),
             ("deny #7", Command::Deny(7)),
             ("mode", Command::Mode(None)),
@@ -215,8 +235,9 @@ mod tests {
     fn nonsense_is_refused_with_a_reason() {
         for text in [
             "reboot everything",
-            "run high-memory",
+            "run",
             "run high-memory k2-api extra",
+            "schedule all",
             "run high-memory $(rm -rf /)",
             "run ../etc k2-api",
             "approve twelve",
@@ -250,7 +271,7 @@ mod tests {
             parse("mode live").unwrap().permission(),
             Some(Permission::Mode)
         );
-        for read_only in ["mode", "status", "incidents open", "help"] {
+        for read_only in ["mode", "status", "incidents open", "help", "schedule"] {
             assert_eq!(parse(read_only).unwrap().permission(), None, "{read_only}");
         }
     }

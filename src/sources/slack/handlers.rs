@@ -11,16 +11,15 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::command::{self, Command, Permission};
-use super::{
-    audit, ephemeral, follow_up, form, loggable, status, trigger, verified, who, SlackState,
-};
+use super::{audit, ephemeral, follow_up, form, loggable, status, verified, who, SlackState};
+use super::{runs, schedules};
 use crate::http::ApiError;
 use crate::responders::Mode;
 use crate::store::NewAudit;
 
 /// How long a reply may wait for work before answering and following up via `response_url`;
 /// with a group lookup (at most 1 s) it stays inside the 3 s Slack waits.
-const INLINE_BUDGET: Duration = Duration::from_millis(1800);
+pub(super) const INLINE_BUDGET: Duration = Duration::from_millis(1800);
 
 /// The fields of a slash command this service reads.
 #[derive(Debug, Deserialize)]
@@ -34,24 +33,28 @@ pub(super) struct SlashForm {
     #[serde(default)]
     user_name: String,
     #[serde(default)]
-    response_url: String,
+    pub(super) response_url: String,
     #[serde(default)]
-    trigger_id: String,
+    pub(super) trigger_id: String,
 }
 
 /// How a command ended, for the audit.
-struct Done {
+pub(super) struct Done {
     outcome: &'static str,
     detail: String,
     reply: String,
 }
 
 impl Done {
-    fn ok(detail: impl Into<String>, reply: impl Into<String>) -> Self {
+    pub(super) fn ok(detail: impl Into<String>, reply: impl Into<String>) -> Self {
         Self::new("allowed", detail, reply)
     }
 
-    fn new(outcome: &'static str, detail: impl Into<String>, reply: impl Into<String>) -> Self {
+    pub(super) fn new(
+        outcome: &'static str,
+        detail: impl Into<String>,
+        reply: impl Into<String>,
+    ) -> Self {
         Self {
             outcome,
             detail: detail.into(),
@@ -140,7 +143,15 @@ async fn execute(state: &SlackState, slash: &SlashForm, cmd: &Command) -> Done {
         ),
         Command::Status(one) => status_reply(state, one.clone(), &slash.response_url).await,
         Command::Incidents { open_only } => incidents(state, *open_only).await,
-        Command::Run { responder, target } => run(state, slash, responder, target, &by).await,
+        Command::Run {
+            responder,
+            target: Some(target),
+        } => runs::run(state, slash, responder, target, &by).await,
+        Command::Run {
+            responder,
+            target: None,
+        } => runs::run_now(state, slash, responder, &by).await,
+        Command::Schedule => schedules::list(state),
         Command::Approve(incident) => decide(state, *incident, true, &by).await,
         Command::Deny(incident) => decide(state, *incident, false, &by).await,
         Command::Mode(None) => Done::ok("show", format!("Mode: {}", state.modes.describe())),
@@ -239,78 +250,6 @@ async fn incidents(state: &SlackState, open_only: bool) -> Done {
     Done::ok(
         format!("{} listed", rows.len()),
         format!("*{title}*\n{}", lines.join("\n")),
-    )
-}
-
-async fn run(
-    state: &SlackState,
-    slash: &SlashForm,
-    responder: &str,
-    target: &str,
-    by: &str,
-) -> Done {
-    let Some(playbook) = state.catalog.responders.get(responder) else {
-        let known: Vec<&str> = state
-            .catalog
-            .responders
-            .keys()
-            .map(String::as_str)
-            .collect();
-        let why = format!("no responder named {responder}");
-        return Done::new(
-            "failed",
-            why.clone(),
-            format!(":question: {why}; known: {}", known.join(", ")),
-        );
-    };
-    // The dispatcher checks again when it plans the run; checking first gives a clear no.
-    if let Some(detail) = playbook.target_refusal(target) {
-        return Done::new(
-            "refused",
-            detail.clone(),
-            format!(":no_entry: Refused: {detail}."),
-        );
-    }
-    let trigger = trigger(&slash.trigger_id, responder, target, by);
-    let fingerprint = trigger.fingerprint();
-    let alert = trigger.into_alert(OffsetDateTime::now_utc());
-    let mode = state.modes.effective(playbook);
-    if let Err(e) = state.intake.submit(vec![alert]).await {
-        return Done::new(
-            "failed",
-            e.to_string(),
-            ":warning: The run could not be recorded; nothing was started. Try again.",
-        );
-    }
-    let requested = format!("Run of *{responder}* on `{target}` requested ({mode})");
-    // The dispatcher opens the incident within moments; wait for its number, briefly.
-    let deadline = tokio::time::Instant::now() + INLINE_BUDGET;
-    while tokio::time::Instant::now() < deadline {
-        if let Ok(Some(id)) = state.store.incident_by_fingerprint(&fingerprint).await {
-            return Done::ok(
-                format!("incident {id} ({mode})"),
-                format!(":arrow_forward: {requested}: incident *#{id}*. Progress in its thread."),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (state2, url, text) = (state.clone(), slash.response_url.clone(), requested.clone());
-    tokio::spawn(async move {
-        for _ in 0..600 {
-            if let Ok(Some(id)) = state2.store.incident_by_fingerprint(&fingerprint).await {
-                follow_up(
-                    &state2,
-                    &url,
-                    format!(":arrow_forward: {text}: incident *#{id}*."),
-                );
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
-    Done::ok(
-        format!("queued ({mode})"),
-        format!(":arrow_forward: {requested}; queued, its incident number follows."),
     )
 }
 

@@ -31,8 +31,8 @@ pub(super) async fn enqueue(
         .await?;
     }
     let id = sqlx::query_scalar(
-        "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of, channel)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(m.incident_id)
     .bind(m.kind.as_str())
@@ -41,6 +41,7 @@ pub(super) async fn enqueue(
     .bind(super::ts(now))
     .bind(blocks)
     .bind(edit_of)
+    .bind(&m.channel)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -58,7 +59,7 @@ pub(super) async fn due_messages(
     // number five of an old one.
     let rows = sqlx::query(
         "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts,
-                o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts
+                o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts, o.channel AS post_to
          FROM outbox o JOIN incidents i ON i.id = o.incident_id
          LEFT JOIN outbox e ON e.id = o.edit_of
          WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack'
@@ -101,6 +102,7 @@ fn outbox_message(row: &PgRow) -> Result<OutboxMessage, StoreError> {
         thread: channel.zip(ts),
         blocks: row.try_get("blocks")?,
         edit,
+        post_to: row.try_get("post_to")?,
     })
 }
 

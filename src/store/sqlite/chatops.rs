@@ -110,8 +110,8 @@ impl ChatStore for SqliteStore {
             .await?;
         }
         let done = sqlx::query(
-            "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (incident_id, kind, text, state, created_at, blocks, edit_of, channel)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(m.incident_id)
         .bind(m.kind.as_str())
@@ -120,6 +120,7 @@ impl ChatStore for SqliteStore {
         .bind(ts(now))
         .bind(blocks)
         .bind(edit_of)
+        .bind(&m.channel)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

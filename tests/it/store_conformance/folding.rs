@@ -150,6 +150,7 @@ async fn a_parent_edit_supersedes_the_edits_still_waiting(b: Backend) {
             kind,
             text: text.into(),
             deliver: true,
+            channel: None,
         };
         let queuer = queuer.clone();
         async move { queuer.enqueue_message(&message, now()).await.unwrap() }

@@ -18,6 +18,7 @@ async fn queue(store: &dyn Store, incident_id: i64, kind: MessageKind, text: &st
         kind,
         text: text.into(),
         deliver: true,
+        channel: None,
     };
     store.enqueue_message(&message, now()).await.unwrap()
 }

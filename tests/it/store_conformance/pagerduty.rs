@@ -60,6 +60,7 @@ async fn one_trigger_per_incident_and_a_resolve_only_after_it_in_order(b: Backen
         kind: MessageKind::Parent,
         text: "parent".into(),
         deliver: true,
+        channel: None,
     };
     store.enqueue_message(&slack, now()).await.unwrap();
     let due = store.due_pagerduty(now(), 10).await.unwrap();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use alert_responder::app::Application;
 use alert_responder::config::{PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs};
+use alert_responder::sources::schedule::Clock;
 use alert_responder::store::Store;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -62,6 +63,8 @@ pub struct Options {
     pub docker_host: Option<String>,
     /// How long shutdown refuses webhooks before closing; `0s` unless set, to keep tests quick.
     pub shutdown_drain: Option<String>,
+    /// The clock schedules read (kept across restarts); the system's when `None`.
+    pub clock: Option<Clock>,
 }
 
 impl Options {
@@ -194,7 +197,10 @@ impl TestApp {
             *field = Some(value.clone());
         }
         let settings = Settings::load(&args).expect("test settings are valid");
-        let app = Application::build(settings).await.expect("the app builds");
+        let clock = options.clock.clone().unwrap_or_default();
+        let app = Application::build_with_clock(settings, clock)
+            .await
+            .expect("the app builds");
         let address = format!("http://{}", app.local_addr().expect("bound"));
         let store = app.store();
         let stop = app.shutdown_token();
