@@ -18,6 +18,8 @@ use crate::support::binary::{binary, Child};
 use crate::support::fake_slack::{FakeSlack, Recorded};
 use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
+mod replicas;
+
 const OPS: User = ("U0OPS", "ops");
 const CHANNEL: &str = "#data-platform-oncall";
 
