@@ -313,6 +313,10 @@ async fn slack_runs_a_scheduled_responder_now_and_lists_the_next_slots() {
         .as_str()
         .unwrap()
         .contains(" 08:00 Europe/Paris"));
+    let page = app.client.get(format!("{}/", app.address)).send().await;
+    let page = page.unwrap().text().await.unwrap();
+    assert!(page.contains("<h2>Scheduled (1)</h2>"), "{page}");
+    assert!(page.contains(" 08:00 Europe&#x2f;Paris (+0"), "{page}");
     app.stop().await;
 }
 

@@ -1,4 +1,5 @@
-//! The incident page: `GET /` lists open and recent incidents, `GET /incidents/{id}` shows one
+//! The incident page: `GET /` lists open and recent incidents (and the scheduled responders'
+//! next slots), `GET /incidents/{id}` shows one
 //! incident's timeline. Server-rendered HTML (minijinja with HTML auto-escaping: alert labels
 //! and annotations are text anyone who can fire an alert controls), no script, no external
 //! assets; the page reloads itself every [`REFRESH_SECONDS`] seconds.
@@ -29,6 +30,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 use super::{ApiError, ApiState};
+use crate::responders::schedule::{overview, ScheduleView};
 use crate::store::IncidentRow;
 
 /// How often the page reloads itself.
@@ -149,6 +151,8 @@ struct ListPage {
     now: String,
     open: Vec<IncidentRow>,
     recent: Vec<IncidentRow>,
+    /// Scheduled responders and their next slots (none listed when none is scheduled).
+    schedules: Vec<ScheduleView>,
 }
 
 async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, PageError> {
@@ -162,11 +166,14 @@ async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
         .filter(|i| i.status != "open")
         .take(RECENT as usize)
         .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let responders = state.catalog.responders.values().map(|r| &**r);
     let page = ListPage {
         refresh: REFRESH_SECONDS,
-        now: crate::store::format_time(time::OffsetDateTime::now_utc()),
+        now: crate::store::format_time(now),
         open,
         recent,
+        schedules: overview(responders, now, 3),
     };
     let body = render("list.html", &page).map_err(PageError::Render)?;
     Ok(page_response(StatusCode::OK, body))

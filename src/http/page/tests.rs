@@ -156,12 +156,46 @@ fn attacker_controlled_text_is_escaped() {
             now: String::new(),
             open: vec![incident(EVIL, "open")],
             recent: vec![incident("Fine", "resolved")],
+            schedules: Vec::new(),
         },
     )
     .unwrap();
     assert!(!list.contains("<script"), "{list}");
     assert!(list.contains("&lt;script&gt;"), "{list}");
     assert!(list.contains("href=\"/incidents/7\""), "{list}");
+}
+
+#[test]
+fn the_list_shows_each_scheduled_responder_with_its_next_slots() {
+    use crate::responders::schedule::{ScheduleView, SlotView};
+    let view = ScheduleView {
+        responder: "daily-health".into(),
+        schedule: "0 8 * * *".into(),
+        timezone: "Europe/Paris".into(),
+        catch_up: "1h".into(),
+        target: None,
+        channel: Some(EVIL.into()),
+        next: vec![SlotView {
+            at: "2026-12-06T07:00:00Z".into(),
+            local: "2026-12-06 08:00 Europe/Paris (+01:00)".into(),
+        }],
+    };
+    let page = |schedules| ListPage {
+        refresh: REFRESH_SECONDS,
+        now: String::new(),
+        open: Vec::new(),
+        recent: Vec::new(),
+        schedules,
+    };
+    let list = render("list.html", &page(vec![view])).unwrap();
+    assert!(list.contains("<h2>Scheduled (1)</h2>"), "{list}");
+    assert!(
+        list.contains("2026-12-06 08:00 Europe&#x2f;Paris (+01:00)"),
+        "{list}"
+    );
+    assert!(!list.contains("<script"), "{list}");
+    let none = render("list.html", &page(Vec::new())).unwrap();
+    assert!(!none.contains("Scheduled"), "{none}");
 }
 
 #[test]
