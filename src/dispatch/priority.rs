@@ -16,6 +16,7 @@
 
 use crate::alert::Alert;
 use crate::config::Catalog;
+use crate::responders::Responder;
 use crate::store::Priority;
 
 /// Tiers, most urgent last (the journal takes the highest first).
@@ -26,38 +27,34 @@ const PERSON: u8 = 3;
 
 /// The priority of `alert` under `catalog`'s routes. Pure.
 pub fn priority(catalog: &Catalog, alert: &Alert) -> Priority {
-    // A scheduled slot ranks as an alert routed to its responder would.
-    let scheduled = alert.slot().map(|slot| slot.responder);
-    let asked = alert.slot().is_some_and(|slot| slot.requested_by.is_some());
-    let tier = if alert.manual_request().is_some() || asked {
+    let slot = alert.slot();
+    let tier = if alert.manual_request().is_some() || slot.is_some_and(|s| s.requested_by.is_some())
+    {
         PERSON
+    } else if let Some(slot) = slot {
+        // A scheduled slot ranks as an alert routed to its responder would.
+        (catalog.responders.get(slot.responder)).map_or(NO_ROUTE, |r| tier_of(r))
     } else {
-        let routed = catalog.routes.matching(&alert.labels);
-        let responders: Vec<&str> = match scheduled {
-            Some(responder) => vec![responder],
-            None => routed
-                .iter()
-                .map(|route| route.responder.as_str())
-                .collect(),
-        };
-        responders
-            .into_iter()
-            .filter_map(|name| catalog.responders.get(name))
-            .map(|responder| {
-                let destructive = responder
-                    .steps
-                    .iter()
-                    .any(|step| step.action.kind().destructive());
-                if destructive {
-                    DESTRUCTIVE
-                } else {
-                    READ_ONLY
-                }
-            })
+        catalog
+            .routes
+            .matching(&alert.labels)
+            .iter()
+            .filter_map(|route| catalog.responders.get(&route.responder))
+            .map(|r| tier_of(r))
             .max()
             .unwrap_or(NO_ROUTE)
     };
     Priority(tier * 4 + severity_rank(alert))
+}
+
+/// The tier of an alert routed to `responder`: whether it may act.
+fn tier_of(responder: &Responder) -> u8 {
+    let destructive = (responder.steps.iter()).any(|step| step.action.kind().destructive());
+    if destructive {
+        DESTRUCTIVE
+    } else {
+        READ_ONLY
+    }
 }
 
 /// 3 for critical, 2 for error, 1 for warning, 0 for anything else.

@@ -107,3 +107,24 @@ fn a_persons_request_goes_first() {
     ]);
     assert!(priority(&catalog, &manual) > priority(&catalog, &critical_restart));
 }
+
+#[test]
+fn a_slot_ranks_as_its_responder_and_a_person_asking_first() {
+    use crate::alert::slot::Slot;
+    let catalog = shipped();
+    let slot = |responder: &str, requested_by: Option<&str>| {
+        let slot = Slot {
+            responder: responder.into(),
+            at: OffsetDateTime::UNIX_EPOCH,
+            local: String::new(),
+            late: None,
+            missed: false,
+            requested_by: requested_by.map(str::to_owned),
+        };
+        priority(&catalog, &slot.into_alert())
+    };
+    let restart = firing(&[("alertname", "HighMemoryUsage"), ("container", "k2-x")]);
+    assert_eq!(slot("high-memory", None), priority(&catalog, &restart));
+    assert_eq!(slot("nosuch", None), Priority(0));
+    assert_eq!(slot("high-memory", Some("@ops (U0OPS)")).0 / 4, PERSON);
+}
