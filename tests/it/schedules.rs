@@ -5,7 +5,6 @@
 //! `/responder schedule` from Slack.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use alert_responder::sources::schedule::Clock;
@@ -14,10 +13,10 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use crate::support::app::{catalog_dir, Options, TestApp, SLACK_TOKEN};
-use crate::support::binary::{binary, Child};
 use crate::support::fake_slack::{FakeSlack, Recorded};
 use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
+mod cli;
 mod replicas;
 
 const OPS: User = ("U0OPS", "ops");
@@ -318,66 +317,4 @@ async fn slack_runs_a_scheduled_responder_now_and_lists_the_next_slots() {
     assert!(page.contains("<h2>Scheduled (1)</h2>"), "{page}");
     assert!(page.contains(" 08:00 Europe&#x2f;Paris (+0"), "{page}");
     app.stop().await;
-}
-
-#[tokio::test]
-async fn check_refuses_bad_schedules_with_file_and_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = |name: &str, keys: &str| {
-        let text = format!(
-            "name: {name}\n{keys}\nsteps:\n  - id: hello\n    action: report\n    text: hi\n"
-        );
-        (name.to_owned(), text)
-    };
-    let files = [
-        bad("cron", "schedule: '0 8 * *'"),
-        bad("zone", "schedule: '0 8 * * *'\ntimezone: Europe/Pariss"),
-        bad("late", "schedule: '0 8 * * *'\ncatch_up: soon"),
-        bad("lonely", "timezone: UTC\ntarget: k2-api"),
-        bad("aimless", "channel: '#ops'"),
-    ];
-    let files: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.as_str()))
-        .collect();
-    let (routes, responders) = catalog_dir(
-        dir.path(),
-        "routes:\n  - matchers: ['alertname=\"Never\"']\n    responder: cron\n",
-        &files,
-    );
-    let mut cmd: Command = binary(dir.path());
-    cmd.arg("check")
-        .arg("--routes-dir")
-        .arg(&routes)
-        .arg("--responders-dir")
-        .arg(&responders);
-    let mut child = Child::spawn(cmd, dir.path());
-    let status = child.finished().await;
-    let stderr = child.stderr();
-    assert!(!status.success(), "{stderr}");
-    let expected: [(&str, &str, &str); 5] = [
-        ("cron.yaml", "schedule", "5-field cron"),
-        ("zone.yaml", "timezone", "not an IANA time zone"),
-        ("late.yaml", "catch_up", "not a duration"),
-        (
-            "lonely.yaml",
-            "timezone",
-            "only means something with a `schedule:`",
-        ),
-        (
-            "aimless.yaml",
-            "target",
-            "only a responder with a `schedule:`",
-        ),
-    ];
-    for (file, path, words) in expected {
-        let found = stderr
-            .lines()
-            .any(|l| l.contains(file) && l.contains(&format!(": {path}: ")) && l.contains(words));
-        assert!(
-            found,
-            "no line names {file}, {path} and {words:?}:\n{stderr}"
-        );
-    }
-    assert!(stderr.contains("5 problem(s)"), "{stderr}");
 }
