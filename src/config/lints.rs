@@ -68,6 +68,13 @@ pub fn lints(catalog: &Catalog, settings: &Settings) -> Vec<Lint> {
                 ));
             }
         }
+        if responder.schedule.is_some() && responder.target.source.contains("alert.labels") {
+            found.push(lint(
+                Severity::Warning,
+                "target".to_owned(),
+                format!("`{}` reads alert labels, but a scheduled slot carries none of an alert's (only schedule_responder and schedule_slot): it renders empty for slots, which are then declined; declare the target (a container name, or {{{{ config.<setting> }}}}) or leave it out", responder.target.source),
+            ));
+        }
         for (i, step) in responder.steps.iter().enumerate() {
             let kind = step.action.kind();
             if kind.destructive() && responder.default_budget {
@@ -227,6 +234,13 @@ mod tests {
                 responder: responder("a", BUDGET, true),
                 admin: false,
                 expected: vec!["warning: responders/a.yaml: steps[1].approval: step \"restart\" waits for approval but no admin token is configured (RESPONDER_ADMIN_TOKEN) and nobody may approve in Slack (SLACK_SIGNING_SECRET and SLACK_APPROVE_ALLOWED): nobody can approve it, so it can only expire after 30m"],
+            },
+            Case {
+                name: "scheduled, target from alert labels",
+                routes: one_route,
+                responder: responder("a", &format!("{BUDGET}schedule: '0 8 * * *'\n"), false),
+                admin: false,
+                expected: vec!["warning: responders/a.yaml: target: `{{ alert.labels.container }}` reads alert labels, but a scheduled slot carries none"],
             },
             Case {
                 name: "approval with admin token",
