@@ -80,6 +80,15 @@ impl Slot {
             (self.at.format(&Rfc3339)).unwrap_or_else(|_| self.at.unix_timestamp().to_string());
         labels.insert(SCHEDULE_SLOT.into(), at);
         let mut annotations = Labels::new();
+        // A person's run now is an incident of its own, even in the second of a slot.
+        let fingerprint = match &self.requested_by {
+            Some(_) => format!(
+                "{FINGERPRINT_PREFIX}{}:now:{}",
+                self.responder,
+                self.at.unix_timestamp_nanos()
+            ),
+            None => Self::fingerprint(&self.responder, self.at),
+        };
         let summary = match (&self.requested_by, self.missed) {
             (Some(by), _) => format!("{} run now, requested by {by}", self.responder),
             (None, true) => format!("{} slot {} missed", self.responder, self.local),
@@ -99,7 +108,7 @@ impl Slot {
         }
         Alert {
             source: Source::Schedule,
-            fingerprint: Self::fingerprint(&self.responder, self.at),
+            fingerprint,
             status: Status::Firing,
             labels,
             annotations,
@@ -170,5 +179,16 @@ mod tests {
         };
         assert_ne!(next.into_alert().dedup_key(), on_time.dedup_key());
         assert!(on_time.is_one_shot());
+        let asked = Slot {
+            requested_by: Some("@ops (U0OPS)".into()),
+            ..slot(None, false)
+        };
+        let asked = asked.into_alert();
+        assert_ne!(asked.fingerprint, on_time.fingerprint, "its own incident");
+        assert!(asked.fingerprint.starts_with(FINGERPRINT_PREFIX));
+        assert_eq!(
+            asked.slot().and_then(|f| f.requested_by),
+            Some("@ops (U0OPS)")
+        );
     }
 }
