@@ -16,6 +16,7 @@ use crate::support::app::{catalog_dir, Options, TestApp, SLACK_TOKEN};
 use crate::support::fake_slack::{FakeSlack, Recorded};
 use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
+mod budget;
 mod cli;
 mod replicas;
 
