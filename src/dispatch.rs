@@ -4,6 +4,7 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+mod annotations;
 mod batches;
 pub mod enrich;
 mod folds;
@@ -559,6 +560,7 @@ impl Dispatcher {
                 None => format!("Run of {} on `{}` was interrupted by {cause} between steps. Not re-run: please check.", run.responder, run.target),
             };
             self.reporter.escalate(run.incident_id, &text).await;
+            self.annotate_interrupted(&run, &text).await;
             self.reporter.refresh(run.incident_id).await;
         }
         recovery.pending
@@ -644,6 +646,7 @@ impl Dispatcher {
         }
         drop(asking);
         tracing::info!("Run started.");
+        self.annotate_start(run).await;
         let preemption = handle.preemption.clone();
         let observer = StoreObserver::new(self, run, responder.clone(), preemption);
         let previous = self
@@ -677,6 +680,8 @@ impl Dispatcher {
         {
             tracing::error!(error.message = %e, "Could not record the run's outcome.");
         }
+        self.annotate_end(run, result.outcome, &result.summary)
+            .await;
         if let Some(reason) = &result.escalation {
             observer.escalated(reason).await;
             self.reporter.escalate(run.incident_id, reason).await;

@@ -11,7 +11,10 @@
 //! accepted it, so none is lost; it is sent again only if the service dies between the answer
 //! and that write (PagerDuty events carry a `dedup_key`, which makes that resend harmless).
 
+mod grafana;
 mod outage;
+
+pub use grafana::deliver_grafana;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

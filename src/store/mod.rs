@@ -4,6 +4,7 @@
 //! (Postgres, for replicas) can stand in for the embedded SQLite one. Writes that must happen
 //! together (a journal entry, its incident and its run) happen in one call and one transaction.
 
+mod annotations;
 mod chatops;
 mod intake;
 mod model;
@@ -13,6 +14,7 @@ mod record;
 mod sqlite;
 mod views;
 
+pub use annotations::{AnnotationKind, DueAnnotation, NewAnnotation};
 pub use chatops::*;
 pub use intake::{Intake, IntakeHealth, Prioritize, Receipt};
 pub use model::*;
@@ -403,6 +405,30 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
 
     /// Marks a PagerDuty delivery accepted by PagerDuty (failures: [`Store::message_failed`]).
     async fn pagerduty_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Queues a Grafana annotation delivery; `None` when the run already has one of that
+    /// kind (so a second report of one run never doubles its annotation).
+    async fn enqueue_annotation(
+        &self,
+        annotation: &NewAnnotation,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The next annotation delivery of each incident (the oldest pending one, if due).
+    async fn due_annotations(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueAnnotation>, StoreError>;
+
+    /// Marks an annotation delivery accepted, with the id Grafana gave a created annotation
+    /// (failures: [`Store::message_failed`]).
+    async fn annotation_sent(
+        &self,
+        id: i64,
+        annotation_id: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Records a step's request for approval; returns its id.
     async fn request_approval(

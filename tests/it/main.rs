@@ -18,6 +18,7 @@ mod docker_actions;
 mod docker_events;
 mod docs;
 mod faults;
+mod grafana;
 mod high_memory;
 mod hostile_text;
 mod lag_actions;
