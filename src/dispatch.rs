@@ -6,6 +6,7 @@
 
 mod annotations;
 mod batches;
+mod chart;
 pub mod enrich;
 mod folds;
 mod observer;
@@ -646,6 +647,7 @@ impl Dispatcher {
         }
         drop(asking);
         tracing::info!("Run started.");
+        let started = OffsetDateTime::now_utc();
         self.annotate_start(run).await;
         let preemption = handle.preemption.clone();
         let observer = StoreObserver::new(self, run, responder.clone(), preemption);
@@ -691,5 +693,6 @@ impl Dispatcher {
         if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
             self.reporter.refresh(run.incident_id).await;
         }
+        self.chart(run, started).await;
     }
 }

@@ -164,6 +164,26 @@ impl Reporter {
         .await;
     }
 
+    /// A chart (PNG) for the thread, titled `title` (plain text).
+    pub async fn chart(&self, incident: i64, title: &str, png: &[u8]) {
+        let message = NewMessage {
+            incident_id: incident,
+            kind: MessageKind::Reply,
+            text: title.to_owned(),
+            deliver: self.deliver,
+        };
+        match self
+            .store
+            .enqueue_file(&message, png, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not queue a chart.")
+            }
+        }
+    }
+
     /// A human must look: a reply that mentions the on-call group when one is configured.
     pub async fn escalate(&self, incident: i64, reason: &str) {
         let who = self

@@ -191,6 +191,9 @@ async fn send_one(
         // An edit of one earlier message (an approval's buttons), not of the parent.
         (MessageKind::Update, _) if m.edit.is_some() => edit_earlier(chat, m, blocks).await,
         (MessageKind::Parent, _) => chat.post_rich(channel, &m.text, blocks, None).await,
+        (MessageKind::Reply, thread) if m.file.is_some() => {
+            share_file(chat, m, thread.as_ref()).await
+        }
         (MessageKind::Reply, Some((ch, ts))) => chat.post_rich(ch, &m.text, blocks, Some(ts)).await,
         // The parent was refused for good; a reply outside the thread beats no reply.
         (MessageKind::Reply, None) => chat.post_rich(channel, &m.text, blocks, None).await,
@@ -378,6 +381,30 @@ async fn edit_earlier(
     chat.update_rich(ch, ts, &m.text, blocks).await?;
     Ok(super::slack::Posted {
         channel: ch.clone(),
+        ts: ts.clone(),
+    })
+}
+
+/// Shares the message's file in the thread; a file outside a thread (its parent refused for
+/// good) would be lost among the channel's messages, so it is refused too.
+async fn share_file(
+    chat: &dyn ChatApi,
+    m: &OutboxMessage,
+    thread: Option<&(String, String)>,
+) -> Result<super::slack::Posted, SlackError> {
+    let (Some((channel, ts)), Some(bytes)) = (thread, &m.file) else {
+        return Err(SlackError::Rejected(
+            "no thread to share the file in".to_owned(),
+        ));
+    };
+    let file = super::slack::FileUpload {
+        filename: "chart.png".to_owned(),
+        title: m.text.clone(),
+        bytes: bytes.clone(),
+    };
+    chat.upload_file(channel, ts, &file).await?;
+    Ok(super::slack::Posted {
+        channel: channel.clone(),
         ts: ts.clone(),
     })
 }

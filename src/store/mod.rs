@@ -6,6 +6,7 @@
 
 mod annotations;
 mod chatops;
+mod files;
 mod intake;
 mod model;
 mod open;
@@ -405,6 +406,14 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
 
     /// Marks a PagerDuty delivery accepted by PagerDuty (failures: [`Store::message_failed`]).
     async fn pagerduty_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Queues a reply sharing `file` in the incident's thread, titled `message.text`.
+    async fn enqueue_file(
+        &self,
+        message: &NewMessage,
+        file: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
 
     /// Queues a Grafana annotation delivery; `None` when the run already has one of that
     /// kind (so a second report of one run never doubles its annotation).

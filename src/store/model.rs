@@ -482,6 +482,8 @@ pub struct OutboxMessage {
     pub blocks: Option<String>,
     /// For an edit of one earlier message rather than the parent: that message.
     pub edit: Option<EditTarget>,
+    /// A file to share in the thread (a chart, PNG), `text` being its title.
+    pub file: Option<Vec<u8>>,
 }
 
 /// The earlier message an update replaces.

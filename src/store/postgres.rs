@@ -361,6 +361,22 @@ impl Store for PostgresStore {
         outbox::pagerduty_sent(&self.pool, id, &ts(now)).await
     }
 
+    async fn enqueue_file(
+        &self,
+        m: &NewMessage,
+        file: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(files::ENQUEUE)
+            .bind(m.incident_id)
+            .bind(&m.text)
+            .bind(if m.deliver { "pending" } else { "disabled" })
+            .bind(ts(now))
+            .bind(file)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     async fn enqueue_annotation(
         &self,
         a: &NewAnnotation,

@@ -466,6 +466,22 @@ impl Store for SqliteStore {
         pagerduty::sent(&self.writer, id, &ts(now)).await
     }
 
+    async fn enqueue_file(
+        &self,
+        m: &NewMessage,
+        file: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(&annotations::for_sqlite(files::ENQUEUE))
+            .bind(m.incident_id)
+            .bind(&m.text)
+            .bind(if m.deliver { "pending" } else { "disabled" })
+            .bind(ts(now))
+            .bind(file)
+            .fetch_one(&self.writer)
+            .await?)
+    }
+
     async fn enqueue_annotation(
         &self,
         a: &NewAnnotation,

@@ -11,6 +11,7 @@ mod attack;
 mod bad_input;
 mod body_gate;
 mod body_memory;
+mod charts;
 mod cli;
 mod deploy;
 mod dlq_checkpoint_actions;
