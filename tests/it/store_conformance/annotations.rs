@@ -1,5 +1,6 @@
 //! The Grafana outbox: one creation and one completion per run, whatever reports them twice;
-//! a completion waits for its run's creation and learns the annotation's id from it.
+//! a completion waits for its run's creation and learns the annotation's id from it. And the
+//! files shared in a thread (charts), which keep their place among its replies.
 
 use alert_responder::store::{AnnotationKind, NewAnnotation, Store};
 use serde_json::json;
@@ -87,5 +88,43 @@ async fn one_annotation_per_run_completed_with_the_id_its_creation_got(b: Backen
     assert!(
         store.due_annotations(now(), 10).await.unwrap().is_empty(),
         "{b}"
+    );
+}
+
+on_both_backends!(a_file_waits_for_its_turn_in_the_thread_and_comes_back_whole);
+
+/// A chart is a reply like the others: queued after a reply, due after it, its bytes intact.
+async fn a_file_waits_for_its_turn_in_the_thread_and_comes_back_whole(b: Backend) {
+    use alert_responder::store::{MessageKind, NewMessage};
+    let store = b.open().await;
+    let store = &*store;
+    let (incident, _) = incident_with_run(store, "g-f", "9000000000000002").await;
+    let message = |text: &str| NewMessage {
+        incident_id: incident,
+        kind: MessageKind::Reply,
+        text: text.into(),
+        deliver: true,
+    };
+    let reply = store
+        .enqueue_message(&message("done"), now())
+        .await
+        .unwrap();
+    let png: Vec<u8> = (0..=255).cycle().take(5_000).collect();
+    let chart = store
+        .enqueue_file(&message("Bounce: mem > 90"), &png, now())
+        .await
+        .unwrap();
+    let due = store.due_messages(now(), 10).await.unwrap();
+    assert_eq!((due.len(), due[0].id), (1, reply), "{b}: the reply first");
+    assert_eq!(due[0].file, None, "{b}");
+    store.message_sent(reply, "C1", "1.1", now()).await.unwrap();
+    let due = store.due_messages(now(), 10).await.unwrap();
+    assert_eq!(due[0].id, chart, "{b}");
+    assert_eq!(due[0].kind, MessageKind::Reply, "{b}");
+    assert_eq!(due[0].text, "Bounce: mem > 90", "{b}");
+    assert_eq!(
+        due[0].file.as_deref(),
+        Some(png.as_slice()),
+        "{b}: the bytes intact"
     );
 }
