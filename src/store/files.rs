@@ -6,3 +6,8 @@
 pub(super) const ENQUEUE: &str =
     "INSERT INTO outbox (incident_id, kind, text, state, created_at, file)
      VALUES ($1, 'reply', $2, $3, $4, $5) RETURNING id";
+
+/// The incident's latest chart: its title and bytes.
+pub(super) const LATEST: &str = "SELECT text, file FROM outbox
+     WHERE incident_id = $1 AND destination = 'slack' AND file IS NOT NULL
+     ORDER BY id DESC LIMIT 1";

@@ -415,6 +415,9 @@ pub trait Store: ChatStore + Send + Sync + std::fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<i64, StoreError>;
 
+    /// The incident's latest chart (title, PNG), for its page; `None` when it has none.
+    async fn latest_chart(&self, incident: i64) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+
     /// Queues a Grafana annotation delivery; `None` when the run already has one of that
     /// kind (so a second report of one run never doubles its annotation).
     async fn enqueue_annotation(

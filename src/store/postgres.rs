@@ -377,6 +377,13 @@ impl Store for PostgresStore {
             .await?)
     }
 
+    async fn latest_chart(&self, incident: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(files::LATEST)
+            .bind(incident)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     async fn enqueue_annotation(
         &self,
         a: &NewAnnotation,

@@ -482,6 +482,13 @@ impl Store for SqliteStore {
             .await?)
     }
 
+    async fn latest_chart(&self, incident: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(&annotations::for_sqlite(files::LATEST))
+            .bind(incident)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
     async fn enqueue_annotation(
         &self,
         a: &NewAnnotation,

@@ -114,6 +114,11 @@ async fn a_file_waits_for_its_turn_in_the_thread_and_comes_back_whole(b: Backend
         .enqueue_file(&message("Bounce: mem > 90"), &png, now())
         .await
         .unwrap();
+    assert_eq!(
+        store.latest_chart(incident).await.unwrap(),
+        Some(("Bounce: mem > 90".to_owned(), png.clone())),
+        "{b}: the page's chart"
+    );
     let due = store.due_messages(now(), 10).await.unwrap();
     assert_eq!((due.len(), due[0].id), (1, reply), "{b}: the reply first");
     assert_eq!(due[0].file, None, "{b}");
