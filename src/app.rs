@@ -20,6 +20,7 @@ use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
 use crate::metrics::Metrics;
+use crate::notify::grafana::{AnnotationsApi, GrafanaClient, GrafanaConfig};
 use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
 use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
@@ -128,6 +129,22 @@ impl Application {
                 shutdown.clone(),
             ));
         }
+        let grafana_wake = Arc::new(Notify::new());
+        let cluster_grafana_wake = grafana_wake.clone();
+        let reporter = match grafana_client(&settings)? {
+            Some((grafana, config)) => {
+                background.spawn(outbox::deliver_grafana(
+                    store.clone(),
+                    grafana,
+                    config,
+                    grafana_wake.clone(),
+                    metrics.clone(),
+                    shutdown.clone(),
+                ));
+                reporter.with_grafana(grafana_wake)
+            }
+            None => reporter,
+        };
 
         let journal_wake = Arc::new(Notify::new());
         let approvals = Arc::new(Notify::new());
@@ -198,7 +215,11 @@ impl Application {
             tracing::info!("Listening for other replicas' changes (LISTEN/NOTIFY); polling stays as the fallback.");
             let wakes = Wakes {
                 journal: dispatcher.wake.clone(),
-                outbox: vec![cluster_outbox_wake, cluster_pagerduty_wake],
+                outbox: vec![
+                    cluster_outbox_wake,
+                    cluster_pagerduty_wake,
+                    cluster_grafana_wake,
+                ],
                 approvals: dispatcher.approvals.clone(),
                 cluster: dispatcher.cluster_wake.clone(),
             };
@@ -370,6 +391,21 @@ fn pagerduty_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn PagerD
     tracing::info!(notes, events, api_url = %pd.api_url, events_url = %pd.events_url, "PagerDuty delivery is on.");
     let client = PagerDutyClient::new(pd.clone()).context("configuring the PagerDuty client")?;
     Ok(Some(Arc::new(client)))
+}
+
+/// The Grafana client when annotations are on; says at startup whether they are.
+fn grafana_client(
+    settings: &Settings,
+) -> anyhow::Result<Option<(Arc<dyn AnnotationsApi>, GrafanaConfig)>> {
+    let Some(config) = settings.grafana.clone() else {
+        tracing::info!(
+            "Grafana annotations are off: GRAFANA_URL and GRAFANA_API_TOKEN are not both set."
+        );
+        return Ok(None);
+    };
+    tracing::info!(url = %config.url, dashboard_uid = config.dashboard_uid.as_deref().unwrap_or("(organization)"), "Grafana annotations are on.");
+    let client = GrafanaClient::new(&config).context("configuring the Grafana client")?;
+    Ok(Some((Arc::new(client), config)))
 }
 
 /// Reads PagerDuty incidents' first alerts for their labels when `PAGERDUTY_API_TOKEN` is set.

@@ -4,7 +4,9 @@
 //! its incident and runs in one store transaction, so a crash either leaves the entry to be
 //! planned again or leaves runs that recovery starts (never started) or reports (interrupted).
 
+mod annotations;
 mod batches;
+mod chart;
 pub mod enrich;
 mod folds;
 mod observer;
@@ -571,6 +573,7 @@ impl Dispatcher {
                 None => format!("Run of {} on `{}` was interrupted by {cause} between steps. Not re-run: please check.", run.responder, run.target),
             };
             self.reporter.escalate(run.incident_id, &text).await;
+            self.annotate_interrupted(&run, &text).await;
             self.reporter.refresh(run.incident_id).await;
         }
         recovery.pending
@@ -656,6 +659,8 @@ impl Dispatcher {
         }
         drop(asking);
         tracing::info!("Run started.");
+        let started = OffsetDateTime::now_utc();
+        self.annotate_start(run).await;
         let preemption = handle.preemption.clone();
         let observer = StoreObserver::new(self, run, responder.clone(), preemption);
         let previous = self
@@ -689,6 +694,8 @@ impl Dispatcher {
         {
             tracing::error!(error.message = %e, "Could not record the run's outcome.");
         }
+        self.annotate_end(run, result.outcome, &result.summary)
+            .await;
         if let Some(reason) = &result.escalation {
             observer.escalated(reason).await;
             self.reporter.escalate(run.incident_id, reason).await;
@@ -698,5 +705,6 @@ impl Dispatcher {
         if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
             self.reporter.refresh(run.incident_id).await;
         }
+        self.chart(run, started).await;
     }
 }

@@ -3,11 +3,13 @@
 //! Flow, downstream only: [`sources`] verify, parse and persist alerts, then ack;
 //! [`dispatch`] claims them, routes them ([`routing`]), plans runs and runs [`responders`]
 //! whose steps are [`actions`] (Docker, ...) within [`limits`]; everything is recorded in the
-//! [`store`] and reported through [`notify`] (one Slack thread per incident). [`app`] wires it.
+//! [`store`] and reported through [`notify`] (one Slack thread per incident, with a [`chart`]
+//! of the alert's expression; Grafana annotations). [`app`] wires it.
 
 pub mod actions;
 pub mod alert;
 pub mod app;
+pub mod chart;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

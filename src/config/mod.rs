@@ -7,6 +7,6 @@ mod settings;
 pub use catalog::{Catalog, CatalogError, Problem};
 pub use lints::{lints, Lint, Severity};
 pub use settings::{
-    ConfigError, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs, SlackChatSettings,
-    PLAYBOOK_CONFIG,
+    ConfigError, GrafanaArgs, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs,
+    SlackChatSettings, PLAYBOOK_CONFIG,
 };

@@ -11,11 +11,14 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::http::WebConfig;
+use crate::notify::grafana::GrafanaConfig;
 use crate::notify::pagerduty::PagerDutyConfig;
 use crate::responders::Mode;
 use crate::sources::docker_events::allow_list;
 
+mod grafana;
 mod pagerduty;
+pub use grafana::GrafanaArgs;
 pub use pagerduty::PagerDutyArgs;
 mod chat;
 pub use chat::{SlackChatArgs, SlackChatSettings};
@@ -173,6 +176,9 @@ pub struct SettingsArgs {
     /// The Slack command and buttons.
     #[command(flatten)]
     pub slack_chat: SlackChatArgs,
+    /// Grafana annotations.
+    #[command(flatten)]
+    pub grafana: GrafanaArgs,
     /// On SIGTERM, how long webhooks keep being answered 503 before the listener closes, so
     /// load balancers and Alertmanager see a refusal, not a reset [default: 2s].
     #[arg(long, env = "RESPONDER_SHUTDOWN_DRAIN")]
@@ -222,6 +228,10 @@ struct FileSettings {
     pagerduty_api_url: Option<String>,
     pagerduty_routing_key: Option<String>,
     pagerduty_events_url: Option<String>,
+    grafana_url: Option<String>,
+    grafana_api_token: Option<String>,
+    grafana_dashboard_uid: Option<String>,
+    public_url: Option<String>,
     slack_signing_secret: Option<String>,
     slack_command: Option<String>,
     slack_run_allowed: Option<String>,
@@ -267,6 +277,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("oom_containers", &self.oom_containers)
             .field("pagerduty", &self.pagerduty)
             .field("slack_chat", &self.slack_chat)
+            .field("grafana", &self.grafana)
             .field("docker_host", &self.docker_host)
             .finish_non_exhaustive()
     }
@@ -331,6 +342,8 @@ pub struct Settings {
     pub pagerduty: PagerDutyConfig,
     /// Slash commands and buttons: signing secret, command name, who may do what.
     pub slack_chat: SlackChatSettings,
+    /// Grafana annotations; `None` while off (URL or token not set).
+    pub grafana: Option<GrafanaConfig>,
     /// On shutdown, how long webhooks are refused with 503 before the listener closes.
     pub shutdown_drain: std::time::Duration,
     /// The Docker engine's address; `None` uses the local socket. A setting, not only the
@@ -397,6 +410,12 @@ impl Settings {
             file.pagerduty_api_url,
             file.pagerduty_routing_key,
             file.pagerduty_events_url,
+        ];
+        let grafana_file = [
+            file.grafana_url,
+            file.grafana_api_token,
+            file.grafana_dashboard_uid,
+            file.public_url,
         ];
         let ttl_text =
             pick(&args.approval_ttl, file.approval_ttl).unwrap_or_else(|| "30m".to_owned());
@@ -551,6 +570,7 @@ impl Settings {
             oom_containers,
             pagerduty: pagerduty::load(&args.pagerduty, pagerduty_file),
             slack_chat,
+            grafana: grafana::load(&args.grafana, grafana_file)?,
             shutdown_drain,
             docker_host: pick(&args.docker_host, file.docker_host),
         })

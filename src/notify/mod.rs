@@ -1,11 +1,13 @@
-//! Reports to people: every incident gets one Slack thread, and PagerDuty hears about runs
-//! and escalations, all written through the persisted outbox so an outage delays messages
-//! but loses and doubles none.
+//! Reports to people: every incident gets one Slack thread, PagerDuty hears about runs and
+//! escalations, and Grafana shows every run as an annotation, all written through the
+//! persisted outbox so an outage delays messages but loses and doubles none.
 //!
-//! [`Reporter`] renders and queues; [`outbox::deliver`] (Slack) and
-//! [`outbox::deliver_pagerduty`] send, in order per incident and destination.
+//! [`Reporter`] renders and queues; [`outbox::deliver`] (Slack), [`outbox::deliver_pagerduty`]
+//! and [`outbox::deliver_grafana`] send, in order per incident and destination.
 
+mod annotate;
 pub mod approval;
+pub mod grafana;
 pub mod outbox;
 pub mod pagerduty;
 pub mod render;
@@ -29,6 +31,8 @@ pub struct Reporter {
     mention: Option<String>,
     wake: Arc<Notify>,
     pagerduty: PagerDutyOutputs,
+    /// Grafana delivery's signal; `None` while annotations are off.
+    grafana: Option<Arc<Notify>>,
 }
 
 /// Which PagerDuty outputs are on, and how to wake their delivery.
@@ -53,7 +57,14 @@ impl Reporter {
             mention,
             wake,
             pagerduty: PagerDutyOutputs::default(),
+            grafana: None,
         }
+    }
+
+    /// Turns Grafana annotations on; `wake` is the Grafana delivery's signal.
+    pub fn with_grafana(mut self, wake: Arc<Notify>) -> Self {
+        self.grafana = Some(wake);
+        self
     }
 
     /// Turns PagerDuty notes and events on; `wake` is the PagerDuty delivery's signal.
@@ -156,6 +167,28 @@ impl Reporter {
             format!(":information_source: {text}"),
         )
         .await;
+    }
+
+    /// A chart (PNG) for the thread, titled `title` (plain text).
+    pub async fn chart(&self, incident: i64, title: &str, png: &[u8]) {
+        let message = NewMessage {
+            incident_id: incident,
+            kind: MessageKind::Reply,
+            text: title.to_owned(),
+            deliver: self.deliver,
+            // Replies follow their parent's channel.
+            channel: None,
+        };
+        match self
+            .store
+            .enqueue_file(&message, png, OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not queue a chart.")
+            }
+        }
     }
 
     /// A human must look: a reply that mentions the on-call group when one is configured.

@@ -11,7 +11,10 @@
 //! accepted it, so none is lost; it is sent again only if the service dies between the answer
 //! and that write (PagerDuty events carry a `dedup_key`, which makes that resend harmless).
 
+mod grafana;
 mod outage;
+
+pub use grafana::deliver_grafana;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -191,6 +194,9 @@ async fn send_one(
         (MessageKind::Parent, _) => {
             let to = m.post_to.as_deref().unwrap_or(channel);
             chat.post_rich(to, &m.text, blocks, None).await
+        }
+        (MessageKind::Reply, thread) if m.file.is_some() => {
+            share_file(chat, m, thread.as_ref()).await
         }
         (MessageKind::Reply, Some((ch, ts))) => chat.post_rich(ch, &m.text, blocks, Some(ts)).await,
         // The parent was refused for good; a reply outside the thread beats no reply.
@@ -379,6 +385,30 @@ async fn edit_earlier(
     chat.update_rich(ch, ts, &m.text, blocks).await?;
     Ok(super::slack::Posted {
         channel: ch.clone(),
+        ts: ts.clone(),
+    })
+}
+
+/// Shares the message's file in the thread; a file outside a thread (its parent refused for
+/// good) would be lost among the channel's messages, so it is refused too.
+async fn share_file(
+    chat: &dyn ChatApi,
+    m: &OutboxMessage,
+    thread: Option<&(String, String)>,
+) -> Result<super::slack::Posted, SlackError> {
+    let (Some((channel, ts)), Some(bytes)) = (thread, &m.file) else {
+        return Err(SlackError::Rejected(
+            "no thread to share the file in".to_owned(),
+        ));
+    };
+    let file = super::slack::FileUpload {
+        filename: "chart.png".to_owned(),
+        title: m.text.clone(),
+        bytes: bytes.clone(),
+    };
+    chat.upload_file(channel, ts, &file).await?;
+    Ok(super::slack::Posted {
+        channel: channel.clone(),
         ts: ts.clone(),
     })
 }

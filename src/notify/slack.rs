@@ -1,4 +1,5 @@
-//! The Slack Web API client: the two calls the outbox makes (`chat.postMessage`, `chat.update`),
+//! The Slack Web API client: the calls the outbox makes (`chat.postMessage`, `chat.update`, and
+//! the external file upload flow, see `upload`),
 //! and the mapping of every Slack failure into retryable or permanent [`SlackError`]s.
 //!
 //! It owns no retry or rate control: the persisted outbox decides when to try again, so a 429
@@ -76,6 +77,20 @@ pub trait ChatApi: Send + Sync + fmt::Debug {
         let _ = blocks;
         self.update_message(channel, ts, text).await
     }
+
+    /// Shares `file` in the thread `thread_ts` of `channel` (a channel ID). Backends without
+    /// files refuse it.
+    async fn upload_file(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        file: &FileUpload,
+    ) -> Result<(), SlackError> {
+        let _ = (channel, thread_ts, file);
+        Err(SlackError::Rejected(
+            "files are not supported here".to_owned(),
+        ))
+    }
 }
 
 /// Where a posted message landed: what a later reply or update needs.
@@ -124,6 +139,9 @@ pub struct SlackWebApi {
     api_url: String,
     token: SecretString,
     timeout: Duration,
+    // The file upload legs: one goes to a URL outside the Web API, which slack-morphism's
+    // session does not sign for; plain HTTP keeps all three legs in one place.
+    http: reqwest::Client,
 }
 
 impl fmt::Debug for SlackWebApi {
@@ -168,11 +186,16 @@ impl SlackWebApi {
         // Deliberately no `with_rate_control`: retries and pacing belong to the persisted outbox.
         let connector =
             SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("alert-responder/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SlackError::Rejected(format!("HTTP client: {e}")))?;
         Ok(Self {
             client: SlackClient::new(connector),
             api_url: api_url.to_owned(),
             token,
             timeout: CALL_TIMEOUT,
+            http,
         })
     }
 
@@ -270,6 +293,16 @@ impl ChatApi for SlackWebApi {
         self.call(session.chat_update(&req)).await?;
         Ok(())
     }
+
+    async fn upload_file(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        file: &FileUpload,
+    ) -> Result<(), SlackError> {
+        let result = self.upload(channel, thread_ts, file).await;
+        result.map_err(|e| self.redact(e))
+    }
 }
 
 /// Message content: mrkdwn `text`, plus `blocks` (a JSON array of Block Kit blocks) when given.
@@ -364,6 +397,9 @@ fn one_line(s: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+mod upload;
+pub use upload::FileUpload;
 
 #[cfg(test)]
 mod tests;

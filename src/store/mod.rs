@@ -4,7 +4,9 @@
 //! (Postgres, for replicas) can stand in for the embedded SQLite one. Writes that must happen
 //! together (a journal entry, its incident and its run) happen in one call and one transaction.
 
+mod annotations;
 mod chatops;
+mod files;
 mod intake;
 mod model;
 mod open;
@@ -14,6 +16,7 @@ mod schedules;
 mod sqlite;
 mod views;
 
+pub use annotations::{AnnotationKind, DueAnnotation, NewAnnotation};
 pub use chatops::*;
 pub use intake::{Intake, IntakeHealth, Prioritize, Receipt};
 pub use model::*;
@@ -405,6 +408,41 @@ pub trait Store: ChatStore + ScheduleStore + Send + Sync + std::fmt::Debug {
 
     /// Marks a PagerDuty delivery accepted by PagerDuty (failures: [`Store::message_failed`]).
     async fn pagerduty_sent(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Queues a reply sharing `file` in the incident's thread, titled `message.text`.
+    async fn enqueue_file(
+        &self,
+        message: &NewMessage,
+        file: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError>;
+
+    /// The incident's latest chart (title, PNG), for its page; `None` when it has none.
+    async fn latest_chart(&self, incident: i64) -> Result<Option<(String, Vec<u8>)>, StoreError>;
+
+    /// Queues a Grafana annotation delivery; `None` when the run already has one of that
+    /// kind (so a second report of one run never doubles its annotation).
+    async fn enqueue_annotation(
+        &self,
+        annotation: &NewAnnotation,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// The next annotation delivery of each incident (the oldest pending one, if due).
+    async fn due_annotations(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueAnnotation>, StoreError>;
+
+    /// Marks an annotation delivery accepted, with the id Grafana gave a created annotation
+    /// (failures: [`Store::message_failed`]).
+    async fn annotation_sent(
+        &self,
+        id: i64,
+        annotation_id: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Records a step's request for approval; returns its id.
     async fn request_approval(

@@ -501,6 +501,8 @@ pub struct OutboxMessage {
     pub edit: Option<EditTarget>,
     /// For a parent not yet posted: the channel to post it in; `None` for `SLACK_CHANNEL`.
     pub post_to: Option<String>,
+    /// A file to share in the thread (a chart, PNG), `text` being its title.
+    pub file: Option<Vec<u8>>,
 }
 
 /// The earlier message an update replaces.

@@ -362,6 +362,72 @@ impl Store for PostgresStore {
         outbox::pagerduty_sent(&self.pool, id, &ts(now)).await
     }
 
+    async fn enqueue_file(
+        &self,
+        m: &NewMessage,
+        file: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(files::ENQUEUE)
+            .bind(m.incident_id)
+            .bind(&m.text)
+            .bind(if m.deliver { "pending" } else { "disabled" })
+            .bind(ts(now))
+            .bind(file)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn latest_chart(&self, incident: i64) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(files::LATEST)
+            .bind(incident)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn enqueue_annotation(
+        &self,
+        a: &NewAnnotation,
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(annotations::ENQUEUE)
+            .bind(a.incident_id)
+            .bind(a.run_id)
+            .bind(a.kind.as_str())
+            .bind(to_json(&a.body)?)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn due_annotations(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<DueAnnotation>, StoreError> {
+        let rows: Vec<annotations::DueRow> = sqlx::query_as(annotations::DUE)
+            .bind(now.unix_timestamp())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(annotations::due_annotation).collect()
+    }
+
+    async fn annotation_sent(
+        &self,
+        id: i64,
+        annotation_id: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(annotations::SENT)
+            .bind(ts(now))
+            .bind(annotation_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn request_approval(
         &self,
         a: &NewApproval,

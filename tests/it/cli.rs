@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::support::app::am_alert;
 use crate::support::binary::{binary, free_port, http, Child};
+use crate::support::fake_grafana::{FakeGrafana, GF_TOKEN};
 use crate::support::fake_pagerduty::{FakePagerDuty, PD_FROM, PD_ROUTING_KEY, PD_TOKEN};
 use crate::support::fake_slack::FakeSlack;
 use crate::support::slack as slack_support;
@@ -79,6 +80,11 @@ async fn serve_on_a_fresh_directory_runs_with_defaults_and_stops_cleanly_on_sigt
         "says plainly that Slack is off and why; output:\n{output}"
     );
     assert!(
+        output.contains("Grafana annotations are off")
+            && output.contains("GRAFANA_URL and GRAFANA_API_TOKEN"),
+        "says plainly that annotations are off and why; output:\n{output}"
+    );
+    assert!(
         !output.contains('\u{1b}'),
         "logs to a file are plain text, without terminal colour codes:\n{output}"
     );
@@ -115,6 +121,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
     let pd_secret = secret("pds-");
     let slack = FakeSlack::start(&slack_token).await;
     let pagerduty = FakePagerDuty::start().await;
+    let grafana = FakeGrafana::start().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut cmd = binary(dir.path());
@@ -132,7 +139,9 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
         .env("PAGERDUTY_EVENTS_URL", pagerduty.url())
         .env("PAGERDUTY_API_TOKEN", PD_TOKEN)
         .env("PAGERDUTY_FROM", PD_FROM)
-        .env("PAGERDUTY_ROUTING_KEY", PD_ROUTING_KEY);
+        .env("PAGERDUTY_ROUTING_KEY", PD_ROUTING_KEY)
+        .env("GRAFANA_URL", grafana.url())
+        .env("GRAFANA_API_TOKEN", GF_TOKEN);
     let mut server = Child::spawn(cmd, dir.path());
     server.wait_healthy(port).await;
     // A signed slash command and a forged one: neither answer nor log shows the secret.
@@ -219,7 +228,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
         "SIGTERM exits 0, got {status}; output:\n{output}"
     );
     assert!(
-        output.contains("Slack delivery is on"),
+        output.contains("Slack delivery is on") && output.contains("Grafana annotations are on"),
         "the output was captured (debug logs on); output:\n{output}"
     );
     for (what, value) in [
@@ -230,6 +239,7 @@ async fn secrets_never_appear_in_logs_or_slack_messages() {
         ("SLACK_SIGNING_SECRET", &signing_secret),
         ("PAGERDUTY_API_TOKEN", &PD_TOKEN.to_owned()),
         ("PAGERDUTY_ROUTING_KEY", &PD_ROUTING_KEY.to_owned()),
+        ("GRAFANA_API_TOKEN", &GF_TOKEN.to_owned()),
         ("the wrong token a caller presented", &wrong_token),
     ] {
         assert!(

@@ -188,10 +188,33 @@ struct DetailPage {
     pending: Vec<crate::store::ApprovalRow>,
     runs: usize,
     events: Vec<timeline::Event>,
+    chart: Option<Chart>,
+}
+
+/// The incident's latest chart, inline: the page's policy allows `data:` images and nothing
+/// fetched, so the page stays one self-contained document.
+#[derive(Debug, Serialize)]
+struct Chart {
+    title: String,
+    src: String,
+}
+
+impl Chart {
+    fn new((title, png): (String, Vec<u8>)) -> Self {
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(png);
+        Self {
+            title,
+            src: format!("data:image/png;base64,{data}"),
+        }
+    }
 }
 
 /// The detail page's HTML for a recorded incident.
-fn detail_html(detail: &crate::store::IncidentDetail) -> Result<String, minijinja::Error> {
+fn detail_html(
+    detail: &crate::store::IncidentDetail,
+    chart: Option<(String, Vec<u8>)>,
+) -> Result<String, minijinja::Error> {
     let labels = detail
         .labels
         .as_object()
@@ -219,6 +242,7 @@ fn detail_html(detail: &crate::store::IncidentDetail) -> Result<String, minijinj
             .collect(),
         runs: detail.runs.len(),
         events: timeline::build(detail),
+        chart: chart.map(Chart::new),
     };
     render("incident.html", &page)
 }
@@ -235,7 +259,8 @@ async fn detail(
         .incident_detail(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-    let body = detail_html(&detail).map_err(PageError::Render)?;
+    let chart = state.store.latest_chart(id).await?;
+    let body = detail_html(&detail, chart).map_err(PageError::Render)?;
     Ok(page_response(StatusCode::OK, body))
 }
 

@@ -59,7 +59,7 @@ pub(super) async fn due_messages(
     // number five of an old one.
     let rows = sqlx::query(
         "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts,
-                o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts, o.channel AS post_to
+                o.blocks, o.file, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts, o.channel AS post_to
          FROM outbox o JOIN incidents i ON i.id = o.incident_id
          LEFT JOIN outbox e ON e.id = o.edit_of
          WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack'
@@ -101,6 +101,7 @@ fn outbox_message(row: &PgRow) -> Result<OutboxMessage, StoreError> {
         attempts: row.try_get("attempts")?,
         thread: channel.zip(ts),
         blocks: row.try_get("blocks")?,
+        file: row.try_get("file")?,
         edit,
         post_to: row.try_get("post_to")?,
     })

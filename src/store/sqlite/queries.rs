@@ -155,7 +155,7 @@ pub(super) async fn due_messages(
     // number five of an old one.
     let rows = sqlx::query(
         "SELECT o.id, o.incident_id, o.kind, o.text, o.attempts, i.slack_channel, i.slack_ts,
-                o.blocks, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts, o.channel AS post_to
+                o.blocks, o.file, o.edit_of, e.channel AS edit_channel, e.ts AS edit_ts, o.channel AS post_to
          FROM outbox o JOIN incidents i ON i.id = o.incident_id
          LEFT JOIN outbox e ON e.id = o.edit_of
          WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' AND destination = 'slack' GROUP BY incident_id)
@@ -184,6 +184,7 @@ pub(super) async fn due_messages(
                 thread: channel.zip(ts),
                 blocks: row.try_get("blocks")?,
                 post_to: row.try_get("post_to")?,
+                file: row.try_get("file")?,
                 edit: row
                     .try_get::<Option<i64>, _>("edit_of")?
                     .map(|message_id| -> Result<_, StoreError> {

@@ -62,6 +62,7 @@ macro_rules! on_sqlite {
     )+};
 }
 
+mod annotations;
 mod approvals;
 mod batching;
 mod chatops;

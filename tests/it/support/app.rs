@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_responder::app::Application;
-use alert_responder::config::{PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs};
+use alert_responder::config::{GrafanaArgs, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs};
 use alert_responder::sources::schedule::Clock;
 use alert_responder::store::Store;
 use serde_json::{json, Value};
@@ -65,6 +65,12 @@ pub struct Options {
     pub shutdown_drain: Option<String>,
     /// The clock schedules read (kept across restarts); the system's when `None`.
     pub clock: Option<Clock>,
+    /// Base URL of a (fake) Grafana: turns annotations on, on the fake's dashboard.
+    pub grafana: Option<String>,
+    /// A Grafana token other than the one the fake accepts.
+    pub grafana_token: Option<String>,
+    /// Where people open the service (`RESPONDER_PUBLIC_URL`).
+    pub public_url: Option<String>,
 }
 
 impl Options {
@@ -182,6 +188,20 @@ impl TestApp {
                 api_url: Some(url.clone()),
                 routing_key: Some(PD_ROUTING_KEY.into()),
                 events_url: Some(url.clone()),
+            };
+        }
+        if let Some(url) = &options.grafana {
+            use super::fake_grafana::{GF_DASHBOARD, GF_TOKEN};
+            args.grafana = GrafanaArgs {
+                grafana_url: Some(url.clone()),
+                grafana_api_token: Some(
+                    options
+                        .grafana_token
+                        .clone()
+                        .unwrap_or_else(|| GF_TOKEN.into()),
+                ),
+                grafana_dashboard_uid: Some(GF_DASHBOARD.into()),
+                public_url: options.public_url.clone(),
             };
         }
         for (name, value) in &options.config {

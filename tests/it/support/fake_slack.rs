@@ -1,5 +1,6 @@
 //! A protocol-faithful fake of the Slack Web API methods the app uses (`chat.postMessage`,
-//! `chat.update` with text and blocks, `usergroups.users.list`) and of `response_url`s, served by axum on `127.0.0.1:0`, with fault knobs (429, 500, 503) and a record
+//! `chat.update` with text and blocks, `usergroups.users.list`, the external file upload flow
+//! in `files`) and of `response_url`s, served by axum on `127.0.0.1:0`, with fault knobs (429, 500, 503) and a record
 //! of every accepted call.
 //!
 //! Faithful where the client's behaviour depends on it: errors are HTTP 200 with
@@ -19,6 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+mod files;
+pub use files::{LegFault, SharedFile, COMPLETE, GET_URL, UPLOAD};
 
 /// The ID every spelling of the default channel resolves to.
 pub const INCIDENTS_ID: &str = "C0INCIDENTS";
@@ -65,6 +69,10 @@ struct FakeSlackState {
     responses: Vec<(String, Value)>,
     failing: bool,
     throttled: Option<u64>,
+    /// `http://127.0.0.1:PORT`, for the upload URLs the fake hands out.
+    base: String,
+    /// Files announced, uploaded and shared.
+    uploads: files::Uploads,
 }
 
 impl FakeSlackState {
@@ -110,12 +118,14 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/{method}", post(api))
             .route("/response/{id}", post(response))
+            .route("/upload/{id}", post(files::upload))
             .fallback(not_found)
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake slack");
         let addr = listener.local_addr().expect("fake slack addr");
+        FakeSlackState::lock(&state).base = format!("http://{addr}");
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -264,6 +274,22 @@ impl FakeSlack {
         }
     }
 
+    /// The files shared so far.
+    pub fn shared_files(&self) -> Vec<SharedFile> {
+        FakeSlackState::lock(&self.state).uploads.shared.clone()
+    }
+
+    /// Answers the next calls of one upload leg ([`files::GET_URL`], [`files::UPLOAD`],
+    /// [`files::COMPLETE`]) with these faults, in order.
+    pub fn fault_leg(&self, leg: &str, faults: &[LegFault]) {
+        FakeSlackState::lock(&self.state)
+            .uploads
+            .faults
+            .entry(leg.to_owned())
+            .or_default()
+            .extend(faults.iter().copied());
+    }
+
     fn calls_of(&self, method: &str) -> Vec<Recorded> {
         FakeSlackState::lock(&self.state)
             .calls
@@ -302,6 +328,9 @@ async fn api(
         std::future::pending::<()>().await;
     }
     let mut st = FakeSlackState::lock(&state);
+    if let Some(response) = files::leg_fault(&mut st, &method) {
+        return response;
+    }
 
     // Faults first: a real outage or throttle answers before looking at the request.
     if st.down {
@@ -344,6 +373,10 @@ async fn api(
         Some(t) if t.is_empty() => return slack_error("not_authed"),
         Some(t) if t != st.token => return slack_error("invalid_auth"),
         Some(_) => {}
+    }
+
+    if method.starts_with("files.") {
+        return files::call(&mut st, &method, &args);
     }
 
     if method == "usergroups.users.list" {

@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod app;
 pub mod binary;
 pub mod docker;
+pub mod fake_grafana;
 pub mod fake_pagerduty;
 pub mod fake_slack;
 pub mod postgres;
