@@ -24,7 +24,7 @@ pub(crate) use open::new_owner;
 pub use open::{connect, open_read_only, redact_url, Backend, StoreOptions};
 pub use postgres::PostgresStore;
 pub use schedules::ScheduleStore;
-pub use sqlite::{journal_file_of as sqlite_journal_file, SqliteStore};
+pub use sqlite::SqliteStore;
 pub use views::*;
 
 use async_trait::async_trait;

@@ -19,17 +19,6 @@ pub struct JournalEntry {
     pub alert: Alert,
 }
 
-impl JournalEntry {
-    /// The entry `id` whose alert was stored as the JSON `alert`.
-    pub(crate) fn decode(id: i64, alert: &str) -> Result<Self, super::StoreError> {
-        Ok(Self {
-            id,
-            alert: serde_json::from_str(alert)
-                .map_err(|e| super::StoreError::Corrupt(format!("journal alert: {e}")))?,
-        })
-    }
-}
-
 /// What dispatch decided to do with a journal entry, recorded atomically with it.
 #[derive(Debug, Clone)]
 pub enum AlertPlan {

@@ -2,8 +2,8 @@
 //!
 //! All writes go through a single-connection pool, so the service's own writers queue in
 //! the pool instead of failing with SQLITE_BUSY; reads use a separate pool and, thanks to WAL,
-//! never wait for writes. The intake journal is a second file with a writer of its own
-//! ([`intake_file`]), so a webhook's ack never waits for bookkeeping.
+//! never wait for writes. Intake's group commits and bookkeeping take turns at that connection
+//! ([`turns`]), so a webhook's ack waits for at most one bookkeeping transaction.
 //!
 //! Durability: the journal (what a 2xx promises), budget uses and the start of a destructive
 //! step are committed with synchronous=FULL (fsynced), and group commit in [`super::Intake`]
@@ -22,31 +22,30 @@ mod budgets;
 mod chatops;
 mod claims;
 mod connection;
-mod intake_file;
 mod journal;
 mod pagerduty;
 mod queries;
 mod reads;
 mod record;
 mod schedules;
+mod turns;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-pub use intake_file::path_beside as journal_file_of;
-use sqlx::{Connection, SqlitePool};
+use sqlx::{Connection, Row, SqlitePool};
 use time::OffsetDateTime;
 
 use super::*;
-use intake_file::IntakeFile;
+use turns::{Queue, Turns};
 
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// The intake journal's own file.
-    intake: IntakeFile,
+    /// Who goes next at the writer: intake's group commits, then bookkeeping, in turn.
+    turns: Arc<Turns>,
     /// This process's name as the holder of runs (see [`Store::owner`]).
     owner: Arc<str>,
     /// How long a run is held without renewal.
@@ -128,13 +127,32 @@ impl Store for SqliteStore {
         priorities: &[Priority],
     ) -> Result<Vec<bool>, StoreError> {
         let now = ts(OffsetDateTime::now_utc());
-        self.intake.append(alerts, priorities, &now).await
+        let _turn = self.turns.take(Queue::Intake).await;
+        let mut tx = self.writer.begin().await?;
+        let fresh = journal::append(&mut tx, alerts, priorities, &now).await?;
+        tx.commit().await?;
+        Ok(fresh)
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
-        // Only the dispatcher records entries, and it reads after its commits: the readers see
-        // them all, and the writers stay free for intake.
-        self.intake.pending(&self.reader, limit).await
+        let rows = sqlx::query(
+            "SELECT id, alert FROM journal WHERE processed = 0 ORDER BY priority DESC, id LIMIT ?",
+        )
+        .bind(limit)
+        // Only the dispatcher marks entries processed, and it reads after its commits:
+        // a reader sees them all, and the writer stays free for intake.
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let alert: String = row.try_get("alert")?;
+                Ok(JournalEntry {
+                    id: row.try_get("id")?,
+                    alert: serde_json::from_str(&alert)
+                        .map_err(|e| StoreError::Corrupt(format!("journal alert: {e}")))?,
+                })
+            })
+            .collect()
     }
 
     async fn record_alert(
@@ -158,25 +176,14 @@ impl Store for SqliteStore {
         let now = ts(now);
         let mut conn = self.relaxed().await?;
         let mut tx = conn.begin().await?;
-        // First, so that the alert rows' references to their entries hold.
-        let entries: Vec<(i64, &str)> = batch
-            .iter()
-            .map(|(entry, _)| (entry.id, entry.alert.source.as_str()))
-            .collect();
-        journal::mark_recorded(&mut tx, &entries, &now).await?;
         let mut recorder = record::SqliteRecorder {
             conn: &mut tx,
             now: &now,
             holder: self.holder(at),
         };
         let recorded = super::record::record_batch(&mut recorder, batch).await?;
+        journal::mark_processed(&mut tx, batch.iter().map(|(entry, _)| entry.id)).await?;
         tx.commit().await?;
-        drop(conn);
-        let ids: Vec<i64> = entries.iter().map(|(id, _)| *id).collect();
-        if let Err(e) = self.intake.mark_processed(&ids).await {
-            // Recorded all the same: the next read finds them recorded and marks them then.
-            tracing::warn!(error.message = %e, "Could not mark recorded journal entries processed.");
-        }
         Ok(recorded)
     }
 
@@ -593,6 +600,6 @@ impl Store for SqliteStore {
     }
 
     async fn gauges(&self, now: OffsetDateTime) -> Result<StoreGauges, StoreError> {
-        reads::gauges(&self.reader, self.intake.backlog().await?, now).await
+        reads::gauges(&self.reader, now).await
     }
 }

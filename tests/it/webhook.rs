@@ -127,7 +127,7 @@ async fn the_alert_is_in_the_store_before_the_ack_and_duplicates_are_acked_as_no
     let first: Value = app.post_alertmanager(&body).await.json().await.unwrap();
     assert_eq!(first["new"], 1);
     // Durable at ack time: the journal already holds it, whatever the dispatcher has done.
-    let journal = journal_count(&app.database_url, "SELECT COUNT(*) FROM journal").await;
+    let journal = sqlx_count(&app.database_url, "SELECT COUNT(*) FROM journal").await;
     assert_eq!(journal, 1);
     // Two HA peers and a retry deliver the same notification again, some at the same time.
     let (a, b) = tokio::join!(app.post_alertmanager(&body), app.post_alertmanager(&body));
@@ -138,7 +138,7 @@ async fn the_alert_is_in_the_store_before_the_ack_and_duplicates_are_acked_as_no
         (0.into(), 1.into())
     );
     assert_eq!(
-        journal_count(&app.database_url, "SELECT COUNT(*) FROM journal").await,
+        sqlx_count(&app.database_url, "SELECT COUNT(*) FROM journal").await,
         1
     );
     // The refused target is recorded as a decision on one incident.
@@ -165,9 +165,8 @@ async fn a_store_that_cannot_take_the_alert_answers_503_so_alertmanager_retries(
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(dir.path(), None, Options::default()).await;
     let body = outside_allow_list("b000000000000003");
-    // Another process holds the journal file's write lock longer than the store waits for it.
-    let journal = crate::support::journal_url(&app.database_url);
-    let path = journal.trim_start_matches("sqlite://").to_owned();
+    // Another process holds the database's write lock longer than the store waits for it.
+    let path = app.database_url.trim_start_matches("sqlite://").to_owned();
     let mut locker = std::process::Command::new("sqlite3")
         .arg(&path)
         .stdin(std::process::Stdio::piped())
@@ -176,7 +175,7 @@ async fn a_store_that_cannot_take_the_alert_answers_503_so_alertmanager_retries(
     {
         use std::io::Write;
         let stdin = locker.stdin.as_mut().unwrap();
-        writeln!(stdin, "BEGIN EXCLUSIVE; INSERT INTO journal (dedup_key, source, alert, received_at) VALUES ('lock', 'test', '{{}}', 'now');").unwrap();
+        writeln!(stdin, "BEGIN EXCLUSIVE; INSERT INTO decisions (kind, detail, at) VALUES ('lock', 'held by test', 'now');").unwrap();
         stdin.flush().unwrap();
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -193,7 +192,7 @@ async fn a_store_that_cannot_take_the_alert_answers_503_so_alertmanager_retries(
     let response = app.post_alertmanager(&body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
-        journal_count(&app.database_url, "SELECT COUNT(*) FROM journal").await,
+        sqlx_count(&app.database_url, "SELECT COUNT(*) FROM journal").await,
         1
     );
     app.stop().await;
@@ -292,10 +291,8 @@ async fn wait_for_decision(app: &TestApp, kind: &str) -> Value {
 }
 
 /// Counts rows with an independent connection (the test's own view of the file).
-/// Counts on the intake journal's own file of the database at `database_url`.
-async fn journal_count(database_url: &str, sql: &str) -> i64 {
+async fn sqlx_count(database_url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
-    let url = crate::support::journal_url(database_url);
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(database_url).await.unwrap();
     sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
 }

@@ -100,7 +100,14 @@ pub(super) async fn pending(pool: &PgPool, limit: u32) -> Result<Vec<JournalEntr
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|row| JournalEntry::decode(row.try_get("id")?, row.try_get("alert")?))
+        .map(|row| {
+            let alert: String = row.try_get("alert")?;
+            Ok(JournalEntry {
+                id: row.try_get("id")?,
+                alert: serde_json::from_str(&alert)
+                    .map_err(|e| StoreError::Corrupt(format!("journal alert: {e}")))?,
+            })
+        })
         .collect()
 }
 

@@ -1,16 +1,37 @@
 //! Opening the database, and taking the writer connection: the pools, the writer's
-//! durability hook, and the journal file beside it (see [`super::intake_file`]).
+//! durability hook, and a connection with its turn (see [`super::turns`]).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::Sqlite;
 
-use super::intake_file::IntakeFile;
+use super::turns::{Queue, Turn};
 use super::{SqliteStore, StoreError};
 use crate::store::StoreOptions;
+
+/// The writer connection with a bookkeeping turn (see [`super::turns`]); released in this order,
+/// connection first.
+pub(super) struct Gated {
+    conn: PoolConnection<Sqlite>,
+    _turn: Turn,
+}
+
+impl std::ops::Deref for Gated {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Gated {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
@@ -52,7 +73,6 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let intake = IntakeFile::open(&options, &writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -60,7 +80,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
-            intake,
+            turns: Arc::default(),
             owner: crate::store::new_owner().into(),
             lease,
         })
@@ -68,7 +88,6 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for their connections (and SQLite's WAL cleanup) to finish.
     pub async fn close(&self) {
-        self.intake.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -81,7 +100,6 @@ impl SqliteStore {
         if !options.get_filename().exists() {
             return Ok(None);
         }
-        let intake = IntakeFile::open_read_only(&options).await?;
         let options = options
             .create_if_missing(false)
             .read_only(true)
@@ -90,12 +108,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        // A database from before the journal had its own file keeps it in the main one.
-        let intake = intake.unwrap_or_else(|| IntakeFile::reading(&reader));
         Ok(Some(Self {
             writer: reader.clone(),
             reader,
-            intake,
+            turns: Arc::default(),
             owner: crate::store::new_owner().into(),
             lease: StoreOptions::default().lease,
         }))
@@ -119,7 +135,7 @@ fn healthy(conn: &mut sqlx::SqliteConnection) -> bool {
 impl SqliteStore {
     /// The writer connection committing with synchronous=NORMAL, for bookkeeping only (see
     /// the module's note on durability); back to FULL when released.
-    pub(super) async fn relaxed(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    pub(super) async fn relaxed(&self) -> Result<Gated, StoreError> {
         let mut conn = self.durable().await?;
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&mut *conn)
@@ -127,8 +143,10 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// The writer connection committing with synchronous=FULL.
-    pub(super) async fn durable(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
-        Ok(self.writer.acquire().await?)
+    /// The writer connection committing with synchronous=FULL, after its bookkeeping turn.
+    pub(super) async fn durable(&self) -> Result<Gated, StoreError> {
+        let turn = self.turns.take(Queue::Bookkeeping).await;
+        let conn = self.writer.acquire().await?;
+        Ok(Gated { conn, _turn: turn })
     }
 }

@@ -95,51 +95,6 @@ pub(super) async fn append(
     Ok(rows.iter().map(|(key, _)| inserted.remove(key)).collect())
 }
 
-/// Says in the main database, inside the recording transaction, that the journal entries
-/// `entries` are recorded (see [`super::intake_file`]): their ids with `processed = 1`. The
-/// journal file keeps the alerts and dedup keys; here the id is what matters, so the key is
-/// the id's own (`#<id>`) and no alert text is copied.
-pub(super) async fn mark_recorded(
-    conn: &mut SqliteConnection,
-    entries: &[(i64, &str)],
-    now: &str,
-) -> Result<(), StoreError> {
-    let rows: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|(id, source)| serde_json::json!([id, source]))
-        .collect();
-    sqlx::query(
-        "INSERT INTO journal (id, dedup_key, source, alert, received_at, processed)
-         SELECT json_extract(value, '$[0]'), '#' || json_extract(value, '$[0]'),
-                json_extract(value, '$[1]'), '', ?, 1
-         FROM json_each(?) WHERE true
-         ON CONFLICT (id) DO UPDATE SET processed = 1",
-    )
-    .bind(now)
-    .bind(serde_json::Value::from(rows).to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Which of `ids` the main database `main` has recorded.
-pub(super) async fn recorded_among(
-    main: &sqlx::SqlitePool,
-    ids: impl Iterator<Item = i64>,
-) -> Result<HashSet<i64>, StoreError> {
-    let ids: Vec<i64> = ids.collect();
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM journal WHERE processed = 1 AND id IN (SELECT value FROM json_each(?))",
-    )
-    .bind(serde_json::Value::from(ids).to_string())
-    .fetch_all(main)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
 /// Marks the journal entries `ids` processed, in one statement.
 pub(super) async fn mark_processed(
     conn: &mut SqliteConnection,

@@ -296,15 +296,16 @@ pub(super) async fn approval(
         .transpose()
 }
 
-/// One statement of indexed or small-table counts, with the journal's backlog (`pending`, and
-/// when the oldest pending entry arrived) read from its own file; the age is computed here.
+/// One statement of indexed or small-table counts; the oldest pending entry comes from the
+/// `journal_pending (processed, id)` index, its age is computed here.
 pub(super) async fn gauges(
     pool: &SqlitePool,
-    (pending, oldest): (i64, Option<String>),
     now: time::OffsetDateTime,
 ) -> Result<StoreGauges, StoreError> {
     let row = sqlx::query(
         "SELECT
+           (SELECT COUNT(*) FROM journal WHERE processed = 0) AS journal_pending,
+           (SELECT received_at FROM journal WHERE processed = 0 ORDER BY id LIMIT 1) AS oldest,
            (SELECT COUNT(*) FROM outbox WHERE state = 'pending') AS outbox_pending,
            (SELECT COUNT(*) FROM approvals WHERE state = 'pending' AND expires_at_unix > ?)
              AS approvals_pending,
@@ -313,6 +314,7 @@ pub(super) async fn gauges(
     .bind(now.unix_timestamp())
     .fetch_one(pool)
     .await?;
+    let oldest: Option<String> = row.try_get("oldest")?;
     let oldest = oldest
         .map(|t| {
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
@@ -321,7 +323,7 @@ pub(super) async fn gauges(
         .transpose()?;
     let age = oldest.map_or(time::Duration::ZERO, |t| now - t);
     Ok(StoreGauges {
-        journal_pending: pending,
+        journal_pending: row.try_get("journal_pending")?,
         journal_oldest_pending_age: age.try_into().unwrap_or_default(),
         outbox_pending: row.try_get("outbox_pending")?,
         approvals_pending: row.try_get("approvals_pending")?,

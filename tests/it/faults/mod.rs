@@ -44,11 +44,6 @@ pub(crate) async fn query_strings(database_url: &str, sql: &str) -> Vec<String> 
 
 /// One value from the database at `database_url` (a second connection, as an operator's
 /// `sqlite3` would be).
-/// [`query_i64`] on the intake journal's own file (see `support::journal_url`).
-pub(crate) async fn journal_i64(database_url: &str, sql: &str) -> i64 {
-    query_i64(&crate::support::journal_url(database_url), sql).await
-}
-
 pub(crate) async fn query_i64(database_url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
     let mut conn = sqlx::SqliteConnection::connect(database_url)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{database_url, journal_i64, one_route, query_i64, serve_command};
+use super::{database_url, one_route, query_i64, serve_command};
 use crate::support::app::{am_alert, SLACK_TOKEN};
 use crate::support::binary::{free_port, http, Child, SHUTDOWN};
 use crate::support::fake_slack::FakeSlack;
@@ -155,11 +155,7 @@ async fn sigterm_refuses_webhooks_with_503_finishes_or_interrupts_runs_flushes_s
     );
     let count = |sql: &'static str| query_i64(&url, sql);
     assert_eq!(
-        journal_i64(
-            &url,
-            "SELECT COUNT(*) FROM journal WHERE alert LIKE '%k2-test-late%'"
-        )
-        .await,
+        count("SELECT COUNT(*) FROM journal WHERE alert LIKE '%k2-test-late%'").await,
         0,
         "no refused alert was written"
     );

@@ -10,7 +10,7 @@ use std::process::Command;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::journal_i64;
+use super::query_i64;
 use alert_responder::store::{SqliteStore, Store};
 
 use crate::support::app::{am_alert, Options, TestApp};
@@ -134,12 +134,12 @@ async fn a_full_disk_answers_503_says_why_in_readyz_and_recovers_when_space_retu
     // Every acknowledged alert is in the journal, and all of them get processed.
     let url = app.database_url.clone();
     assert_eq!(
-        journal_i64(&url, "SELECT COUNT(*) FROM journal").await,
+        query_i64(&url, "SELECT COUNT(*) FROM journal").await,
         accepted + 1
     );
     let mut pending = i64::MAX;
     for _ in 0..300 {
-        pending = journal_i64(&url, "SELECT COUNT(*) FROM journal WHERE processed = 0").await;
+        pending = query_i64(&url, "SELECT COUNT(*) FROM journal WHERE processed = 0").await;
         if pending == 0 {
             break;
         }

@@ -70,7 +70,6 @@ mod folding;
 mod harness;
 mod incidents;
 mod journal;
-mod journal_file;
 mod leases;
 mod outbox;
 mod pagerduty;
@@ -130,11 +129,6 @@ impl Backend {
         connect(&self.url, &options)
             .await
             .unwrap_or_else(|e| panic!("{self}: cannot open the store at {}: {e}", self.url))
-    }
-
-    /// The database's URL.
-    pub fn url(&self) -> &str {
-        &self.url
     }
 
     /// Two stores on this database: two replicas, each its own holder.

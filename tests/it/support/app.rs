@@ -281,7 +281,7 @@ impl TestApp {
     /// Rows in the intake journal, counted over an independent connection.
     pub async fn journal_rows(&self) -> i64 {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&super::journal_url(&self.database_url))
+        let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
             .await
             .expect("the test database opens");
         sqlx::query_scalar("SELECT COUNT(*) FROM journal")
