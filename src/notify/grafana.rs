@@ -15,7 +15,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
@@ -143,11 +143,7 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str) -> Result<(), G
         return Ok(());
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = super::retry_after(headers);
         return Err(GrafanaError::RateLimited { retry_after });
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {

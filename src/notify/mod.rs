@@ -344,3 +344,12 @@ impl Reporter {
             .await;
     }
 }
+
+/// The delay a 429 asked for in its `Retry-After` header (whole seconds), if it gave one.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+}

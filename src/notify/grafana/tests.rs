@@ -31,7 +31,10 @@ fn answers_are_done_retried_or_refused() {
         classify(StatusCode::TOO_MANY_REQUESTS, &headers, ""),
         Err(GrafanaError::RateLimited { retry_after: None })
     );
-    headers.insert(RETRY_AFTER, "7".parse().expect("a header value"));
+    headers.insert(
+        reqwest::header::RETRY_AFTER,
+        "7".parse().expect("a header value"),
+    );
     assert_eq!(
         classify(StatusCode::TOO_MANY_REQUESTS, &headers, ""),
         Err(GrafanaError::RateLimited {

@@ -113,7 +113,7 @@ fn outputs_without_their_settings_are_off_and_refuse() {
 fn answers_are_classified_for_retry() {
     let none = HeaderMap::new();
     let mut after = HeaderMap::new();
-    after.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+    after.insert(reqwest::header::RETRY_AFTER, HeaderValue::from_static("7"));
     let cases = [
         (201, &none, Ok(())),
         (202, &none, Ok(())),

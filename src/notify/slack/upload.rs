@@ -4,9 +4,6 @@
 //! `thread_ts` shares the file in the thread. Until that last call nothing appears, so a
 //! failure at any leg is retried from the first without leaving a half-posted file.
 
-use std::time::Duration;
-
-use reqwest::header::RETRY_AFTER;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 
@@ -107,11 +104,7 @@ fn status_only(
         return Ok(());
     }
     if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::notify::retry_after(headers);
         return Err(SlackError::RateLimited { retry_after });
     }
     let code = format!("HTTP {}", status.as_u16());
