@@ -705,6 +705,8 @@ impl Dispatcher {
         if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
             self.reporter.refresh(run.incident_id).await;
         }
-        self.chart(run, started).await;
+        // The chart marks the first action; a run that changed nothing marks its start.
+        self.chart(run, observer.first_action().unwrap_or(started))
+            .await;
     }
 }

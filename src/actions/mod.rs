@@ -239,6 +239,9 @@ pub struct StepOutput {
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// E.g. `memory 93.8% (60.0 MiB of 64.0 MiB)`.
     pub summary: String,
+    /// Series to chart in the thread (a `prometheus_range` step with `chart: true`); kept
+    /// out of `fields` so a run's stored outputs stay small.
+    pub chart: Option<crate::chart::Plot>,
 }
 
 impl StepOutput {
@@ -250,7 +253,11 @@ impl StepOutput {
             // an empty map keeps the run going and the summary still says what happened.
             _ => serde_json::Map::new(),
         };
-        Self { fields, summary }
+        Self {
+            fields,
+            summary,
+            chart: None,
+        }
     }
 }
 

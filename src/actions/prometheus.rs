@@ -25,6 +25,9 @@ pub struct Range {
     /// The resolution step.
     #[serde(default = "default_step")]
     pub step: HumanDuration,
+    /// Also share a chart of the query's series (each series its own line) in the thread.
+    #[serde(default)]
+    pub chart: bool,
 }
 
 /// Three times the runbook's "monitor progress every 5 minutes".
@@ -249,6 +252,10 @@ impl StepKind for Range {
             }
         };
         let typed = summarize(&sums);
+        let chart = self
+            .chart
+            .then(|| plot(&query, status, &body, (start, end)))
+            .flatten();
         let summary = match typed.trend {
             Trend::NoData => format!("`{query}`: no data over the last {}", self.range),
             trend => format!(
@@ -260,8 +267,34 @@ impl StepKind for Range {
                 trend.as_str()
             ),
         };
-        Ok(StepOutput::from_typed(&typed, summary))
+        let mut output = StepOutput::from_typed(&typed, summary);
+        output.chart = chart;
+        Ok(output)
     }
+}
+
+/// The answer's series for the thread's chart: the same body, one line per series rather
+/// than their sum. `None` when there is nothing to draw (the step's summary says "no data").
+fn plot(
+    query: &str,
+    status: reqwest::StatusCode,
+    body: &str,
+    range: (SystemTime, SystemTime),
+) -> Option<crate::chart::Plot> {
+    let series = crate::chart::parse(query, status, body).ok()?;
+    if series.iter().all(|s| s.points.is_empty()) {
+        return None;
+    }
+    let seconds = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    };
+    Some(crate::chart::Plot {
+        title: query.to_owned(),
+        series,
+        range: (seconds(range.0), seconds(range.1)),
+    })
 }
 
 #[cfg(test)]
@@ -340,6 +373,27 @@ mod tests {
         assert_eq!(names, ["url", "query"]);
         assert!(serde_yaml_ng::from_str::<Range>("url: u\nquery: up\nrange: long").is_err());
         assert!(serde_yaml_ng::from_str::<Range>("url: u\nquery: up\ntimeout: 5s").is_err());
+        assert!(!r.chart);
+        let charted: Range = serde_yaml_ng::from_str("url: u\nquery: up\nchart: true").unwrap();
+        assert!(charted.chart);
+    }
+
+    #[test]
+    fn a_plot_keeps_each_series_and_the_range_asked() {
+        let ok = reqwest::StatusCode::OK;
+        let range = (
+            UNIX_EPOCH + Duration::from_secs(1_768_904_000),
+            UNIX_EPOCH + Duration::from_secs(1_768_904_300),
+        );
+        let drawn = plot("lag", ok, &fixture("lag_rising.json"), range).expect("series to draw");
+        assert_eq!(drawn.title, "lag");
+        assert_eq!(drawn.range, (1_768_904_000.0, 1_768_904_300.0));
+        assert!(drawn.series.len() > 1, "one line per series, not their sum");
+        assert_eq!(drawn.series[0].points[0], (1_768_904_100.0, 1200.0));
+        assert!(
+            plot("lag", ok, &fixture("empty.json"), range).is_none(),
+            "nothing to draw"
+        );
     }
 
     #[test]

@@ -43,6 +43,17 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Series a step asked to chart, with their title and the time range they cover.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plot {
+    /// The chart's title, e.g. `streaming-lag trend: sum(kafka_consumergroup_lag{…})`.
+    pub title: String,
+    /// The lines.
+    pub series: Vec<Series>,
+    /// The time range queried (unix seconds).
+    pub range: (f64, f64),
+}
+
 /// Queries each side of `expression` over `range` (unix seconds) from Prometheus at `base`.
 pub async fn fetch(
     http: &reqwest::Client,
@@ -101,7 +112,11 @@ struct Matrix {
 }
 
 /// The series of one side's answer; Prometheus explains its 4xx and 5xx in the envelope.
-fn parse(side: &str, status: reqwest::StatusCode, body: &str) -> Result<Vec<Series>, ChartError> {
+pub fn parse(
+    side: &str,
+    status: reqwest::StatusCode,
+    body: &str,
+) -> Result<Vec<Series>, ChartError> {
     let Ok(envelope) = serde_json::from_str::<Envelope>(body) else {
         return Err(ChartError::Unavailable(format!(
             "HTTP {status}, not a query_range answer"

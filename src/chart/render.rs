@@ -39,8 +39,9 @@ pub struct Picture<'a> {
     pub title: &'a str,
     /// The lines, each with its label; points are (unix seconds, value).
     pub series: &'a [Series],
-    /// When the action happened (unix seconds), drawn as a vertical line.
-    pub action: f64,
+    /// When the action happened (unix seconds), drawn as a vertical line; `None` when the
+    /// chart shows no action (a step's trend charted before anything was changed).
+    pub action: Option<f64>,
     /// The time range shown (unix seconds).
     pub range: (f64, f64),
 }
@@ -82,14 +83,16 @@ fn draw(p: &Picture<'_>, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Error
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
     }
-    let action = RED.stroke_width(2);
-    chart
-        .draw_series(std::iter::once(PathElement::new(
-            vec![(p.action, low), (p.action, high)],
-            action,
-        )))?
-        .label(format!("action {}", utc_label(p.action)))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], action));
+    if let Some(at) = p.action {
+        let action = RED.stroke_width(2);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(at, low), (at, high)],
+                action,
+            )))?
+            .label(format!("action {}", utc_label(at)))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], action));
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)

@@ -81,7 +81,7 @@ async fn both_sides_of_a_comparison_are_fetched_and_drawn() {
     let picture = render::Picture {
         title: "HighMemoryUsage: mem > 90",
         series: &series,
-        action: range.0 + 1800.0,
+        action: Some(range.0 + 1800.0),
         range,
     };
     let png = render::png(&picture).expect("drawn");

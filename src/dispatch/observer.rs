@@ -27,6 +27,8 @@ pub(super) struct StoreObserver<'a> {
     preemption: Arc<Preemption>,
     /// When the step in progress started (the engine runs one step at a time).
     step_started: Mutex<Option<Instant>>,
+    /// When the run's first destructive step started: the action its charts mark.
+    first_action: Mutex<Option<OffsetDateTime>>,
 }
 
 impl<'a> StoreObserver<'a> {
@@ -42,7 +44,13 @@ impl<'a> StoreObserver<'a> {
             responder,
             preemption,
             step_started: Mutex::new(None),
+            first_action: Mutex::new(None),
         }
+    }
+
+    /// When the run's first destructive step started, if one did.
+    pub(super) fn first_action(&self) -> Option<OffsetDateTime> {
+        *self.first_action.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn new_step(&self, step: &Step) -> NewStep {
@@ -108,6 +116,10 @@ impl RunObserver for StoreObserver<'_> {
             }
         };
         *self.step_started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if step.action.kind().destructive() {
+            let mut first = self.first_action.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert_with(OffsetDateTime::now_utc);
+        }
         handle
     }
 
@@ -131,6 +143,13 @@ impl RunObserver for StoreObserver<'_> {
             tracing::error!(step = %step.id, error.message = %e, "Could not record a step end.");
         }
         self.report(step, end).await;
+    }
+
+    async fn chart(&self, step: &Step, plot: crate::chart::Plot) {
+        let action = self.first_action();
+        self.dispatcher
+            .chart_step(self.run, &step.id, plot, action)
+            .await;
     }
 
     async fn not_run(&self, step: &Step, end: &StepEnd) {

@@ -45,6 +45,8 @@ pub trait RunObserver: Send + Sync {
         plan: &str,
         cancel: &CancellationToken,
     ) -> ApprovalOutcome;
+    /// A step that ended asked for a chart of its series in the thread (`chart: true`).
+    async fn chart(&self, _step: &Step, _plot: crate::chart::Plot) {}
 }
 
 /// Everything one run needs.
@@ -238,8 +240,10 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 humantime::format_duration(round(limit))
             )),
         };
+        let mut plot = None;
         let step_end = match result {
-            Ok(out) => {
+            Ok(mut out) => {
+                plot = out.chart.take();
                 let fields = Json::Object(out.fields.clone());
                 outputs.insert(step.id.clone(), fields.clone());
                 match check_expectation(step, &input, &outputs, &out.fields) {
@@ -260,6 +264,10 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             ),
         };
         observer.finished(step, handle, &step_end).await;
+        // After the step's own reply, so the chart follows what it illustrates.
+        if let Some(plot) = plot.filter(|_| step_end.state == StepState::Succeeded) {
+            observer.chart(step, plot).await;
+        }
         if kind.destructive() {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             input.preemption.end_destructive(Some(now));

@@ -1,7 +1,9 @@
 //! The chart of the alert's expression in the thread, on real Docker: a run on an alert whose
 //! Prometheus link carries `g0.expr` ends with a PNG of both sides of its comparison, shared in
 //! the incident's thread through Slack's external upload flow despite 429 and 500 on each leg;
-//! with Prometheus unreachable, one line says why and the run is unaffected.
+//! with Prometheus unreachable, one line says why and the run is unaffected; a
+//! `prometheus_range` step with `chart: true` shares its own series, the first action marked
+//! only on a chart read after it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,10 +96,7 @@ async fn a_run_ends_with_a_png_of_both_sides_in_its_thread_despite_429_and_500_o
     let detail = app.wait_for_finished_run(idle.name(), 1).await;
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while slack.shared_files().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    slack.wait_for_files(1, Duration::from_secs(60)).await;
     let files = slack.shared_files();
     assert_eq!(
         files.len(),
@@ -188,5 +187,87 @@ async fn prometheus_unreachable_means_one_line_and_no_chart_and_the_run_is_unaff
         lines[0].text
     );
     assert!(slack.shared_files().is_empty());
+    app.stop().await;
+}
+
+/// The red pixels of a decoded chart (the action line and its legend), and whether it has ink.
+fn red_and_ink(bytes: &[u8]) -> (usize, usize) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+        .read_info()
+        .expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let pixels = &pixels[..info.buffer_size()];
+    let red = pixels
+        .chunks(3)
+        .filter(|p| p[0] > 215 && p[1] < 40 && p[2] < 40)
+        .count();
+    let ink = pixels.chunks(3).filter(|p| p != &[255, 255, 255]).count();
+    (red, ink)
+}
+
+#[tokio::test]
+async fn a_range_step_with_chart_true_shares_its_series_marking_only_an_action_before_it() {
+    let idle = TestContainer::idle("chart-step");
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let step = |id: &str| {
+        format!(
+            "  - id: {id}\n    action: prometheus_range\n    url: \"{{{{ config.prometheus_url }}}}\"\n    \
+             query: mem\n    range: 10m\n    chart: true\n"
+        )
+    };
+    let responder = format!(
+        "name: trendy\ntarget: \"{{{{ alert.labels.container }}}}\"\nallow_targets: ['k2-.*']\nsteps:\n{}  \
+         - id: restart\n    action: docker_restart\n    container: \"{{{{ target }}}}\"\n{}",
+        step("before"),
+        step("after")
+    );
+    let catalog = catalog_dir(
+        dir.path(),
+        "routes:\n  - matchers: ['alertname=\"Trendy\"']\n    responder: trendy\n",
+        &[("trendy", responder.as_str())],
+    );
+    let options = Options {
+        config: vec![("prometheus_url", fake_prometheus().await)],
+        ..Options::with_catalog(catalog)
+    };
+    let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
+    let alert = am_alert(
+        "firing",
+        "Trendy",
+        idle.name(),
+        "c4a7000000000003",
+        "2026-11-27T05:00:00Z",
+    );
+    assert_eq!(app.post_alertmanager(&alert).await.status(), 200);
+    let detail = app.wait_for_finished_run(idle.name(), 1).await;
+    assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
+
+    let shared = slack.wait_for_files(2, Duration::from_secs(60)).await;
+    assert!(shared, "two charts: {:?}", slack.calls());
+    let files = slack.shared_files();
+    let titles: Vec<&str> = files.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["trendy before: mem", "trendy after: mem"],
+        "in step order"
+    );
+    let parent = slack
+        .messages()
+        .into_iter()
+        .find(|m| m.thread_ts.is_none())
+        .expect("the incident's parent");
+    for file in &files {
+        assert_eq!(file.thread_ts.as_deref(), Some(parent.ts.as_str()));
+    }
+    let (red_before, ink_before) = red_and_ink(&files[0].bytes);
+    let (red_after, ink_after) = red_and_ink(&files[1].bytes);
+    assert!(ink_before > 5_000 && ink_after > 5_000, "not blank");
+    assert_eq!(red_before, 0, "read before the restart: no action line");
+    assert!(
+        red_after > 200,
+        "read after it: the restart marked ({red_after} red pixels)"
+    );
     app.stop().await;
 }

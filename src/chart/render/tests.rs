@@ -48,7 +48,7 @@ fn the_png_is_the_chart_size_not_blank_and_its_line_goes_where_the_data_does() {
     let picture = Picture {
         title: "ConsumerLag",
         series: &series,
-        action: start + 1800.0,
+        action: Some(start + 1800.0),
         range: (start, end),
     };
     let (w, h, pixels) = decode(&png(&picture).expect("drawn"));
@@ -86,8 +86,35 @@ fn labels_are_utc_and_a_flat_or_empty_chart_still_draws() {
     let picture = Picture {
         title: "flat",
         series: &flat,
-        action: 30.0,
+        action: Some(30.0),
         range: (0.0, 60.0),
     };
     assert!(png(&picture).is_ok());
+}
+
+#[test]
+fn a_chart_without_an_action_has_no_red_line() {
+    let series = [Series {
+        label: "lag".into(),
+        points: (0..60)
+            .map(|i| (f64::from(i) * 30.0, f64::from(i)))
+            .collect(),
+    }];
+    let mut picture = Picture {
+        title: "trend",
+        series: &series,
+        action: None,
+        range: (0.0, 1800.0),
+    };
+    let (_, _, pixels) = decode(&png(&picture).expect("drawn"));
+    assert!(
+        mean_row(&pixels, (255, 0, 0), 0, WIDTH).is_none(),
+        "no action line"
+    );
+    picture.action = Some(900.0);
+    let (_, _, pixels) = decode(&png(&picture).expect("drawn"));
+    assert!(
+        mean_row(&pixels, (255, 0, 0), 0, WIDTH).is_some(),
+        "the same chart with one"
+    );
 }

@@ -274,6 +274,18 @@ impl FakeSlack {
         }
     }
 
+    /// Waits until at least `n` files were shared; false when `timeout` passed first.
+    pub async fn wait_for_files(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.shared_files().len() < n {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
+    }
+
     /// The files shared so far.
     pub fn shared_files(&self) -> Vec<SharedFile> {
         FakeSlackState::lock(&self.state).uploads.shared.clone()
