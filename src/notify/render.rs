@@ -91,9 +91,10 @@ pub fn parent(view: &IncidentView) -> String {
 }
 
 fn is_destructive_row(step: &StepRow) -> bool {
-    // Planned (dry-run) and refused rows only exist for destructive steps.
-    matches!(step.action.as_str(), "docker_restart" | "docker_start")
-        || matches!(step.state.as_str(), "planned" | "refused")
+    // The flag recorded with the step, so a `find_files` delete or a `docker_exec` that
+    // changes things counts as done; planned (dry-run) and refused rows only exist for
+    // destructive steps.
+    step.destructive || matches!(step.state.as_str(), "planned" | "refused")
 }
 
 fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
@@ -159,7 +160,7 @@ pub fn pagerduty_update(update: &Alert) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DecisionRow, IncidentRow};
+    use crate::store::{DecisionRow, IncidentRow, RunRow};
 
     fn decision(kind: DecisionKind, detail: &str) -> DecisionRow {
         DecisionRow {
@@ -215,5 +216,46 @@ mod tests {
             storm.contains("1000 firing alerts of this name and target folded into this thread"),
             "{storm}"
         );
+    }
+
+    fn step(step_id: &str, action: &str, destructive: bool, summary: &str) -> StepRow {
+        StepRow {
+            step_id: step_id.into(),
+            action: action.into(),
+            destructive,
+            state: "succeeded".into(),
+            summary: Some(summary.into()),
+            outputs: None,
+            error: None,
+            started_at: "2026-11-27T05:00:00Z".into(),
+            finished_at: Some("2026-11-27T05:00:01Z".into()),
+        }
+    }
+
+    #[test]
+    fn what_was_done_is_decided_by_the_recorded_flag_not_the_action_name() {
+        let mut v = view(1, vec![]);
+        v.run = Some(RunRow {
+            id: 1,
+            responder: "checkpoint-disk".into(),
+            target: "k2-spark-master".into(),
+            mode: "live".into(),
+            state: "finished".into(),
+            outcome: Some("succeeded".into()),
+            summary: Some("deleted 3 files".into()),
+            started_at: None,
+            finished_at: None,
+            steps: vec![
+                step("old_metadata", "find_files", false, "3 files match"),
+                step("cleanup", "find_files", true, "deleted 3 files"),
+            ],
+        });
+        let text = parent(&v);
+        assert!(
+            text.contains("Found: old_metadata: 3 files match"),
+            "{text}"
+        );
+        assert!(text.contains("Done: cleanup: deleted 3 files"), "{text}");
+        assert!(!text.contains("cleanup: deleted 3 files ·"), "{text}");
     }
 }
