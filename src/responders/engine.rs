@@ -407,3 +407,6 @@ fn failed(failure: String, done: &[String]) -> RunResult {
         escalation: Some(failure),
     }
 }
+
+#[cfg(test)]
+mod tests;
