@@ -283,3 +283,6 @@ pub fn unrouted(alert: &Alert, plan: &AlertPlan) -> bool {
         AlertPlan::Resolve | AlertPlan::Update => false,
     }
 }
+
+#[cfg(test)]
+mod tests;
