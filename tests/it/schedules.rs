@@ -18,6 +18,7 @@ use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
 mod budget;
 mod cli;
+mod daily;
 mod replicas;
 
 const OPS: User = ("U0OPS", "ops");
