@@ -34,6 +34,8 @@ pub enum Action {
     DockerInspect(docker::Inspect),
     /// Live memory use as `docker stats` computes it.
     DockerStats(docker::Stats),
+    /// Every container matching a pattern: state, restarts, memory.
+    DockerList(docker::List),
     /// The container's recent log lines, optionally filtered.
     DockerLogs(docker::Logs),
     /// A command (argv, never a shell string) inside the container.
@@ -66,6 +68,7 @@ impl Action {
         match self {
             Action::DockerInspect(a) => a,
             Action::DockerStats(a) => a,
+            Action::DockerList(a) => a,
             Action::DockerLogs(a) => a,
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,
@@ -86,6 +89,7 @@ impl Action {
         match self {
             Action::DockerInspect(a) => a,
             Action::DockerStats(a) => a,
+            Action::DockerList(a) => a,
             Action::DockerLogs(a) => a,
             Action::DockerExec(a) => a,
             Action::DockerRestart(a) => a,

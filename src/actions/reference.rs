@@ -23,6 +23,7 @@ fn position(action: &Action) -> usize {
         Action::KafkaConsumerLag(_) => 11,
         Action::SparkMasterStatus(_) => 12,
         Action::PrometheusRange(_) => 13,
+        Action::DockerList(_) => 14,
     }
 }
 
@@ -42,6 +43,7 @@ const SAMPLES: &[&str] = &[
     "action: kafka_consumer_lag\ncontainer: c\ngroup: g",
     "action: spark_master_status\nurl: u\napp: a",
     "action: prometheus_range\nurl: u\nquery: q",
+    "action: docker_list\nname: n",
 ];
 
 /// The backticked words of a Markdown table cell.

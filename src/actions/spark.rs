@@ -1,9 +1,11 @@
 //! Spark step kinds: `spark_master_status`, the runbook's "Check Spark UI" (workers ALIVE,
-//! the application running, its duration) read from the standalone master's `/json/`.
+//! the application running, its duration; red flags: a DEAD worker, a FAILED application, a
+//! duration reset) read from the standalone master's `/json/`.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::docker::HumanDuration;
 use super::{api, ActionCtx, ActionError, StepEnv, StepKind, StepOutput};
 use crate::template::Tmpl;
 
@@ -13,11 +15,20 @@ use crate::template::Tmpl;
 pub struct MasterStatus {
     /// The master's web UI base URL, e.g. `http://k2-spark-master:8080`.
     pub url: Tmpl,
-    /// The application name to look for among the active applications (case-insensitive).
-    pub app: Tmpl,
+    /// The application name to look for among the active applications (case-insensitive);
+    /// without it, only the cluster as a whole is read.
+    #[serde(default)]
+    pub app: Option<Tmpl>,
     /// How many ALIVE workers the cluster should have.
     #[serde(default = "default_expected_workers")]
     pub expected_workers: u32,
+    /// How far back a FAILED application or a (re)started one counts (runbook: daily, 24h).
+    #[serde(default = "default_since")]
+    pub since: HumanDuration,
+}
+
+fn default_since() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(24 * 3600))
 }
 
 /// The runbook: "Workers tab: 2 workers registered, both ALIVE".
@@ -44,6 +55,13 @@ pub struct MasterStatusOutput {
     pub app_started_at: String,
     /// Active applications in state RUNNING, this one or not.
     pub apps_running: u32,
+    /// Workers in state DEAD.
+    pub workers_dead: u32,
+    /// Completed applications that ended FAILED within `since`, by name.
+    pub apps_failed: Vec<String>,
+    /// RUNNING applications that started within `since` (their duration was reset: they
+    /// restarted, or were deployed), by name.
+    pub apps_restarted: Vec<String>,
 }
 
 const OUTPUTS: &[&str] = &[
@@ -55,6 +73,9 @@ const OUTPUTS: &[&str] = &[
     "app_duration_ms",
     "app_started_at",
     "apps_running",
+    "workers_dead",
+    "apps_failed",
+    "apps_restarted",
 ];
 
 /// The parts of the master's `/json/` this step reads; the rest is ignored, since Spark
@@ -85,15 +106,40 @@ fn parse(body: &str) -> Result<MasterJson, String> {
     serde_json::from_str(body).map_err(|e| format!("not a Spark master /json/ answer: {e}"))
 }
 
+/// The moment a state read at `now_ms` looks back to, and `expected` ALIVE workers.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    now_ms: i64,
+    since_ms: i64,
+    expected: u32,
+}
+
 /// What the master's state says about `app`, plus the last completed state of an absent app
 /// (e.g. `FAILED`) for the summary.
 fn summarize(
     master: &MasterJson,
     app: &str,
-    expected: u32,
+    window: Window,
 ) -> (MasterStatusOutput, Option<String>) {
+    let expected = window.expected;
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    let workers_alive = count(master.workers.iter().filter(|w| w.state == "ALIVE").count());
+    let workers_in =
+        |state: &str| count(master.workers.iter().filter(|w| w.state == state).count());
+    let workers_alive = workers_in("ALIVE");
+    let from = window.now_ms.saturating_sub(window.since_ms);
+    let ended = |a: &AppJson| {
+        a.starttime
+            .saturating_add(i64::try_from(a.duration).unwrap_or(0))
+    };
+    let mut apps_failed: Vec<String> = (master.completedapps.iter())
+        .filter(|a| a.state == "FAILED" && ended(a) >= from)
+        .map(|a| a.name.clone())
+        .collect();
+    apps_failed.dedup();
+    let apps_restarted = (master.activeapps.iter())
+        .filter(|a| a.state == "RUNNING" && a.starttime >= from)
+        .map(|a| a.name.clone())
+        .collect();
     let named = |a: &&AppJson| a.name.eq_ignore_ascii_case(app);
     // A restarted app can briefly appear twice (old RUNNING, new WAITING): report RUNNING.
     let found = master
@@ -124,6 +170,9 @@ fn summarize(
                 .filter(|a| a.state == "RUNNING")
                 .count(),
         ),
+        workers_dead: workers_in("DEAD"),
+        apps_failed,
+        apps_restarted,
     };
     (out, completed)
 }
@@ -139,179 +188,68 @@ impl StepKind for MasterStatus {
     }
 
     fn templates_mut(&mut self) -> Vec<(&'static str, &mut Tmpl)> {
-        vec![("url", &mut self.url), ("app", &mut self.app)]
+        let mut fields = vec![("url", &mut self.url)];
+        fields.extend(self.app.as_mut().map(|app| ("app", app)));
+        fields
     }
 
     fn plan(&self, env: &StepEnv<'_>) -> Result<String, ActionError> {
         let url = api::join(&env.render(&self.url)?, "/json/");
-        let app = env.render(&self.app)?;
-        Ok(format!("read Spark master {url} for workers and app {app}"))
+        match &self.app {
+            Some(app) => Ok(format!(
+                "read Spark master {url} for workers and app {}",
+                env.render(app)?
+            )),
+            None => Ok(format!("read Spark master {url} for workers and apps")),
+        }
     }
 
     async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
         let url = api::join(&env.render(&self.url)?, "/json/");
-        let app = env.render(&self.app)?;
+        let app = match &self.app {
+            Some(app) => Some(env.render(app)?),
+            None => None,
+        };
         let (status, body) = api::get(&ctx.http, &url, &[]).await?;
         if !status.is_success() {
             return Err(api::status_error(&url, status, &body));
         }
         let master = parse(&body).map_err(|e| ActionError::Failed(format!("GET {url}: {e}")))?;
-        let (typed, completed) = summarize(&master, &app, self.expected_workers);
-        let app_part = if typed.app_present {
+        let window = Window {
+            now_ms: time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+            since_ms: i64::try_from(self.since.0.as_millis()).unwrap_or(i64::MAX),
+            expected: self.expected_workers,
+        };
+        let (typed, completed) = summarize(&master, app.as_deref().unwrap_or(""), window);
+        let app = app.unwrap_or_default();
+        let app_part = if app.is_empty() {
+            String::new()
+        } else if typed.app_present {
             format!(
-                "app {app} {} for {}",
+                ", app {app} {} for {}",
                 typed.app_state,
                 humantime::format_duration(std::time::Duration::from_secs(
                     typed.app_duration_ms / 1000
                 ))
             )
         } else if let Some(state) = completed {
-            format!("app {app} not active (last run {state})")
+            format!(", app {app} not active (last run {state})")
         } else {
-            format!("app {app} not found")
+            format!(", app {app} not found")
         };
-        let summary = format!(
-            "workers {}/{} ALIVE, {app_part}, {} apps running",
+        let mut summary = format!(
+            "workers {}/{} ALIVE{app_part}, {} apps running",
             typed.workers_alive, typed.workers_expected, typed.apps_running
         );
+        if typed.workers_dead > 0 {
+            summary.push_str(&format!(", {} workers DEAD", typed.workers_dead));
+        }
+        if !typed.apps_failed.is_empty() {
+            summary.push_str(&format!(", FAILED: {}", typed.apps_failed.join(", ")));
+        }
         Ok(StepOutput::from_typed(&typed, summary))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture(name: &str) -> MasterJson {
-        let path = format!("{}/tests/fixtures/spark/{name}", env!("CARGO_MANIFEST_DIR"));
-        let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        parse(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
-
-    #[test]
-    fn fixtures_summarize() {
-        // (fixture, app, alive, ok, present, state, duration, started, running, completed)
-        type Row = (
-            &'static str,
-            &'static str,
-            u32,
-            bool,
-            bool,
-            &'static str,
-            u64,
-            &'static str,
-            u32,
-            Option<&'static str>,
-        );
-        let table: &[Row] = &[
-            (
-                "master.json",
-                "K2-Bronze-Binance-Ingestion",
-                2,
-                true,
-                true,
-                "RUNNING",
-                3_600_289,
-                "2026-01-20T10:15:30.123Z",
-                3,
-                None,
-            ),
-            (
-                "master.json",
-                "k2-bronze-binance-ingestion",
-                2,
-                true,
-                true,
-                "RUNNING",
-                3_600_289,
-                "2026-01-20T10:15:30.123Z",
-                3,
-                None,
-            ),
-            (
-                "master.json",
-                "K2-Silver-Kraken-Transformation",
-                2,
-                true,
-                true,
-                "WAITING",
-                60_410,
-                "2026-01-20T11:14:30.002Z",
-                3,
-                Some("FAILED"),
-            ),
-            (
-                "master.json",
-                "k2-bronze-binance-stream",
-                2,
-                true,
-                false,
-                "",
-                0,
-                "",
-                3,
-                None,
-            ),
-            (
-                "master_worker_dead.json",
-                "K2-Bronze-Binance-Ingestion",
-                1,
-                false,
-                false,
-                "",
-                0,
-                "",
-                2,
-                None,
-            ),
-        ];
-        for &(file, app, alive, ok, present, state, duration, started, running, completed) in table
-        {
-            let (out, last) = summarize(&fixture(file), app, 2);
-            let got = (
-                out.workers_alive,
-                out.workers_ok,
-                out.app_present,
-                out.app_state.as_str(),
-                out.app_duration_ms,
-                out.app_started_at.as_str(),
-                out.apps_running,
-                last.as_deref(),
-            );
-            let want = (
-                alive, ok, present, state, duration, started, running, completed,
-            );
-            assert_eq!(got, want, "{file} / {app}");
-            assert_eq!(out.workers_expected, 2);
-        }
-    }
-
-    #[test]
-    fn non_master_bodies_are_errors() {
-        assert!(parse("<html>Spark Master at spark://m:7077</html>").is_err());
-        assert!(parse(r#"{"status":"ALIVE"}"#).is_err());
-    }
-
-    #[test]
-    fn yaml_shape_and_defaults() {
-        let mut s: MasterStatus =
-            serde_yaml_ng::from_str("url: '{{ config.spark_master_url }}'\napp: x")
-                .expect("valid YAML");
-        assert_eq!(s.expected_workers, 2);
-        assert!(!s.destructive());
-        let names: Vec<&str> = s.templates_mut().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["url", "app"]);
-        assert!(serde_yaml_ng::from_str::<MasterStatus>("url: u\napp: x\nworkers: 3").is_err());
-    }
-
-    #[test]
-    fn output_keys_equal_outputs() {
-        let (typed, _) = summarize(&fixture("master.json"), "x", 2);
-        let out = StepOutput::from_typed(&typed, String::new());
-        let mut got: Vec<&str> = out.fields.keys().map(String::as_str).collect();
-        let mut want = OUTPUTS.to_vec();
-        got.sort_unstable();
-        want.sort_unstable();
-        assert_eq!(got, want);
-    }
-}
+mod tests;

@@ -26,6 +26,9 @@ pub fn parent(view: &IncidentView) -> String {
     let resolved = i.status == "resolved";
     // A scheduled run is routine work, not an alarm.
     let scheduled = i.fingerprint.starts_with(slot::FINGERPRINT_PREFIX);
+    if let Some(closing) = scheduled.then(|| closing_report(view)).flatten() {
+        return closing;
+    }
     let (icon, state) = match (scheduled, resolved) {
         (true, true) => (":calendar:", "DONE"),
         (true, false) => (":calendar:", "RUNNING"),
@@ -88,6 +91,33 @@ pub fn parent(view: &IncidentView) -> String {
         lines.push(format!("{closed} at {at}"));
     }
     lines.join("\n")
+}
+
+/// A finished scheduled run that posted a report (the daily health check, say): the
+/// channel's one message becomes that report, its last, followed by one line on the run, so
+/// people read the report without opening the thread (each step stays there). `None` while
+/// the run goes on, or when it posted no report.
+fn closing_report(view: &IncidentView) -> Option<String> {
+    let run = view.run.as_ref()?;
+    let outcome = run.outcome.as_deref()?;
+    let report = (run.steps.iter().rev())
+        .filter(|s| s.action == "report" && s.state == "succeeded")
+        .find_map(|s| {
+            let text = s.outputs.as_ref().and_then(|o| o.get("text"));
+            (text.and_then(|t| t.as_str()).map(str::to_owned)).or_else(|| s.summary.clone())
+        })?;
+    // To the second: the parent is read by people, not parsed.
+    let at = (view.incident.resolved_at.as_deref()).map_or(String::new(), |at| {
+        format!(" · done at {}Z", at.get(..19).unwrap_or(at))
+    });
+    let note = match outcome {
+        "succeeded" => String::new(),
+        other => format!(": {}", run.summary.as_deref().unwrap_or(other)),
+    };
+    Some(format!(
+        "{report}\n:calendar: _{} · responder {} ({}) *{outcome}*{note}{at} · every step in the thread_",
+        view.incident.alertname, run.responder, run.mode
+    ))
 }
 
 fn is_destructive_row(step: &StepRow) -> bool {
@@ -193,6 +223,70 @@ mod tests {
         }
     }
 
+    fn step(id: &str, action: &str, state: &str, text: &str) -> StepRow {
+        StepRow {
+            step_id: id.into(),
+            action: action.into(),
+            destructive: false,
+            state: state.into(),
+            summary: Some(text.into()),
+            outputs: Some(serde_json::json!({ "text": text })),
+            error: None,
+            started_at: "2026-12-04T08:00:01Z".into(),
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_finished_scheduled_run_shows_its_last_report_as_the_parent() {
+        let mut v = view(1, Vec::new());
+        v.incident.fingerprint = format!("{}daily-health:1", slot::FINGERPRINT_PREFIX);
+        v.incident.alertname = "daily-health (scheduled)".into();
+        v.incident.status = "resolved".into();
+        v.incident.resolved_at = Some("2026-12-04T08:00:09Z".into());
+        let mut run = crate::store::RunRow {
+            id: 1,
+            responder: "daily-health".into(),
+            target: "daily-health".into(),
+            mode: "live".into(),
+            state: "finished".into(),
+            outcome: Some("succeeded".into()),
+            summary: Some("no change needed".into()),
+            started_at: None,
+            finished_at: None,
+            steps: vec![
+                step("early", "report", "succeeded", "not this one"),
+                step(
+                    "report",
+                    "report",
+                    "succeeded",
+                    "*Daily health* :red_circle: red\nline",
+                ),
+                step("late", "report", "skipped", "skipped: false"),
+            ],
+        };
+        v.run = Some(run.clone());
+        let text = parent(&v);
+        assert!(
+            text.starts_with("*Daily health* :red_circle: red\nline\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("responder daily-health (live) *succeeded*"),
+            "{text}"
+        );
+        assert!(text.contains("done at 2026-12-04T08:00:09Z"), "{text}");
+        // Still running: the usual parent.
+        run.outcome = None;
+        v.run = Some(run.clone());
+        assert!(parent(&v).starts_with(":calendar: *daily-health (scheduled)*"));
+        // An alert's incident keeps the usual parent whatever it reported.
+        run.outcome = Some("succeeded".into());
+        v.run = Some(run);
+        v.incident.fingerprint = "f".into();
+        assert!(parent(&v).starts_with(":white_check_mark:"));
+    }
+
     #[test]
     fn a_parent_counts_folded_alerts_and_keeps_the_first_reason() {
         let one = parent(&view(1, vec![decision(DecisionKind::NoRoute, "no route")]));
@@ -218,17 +312,10 @@ mod tests {
         );
     }
 
-    fn step(step_id: &str, action: &str, destructive: bool, summary: &str) -> StepRow {
+    fn recorded(step_id: &str, action: &str, destructive: bool, summary: &str) -> StepRow {
         StepRow {
-            step_id: step_id.into(),
-            action: action.into(),
             destructive,
-            state: "succeeded".into(),
-            summary: Some(summary.into()),
-            outputs: None,
-            error: None,
-            started_at: "2026-11-27T05:00:00Z".into(),
-            finished_at: Some("2026-11-27T05:00:01Z".into()),
+            ..step(step_id, action, "succeeded", summary)
         }
     }
 
@@ -246,8 +333,8 @@ mod tests {
             started_at: None,
             finished_at: None,
             steps: vec![
-                step("old_metadata", "find_files", false, "3 files match"),
-                step("cleanup", "find_files", true, "deleted 3 files"),
+                recorded("old_metadata", "find_files", false, "3 files match"),
+                recorded("cleanup", "find_files", true, "deleted 3 files"),
             ],
         });
         let text = parent(&v);

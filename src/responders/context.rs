@@ -2,8 +2,9 @@
 //!
 //! `alert`, `target`, `responder`, `mode`, `config` (the service's settings for playbooks,
 //! e.g. `config.kafka_container`), `previous` (each step's outputs in this responder's previous
-//! run on the same target), `steps` (outputs of the steps that ran so far) and, in `expect`,
-//! `output` (the step's own outputs).
+//! run on the same target), `steps` (outputs of the steps that ran so far), `failed` (the error
+//! of each step that failed so far, for a report to say why a check could not run) and, in
+//! `expect`, `output` (the step's own outputs).
 
 use std::collections::BTreeMap;
 
@@ -34,13 +35,31 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// The template context with the outputs of the steps that ran so far.
     pub fn vars(&self, steps: &Map<String, Json>) -> Value {
-        self.vars_with_output(steps, None)
+        self.context(steps, &Map::new(), None)
+    }
+
+    /// As [`Scope::vars`], plus `failed`: the error of each step that failed so far.
+    pub fn vars_with_failures(
+        &self,
+        steps: &Map<String, Json>,
+        failed: &Map<String, Json>,
+    ) -> Value {
+        self.context(steps, failed, None)
     }
 
     /// As [`Scope::vars`], plus `output`: the current step's own outputs, for `expect`.
     pub fn vars_with_output(
         &self,
         steps: &Map<String, Json>,
+        output: Option<&Map<String, Json>>,
+    ) -> Value {
+        self.context(steps, &Map::new(), output)
+    }
+
+    fn context(
+        &self,
+        steps: &Map<String, Json>,
+        failed: &Map<String, Json>,
         output: Option<&Map<String, Json>>,
     ) -> Value {
         let alert = self.alert;
@@ -63,6 +82,7 @@ impl Scope<'_> {
             "config": self.config,
             "previous": self.previous,
             "steps": steps,
+            "failed": failed,
             "output": output,
         }))
     }

@@ -102,6 +102,9 @@ pub struct RunResult {
 pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     let deadline = Instant::now() + input.responder.timeout;
     let mut outputs: Map<String, Json> = Map::new();
+    // Why each failed step failed, as `failed.<id>`: a report that goes on after a failed
+    // check (`on_failure: continue`) can then say why it has no numbers for it.
+    let mut errors: Map<String, Json> = Map::new();
     let mut done: Vec<String> = Vec::new();
     let steps = &input.responder.steps;
     for (index, step) in steps.iter().enumerate() {
@@ -109,7 +112,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         if input.cancel.is_cancelled() {
             return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
         }
-        let vars = input.scope().vars(&outputs);
+        let vars = input.scope().vars_with_failures(&outputs, &errors);
         if let Some(when) = &step.when {
             match input.templates.eval(when, &vars) {
                 Ok(true) => {}
@@ -267,6 +270,9 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         // After the step's own reply, so the chart follows what it illustrates.
         if let Some(plot) = plot.filter(|_| step_end.state == StepState::Succeeded) {
             observer.chart(step, plot).await;
+        }
+        if let (StepState::Failed, Some(error)) = (step_end.state, &step_end.error) {
+            errors.insert(step.id.clone(), Json::String(error.clone()));
         }
         if kind.destructive() {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -18,6 +18,8 @@ use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
 mod budget;
 mod cli;
+mod daily;
+mod daily_grades;
 mod replicas;
 
 const OPS: User = ("U0OPS", "ops");

@@ -5,10 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
 use tokio::task::JoinHandle;
 
+use crate::lag_actions::http::spark_master_serving;
 use crate::lag_actions::kafka::{kafka_container, write_file};
 use crate::support::app::{am_alert, shipped_catalog, step_states, Options, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
@@ -38,18 +37,6 @@ fn quick_catalog(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         .replace("after: 60s", "after: 1s");
     std::fs::write(responders.join("streaming-lag.yaml"), quick).unwrap();
     (routes, responders)
-}
-
-async fn spark_master() -> String {
-    let master = include_str!("../fixtures/spark/master.json");
-    let app = Router::new().route(
-        "/json/",
-        get(move || async move { ([("content-type", "application/json")], master) }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
 }
 
 /// Moves the fake group's offsets every 300 ms: consumed by `consume`, produced by `produce`.
@@ -97,7 +84,10 @@ async fn a_stuck_job_is_restarted_and_a_job_falling_behind_gets_the_tuning_optio
         catalog: Some(quick_catalog(dir.path())),
         config: vec![
             ("kafka_container", kafka.name().to_owned()),
-            ("spark_master_url", spark_master().await),
+            (
+                "spark_master_url",
+                spark_master_serving(include_str!("../fixtures/spark/master.json")).await,
+            ),
         ],
         ..Default::default()
     };

@@ -1,10 +1,12 @@
-//! Docker step kinds: inspect, stats, logs, exec, restart and start of one named container.
+//! Docker step kinds: inspect, stats, logs, exec, restart and start of one named container,
+//! and the list of every container matching a pattern.
 //!
 //! Every kind resolves its `container` field through [`StepEnv::container`] first, so a name
 //! outside the responder's allow-list is refused before any call reaches the engine. Engine
 //! errors become [`ActionError::NotFound`] (HTTP 404) or a one-line [`ActionError::Docker`].
 
 mod exec;
+mod list;
 mod logs;
 mod state;
 mod stats;
@@ -17,6 +19,8 @@ use super::ActionError;
 
 pub(crate) use exec::{run_argv, Keep};
 pub use exec::{Exec, ExecOutput};
+pub(crate) use list::{memory_percent, names};
+pub use list::{List, ListOutput, Listed};
 pub use logs::{GrepPattern, Logs, LogsOutput};
 pub(crate) use state::inspect;
 pub use state::{Inspect, InspectOutput, Restart, RestartOutput, Start, StartOutput};

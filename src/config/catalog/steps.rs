@@ -44,6 +44,7 @@ const ROOTS: &[&str] = &[
     "config",
     "previous",
     "steps",
+    "failed",
 ];
 
 /// minijinja's global functions, which show up as undeclared variables when called.
@@ -318,6 +319,11 @@ fn check_variable(
             ALERT_FIELDS.join(", ")
         )),
         ["steps", rest @ ..] => check_step_reference(var, rest, earlier, "steps before this one"),
+        // `failed.<id>` is the step's error text: a step id, no output field after it.
+        ["failed", id, field, ..] => Err(format!(
+            "`{var}`: `failed.{id}` is the step's error text; it has no field {field:?}"
+        )),
+        ["failed", rest @ ..] => check_step_reference(var, rest, earlier, "steps before this one"),
         ["config", name, ..] if !PLAYBOOK_CONFIG.contains(name) => Err(format!(
             "`{var}`: no setting {name:?}; playbooks can read config.{}",
             PLAYBOOK_CONFIG.join(", config.")

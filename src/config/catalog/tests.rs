@@ -56,6 +56,16 @@ fn config_previous_and_step_references_are_checked_at_load() {
             Some("no step \"b\" among the steps before this one"),
         ),
         ("{{ steps.a.memory_percent }}", None),
+        // `failed.<id>` is an earlier step's error text.
+        ("{{ failed.a }} {{ failed.a is defined }}", None),
+        (
+            "{{ failed.b }}",
+            Some("no step \"b\" among the steps before this one"),
+        ),
+        (
+            "{{ failed.a.reason }}",
+            Some("`failed.a` is the step's error text"),
+        ),
     ];
     for (text, expected) in cases {
         match (load(&responder_with(text)), expected) {

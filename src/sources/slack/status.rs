@@ -1,12 +1,10 @@
 //! `status [container|all]`: what the runbook's `docker ps` and `docker stats` checks show,
 //! for the containers SLACK_STATUS_CONTAINERS names, as one table in a code block.
 
-use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
-use futures::StreamExt;
 use regex::Regex;
 use time::OffsetDateTime;
 
-use crate::actions::docker::{inspect, memory_usage, InspectOutput};
+use crate::actions::docker::{self, inspect, InspectOutput};
 use crate::actions::ActionCtx;
 
 /// One container's row.
@@ -43,20 +41,10 @@ pub async fn collect(
             ));
         }
     }
-    let options = ListContainersOptionsBuilder::new().all(true).build();
-    let listed = ctx
-        .docker
-        .list_containers(Some(options))
+    let wanted = docker::names(ctx, |n| names.is_match(n) && one.is_none_or(|o| o == n))
         .await
-        .map_err(|e| format!("Docker engine: {e}"))?;
-    let mut wanted: Vec<String> = listed
-        .iter()
-        .flat_map(|c| c.names.iter().flatten())
-        .map(|n| n.trim_start_matches('/').to_owned())
-        .filter(|n| names.is_match(n) && one.is_none_or(|o| o == n))
-        .collect();
-    wanted.sort();
-    wanted.dedup();
+        .map_err(|e| e.to_string())?;
+    let wanted: Vec<String> = wanted.into_iter().map(|(name, _)| name).collect();
     if let (Some(one), true) = (one, wanted.is_empty()) {
         return Err(format!("no container named `{one}`"));
     }
@@ -78,7 +66,7 @@ async fn row(ctx: &ActionCtx, name: &str) -> Row {
         }
     };
     let memory_percent = if state.running {
-        memory_percent(ctx, name).await
+        docker::memory_percent(ctx, name).await
     } else {
         None
     };
@@ -90,16 +78,6 @@ async fn row(ctx: &ActionCtx, name: &str) -> Row {
         restarts: state.restart_count,
         health: state.health,
     }
-}
-
-async fn memory_percent(ctx: &ActionCtx, name: &str) -> Option<f64> {
-    let options = StatsOptionsBuilder::default()
-        .stream(false)
-        .one_shot(true)
-        .build();
-    let sample = ctx.docker.stats(name, Some(options)).next().await?.ok()?;
-    let mem = memory_usage(sample.memory_stats.as_ref()?)?;
-    Some((mem.percent * 10.0).round() / 10.0)
 }
 
 fn uptime(state: &InspectOutput) -> Option<String> {

@@ -28,6 +28,11 @@ fn json_body(body: &'static str) -> ([(header::HeaderName, &'static str); 1], &'
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
+/// A Spark master answering `/json/` with `body`, for the playbook tests; returns its URL.
+pub(crate) async fn spark_master_serving(body: &'static str) -> String {
+    serve(Router::new().route("/json/", get(move || async move { json_body(body) }))).await
+}
+
 /// A Spark master answering `/json/` like Spark 3.x, plus a broken one under `/broken`.
 async fn spark_master() -> String {
     serve(

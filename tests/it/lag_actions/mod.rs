@@ -3,5 +3,5 @@
 //! ([`kafka`]), and `spark_master_status` / `prometheus_range` query tiny axum servers that
 //! answer on the real paths with the fixture JSON ([`http`]).
 
-mod http;
+pub(crate) mod http;
 pub(crate) mod kafka;
