@@ -23,6 +23,8 @@ fn position(action: &Action) -> usize {
         Action::KafkaConsumerLag(_) => 11,
         Action::SparkMasterStatus(_) => 12,
         Action::PrometheusRange(_) => 13,
+        Action::IcebergMaintenance(_) => 14,
+        Action::KafkaConsumerGroups(_) => 15,
     }
 }
 
@@ -42,6 +44,8 @@ const SAMPLES: &[&str] = &[
     "action: kafka_consumer_lag\ncontainer: c\ngroup: g",
     "action: spark_master_status\nurl: u\napp: a",
     "action: prometheus_range\nurl: u\nquery: q",
+    "action: iceberg_maintenance\ncontainer: c",
+    "action: kafka_consumer_groups\ncontainer: c",
 ];
 
 /// The backticked words of a Markdown table cell.

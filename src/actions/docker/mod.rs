@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::ActionError;
 
-pub(crate) use exec::{run_argv, Keep};
+pub(crate) use exec::{run_argv, Keep, Ran};
 pub use exec::{Exec, ExecOutput};
 pub use logs::{GrepPattern, Logs, LogsOutput};
 pub(crate) use state::inspect;
