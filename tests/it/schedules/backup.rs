@@ -1,12 +1,13 @@
 //! The shipped checkpoint-backup responder on its monthly slots, on a real container with a
 //! /checkpoints volume: each checkpoint directory gets a `<dir>.backup` copy, the copy it
 //! replaces is kept as `<dir>.backup.prev`, never more than one, and the sizes are reported.
+//! On a full volume a failed or impossible copy never costs the existing backup.
 
 use alert_responder::sources::schedule::Clock;
 use time::macros::datetime;
 use time::OffsetDateTime;
 
-use super::routine::{armed, closed, options, shipped, thread};
+use super::routine::{armed, assert_holds, closed, options, shipped, thread};
 use super::wait_for_message as message;
 use crate::support::app::{step_states, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
@@ -26,6 +27,26 @@ fn entries(c: &TestContainer) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The app with the shipped responder on `master`, armed on a clock before 2027-01-01.
+async fn start(master: &TestContainer, dir: &std::path::Path) -> (FakeSlack, Clock, TestApp) {
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    slack.add_channel("#data-platform-oncall");
+    let clock = Clock::manual(datetime!(2026-12-31 12:00 UTC));
+    // Budgets count real time, and these tests' months pass in seconds.
+    let responder = shipped(
+        NAME,
+        &[(
+            "cooldown: 1d, max: 3, per: 31d",
+            "cooldown: 0s, max: 3, per: 31d",
+        )],
+    );
+    let mut opts = options(dir, NAME, &responder, &clock);
+    opts.config = vec![("spark_master_container", master.name().to_owned())];
+    let app = TestApp::spawn(dir, Some(&slack), opts).await;
+    armed(&app, NAME, &clock).await;
+    (slack, clock, app)
 }
 
 /// Fires the slot at `at` and waits until `count` slots have closed; the newest run must
@@ -61,22 +82,8 @@ async fn monthly_backups_keep_one_previous_copy_and_report_sizes() {
          && echo '{\"id\":\"b1\"}' > /checkpoints/bronze-binance/metadata \
          && dd if=/dev/zero of=/checkpoints/silver-binance/offsets/0 bs=1k count=300 2>/dev/null",
     );
-    let slack = FakeSlack::start(SLACK_TOKEN).await;
-    slack.add_channel("#data-platform-oncall");
     let dir = tempfile::tempdir().unwrap();
-    let clock = Clock::manual(datetime!(2026-12-31 12:00 UTC));
-    // Budgets count real time, and this test's three months pass in seconds.
-    let responder = shipped(
-        NAME,
-        &[(
-            "cooldown: 1d, max: 3, per: 31d",
-            "cooldown: 0s, max: 3, per: 31d",
-        )],
-    );
-    let mut opts = options(dir.path(), NAME, &responder, &clock);
-    opts.config = vec![("spark_master_container", master.name().to_owned())];
-    let app = TestApp::spawn(dir.path(), Some(&slack), opts).await;
-    armed(&app, NAME, &clock).await;
+    let (slack, clock, app) = start(&master, dir.path()).await;
 
     // January: the first copies, nothing previous yet.
     slot(&app, &clock, datetime!(2027-01-01 03:00 UTC), 1).await;
@@ -94,19 +101,16 @@ async fn monthly_backups_keep_one_previous_copy_and_report_sizes() {
         "v1\n"
     );
     let report = message(&slack, &["*Checkpoint backup*", "2027-01-01 03:00"]).await;
-    for words in [
-        ":large_green_circle: *Checkpoint backup*",
-        "OK bronze-binance: 3 of 3 files",
-        "copied to bronze-binance.backup",
-        "OK silver-binance: 1 of 1 files, 30",
-        "/checkpoints went from 0.3 MiB to ",
-    ] {
-        assert!(
-            report.text.contains(words),
-            "{words:?} not in:\n{}",
-            report.text
-        );
-    }
+    assert_holds(
+        &report.text,
+        &[
+            ":large_green_circle: *Checkpoint backup*",
+            "OK bronze-binance: 3 of 3 files",
+            "copied to bronze-binance.backup",
+            "OK silver-binance: 1 of 1 files, 30",
+            "/checkpoints went from 0.3 MiB to ",
+        ],
+    );
     // A copy doubles the volume's use (block sizes vary by filesystem: 0.6 or 0.7 MiB).
     let after: f64 = (report.text.split("0.3 MiB to ").nth(1))
         .and_then(|rest| rest.split(' ').next())
@@ -177,6 +181,48 @@ async fn monthly_backups_keep_one_previous_copy_and_report_sizes() {
     println!(
         "--- the March backup thread ---\n{}",
         thread(&slack, &parent)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_copy_that_cannot_complete_keeps_the_existing_backup() {
+    // A 1 MiB volume. bronze-binance holds a sparse 2 MiB file: du counts it as nothing, so
+    // the space check passes, and the copy (busybox writes the zeros) runs out of space.
+    // silver-binance holds 600 KiB: its copy visibly does not fit, so it is skipped.
+    let master = TestContainer::idle_with("bk-full", &["--tmpfs", "/checkpoints:size=1m"]);
+    sh(
+        &master,
+        "mkdir -p /checkpoints/bronze-binance/offsets /checkpoints/bronze-binance.backup/offsets \
+         /checkpoints/silver-binance \
+         && dd if=/dev/zero of=/checkpoints/bronze-binance/offsets/0 bs=1 count=0 seek=2M 2>/dev/null \
+         && echo december > /checkpoints/bronze-binance.backup/offsets/0 \
+         && dd if=/dev/zero of=/checkpoints/silver-binance/0 bs=1k count=600 2>/dev/null",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (slack, clock, app) = start(&master, dir.path()).await;
+
+    slot(&app, &clock, datetime!(2027-01-01 03:00 UTC), 1).await;
+    assert_eq!(
+        entries(&master),
+        ["bronze-binance", "bronze-binance.backup", "silver-binance"],
+        "no temporary copy left, nothing rotated"
+    );
+    assert_eq!(
+        sh(&master, "cat /checkpoints/bronze-binance.backup/offsets/0"),
+        "december\n",
+        "the only backup survives a failed copy"
+    );
+    let report = message(&slack, &["*Checkpoint backup*", "2027-01-01 03:00"]).await;
+    assert_holds(
+        &report.text,
+        &[
+            ":red_circle: *Checkpoint backup*",
+            "NOT every directory was copied",
+            "FAILED bronze-binance: the copy failed; the existing backups are kept",
+            "SKIPPED silver-binance: its copy needs 60",
+            "back up the directories named above by hand",
+        ],
     );
     app.stop().await;
 }

@@ -81,3 +81,10 @@ pub(crate) fn thread(slack: &FakeSlack, parent: &Recorded) -> String {
     }
     out
 }
+
+/// Asserts `text` holds every one of `words`, showing the whole text when one is missing.
+pub(crate) fn assert_holds(text: &str, words: &[&str]) {
+    for words in words {
+        assert!(text.contains(words), "{words:?} not in:\n{text}");
+    }
+}

@@ -162,7 +162,12 @@ impl TestContainer {
 
     /// A container with the same 64 MiB limit that only waits.
     pub fn idle(prefix: &str) -> Self {
-        Self::run(prefix, &[], &script(""))
+        Self::idle_with(prefix, &[])
+    }
+
+    /// An idle container with `extra` `docker run` options (e.g. a small `--tmpfs` volume).
+    pub fn idle_with(prefix: &str, extra: &[&str]) -> Self {
+        Self::run(prefix, extra, &script(""))
     }
 
     /// Creates and starts the container, then waits until it runs and has printed its line.
