@@ -93,10 +93,15 @@ impl Parts {
 }
 
 /// The three containers, the app on a clock just before Saturday 2026-12-05 09:00 UTC with
-/// the shipped responder (its lag interval cut to 1 s), and the slot fired.
-async fn at_the_slot() -> Parts {
+/// the shipped responder (its lag interval cut to 1 s), and the slot fired. With `failure`,
+/// the maintenance script fails one table with that error.
+async fn at_the_slot(failure: Option<&str>) -> Parts {
     let master = TestContainer::idle("wk-master");
     install(&master, "/opt/spark/bin/spark-sql", FAKE_SPARK_SQL);
+    if let Some(error) = failure {
+        let write = "printf '%s' \"$1\" > /tmp/iceberg_maintenance.fail";
+        master.exec(&["sh", "-c", write, "sh", error]);
+    }
     let kafka = TestContainer::idle("wk-kafka");
     install(&kafka, "/bin/kafka-consumer-groups", FAKE_KAFKA);
     for (group, spec) in [
@@ -182,7 +187,7 @@ fn states(detail: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_weekly_slot_posts_its_reviews_and_executes_only_once_approved() {
-    let p = at_the_slot().await;
+    let p = at_the_slot(None).await;
     let summary = message(
         &p.slack,
         &["*Weekly maintenance*", "Iceberg maintenance, dry run"],
@@ -259,7 +264,7 @@ async fn the_weekly_slot_posts_its_reviews_and_executes_only_once_approved() {
 
 #[tokio::test]
 async fn a_denied_execute_never_runs() {
-    let p = at_the_slot().await;
+    let p = at_the_slot(None).await;
     let denied = decide(&p, "deny").await;
     assert_eq!(denied.status(), 200);
     let detail = closed(&p.app, "weekly-maintenance", 1).await.remove(0);
@@ -276,5 +281,34 @@ async fn a_denied_execute_never_runs() {
         .messages()
         .iter()
         .any(|m| m.text.contains("Iceberg maintenance executed")));
+    p.app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_with_errors_offers_no_execute() {
+    let p = at_the_slot(Some("NotFoundException: File does not exist: snap-1.avro")).await;
+    let detail = closed(&p.app, "weekly-maintenance", 1).await.remove(0);
+    assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
+    let states = states(&detail);
+    for skipped in ["execute=skipped", "snapshots=skipped", "executed=skipped"] {
+        assert!(states.contains(&skipped.to_owned()), "{states:?}");
+    }
+    let summary = message(&p.slack, &["*Weekly maintenance*"]).await;
+    assert_holds(
+        &summary.text,
+        &[
+            ":red_circle: *Iceberg maintenance, dry run*: 5 tables, 987 snapshots",
+            "• 1 error(s): table corruption? silver_binance_trades: NotFoundException",
+            "silver_binance_trades: ERROR NotFoundException",
+            "`--execute` is not offered this week",
+        ],
+    );
+    assert!(!p.executed(), "no --execute after a dry run with errors");
+    let asked = p
+        .slack
+        .messages()
+        .iter()
+        .any(|m| m.text.contains("Approval needed"));
+    assert!(!asked, "nobody was asked to approve it");
     p.app.stop().await;
 }
