@@ -115,33 +115,6 @@ impl IcebergMaintenance {
     }
 }
 
-/// One person-readable line for a table.
-fn table_line(t: &TableResult) -> String {
-    let mut parts = Vec::new();
-    if t.missing {
-        parts.push("table does not exist".to_owned());
-    }
-    if let Some(n) = t.snapshots {
-        parts.push(format!("{n} snapshots"));
-    }
-    match (t.would_expire, t.expired) {
-        _ if t.below_minimum => parts.push("below the minimum kept, nothing to expire".into()),
-        (_, Some(n)) => parts.push(format!(
-            "expired {n}{}",
-            t.retained
-                .map(|r| format!(" ({r} left)"))
-                .unwrap_or_default()
-        )),
-        (Some(n), None) => parts.push(format!("would expire ~{n}")),
-        (None, None) => {}
-    }
-    if let Some(n) = t.orphans_removed {
-        parts.push(format!("{n} orphan files removed"));
-    }
-    parts.extend(t.errors.iter().map(|e| format!("ERROR {e}")));
-    format!("{}: {}", t.table, parts.join(", "))
-}
-
 /// Grades a parsed run by the runbook's red flags.
 fn grade(s: &summary::Summary, exit_code: i64, orphans_red: u64) -> (Grade, Vec<String>) {
     let mut reds = Vec::new();
@@ -246,7 +219,7 @@ impl StepKind for IcebergMaintenance {
             table: parsed
                 .tables
                 .iter()
-                .map(table_line)
+                .map(TableResult::line)
                 .collect::<Vec<_>>()
                 .join("\n"),
             tables: parsed.tables,
@@ -350,31 +323,6 @@ mod tests {
             assert_eq!(got, *want, "{stdout}");
             assert!(flags.join(" ").contains(word), "{flags:?}");
         }
-    }
-
-    #[test]
-    fn table_lines_say_what_happened() {
-        let t = TableResult {
-            table: "bronze_binance_trades".into(),
-            snapshots: Some(412),
-            would_expire: Some(312),
-            ..TableResult::default()
-        };
-        assert_eq!(
-            table_line(&t),
-            "bronze_binance_trades: 412 snapshots, would expire ~312"
-        );
-        let t = TableResult {
-            table: "t".into(),
-            expired: Some(312),
-            retained: Some(100),
-            orphans_removed: Some(4),
-            ..TableResult::default()
-        };
-        assert_eq!(
-            table_line(&t),
-            "t: expired 312 (100 left), 4 orphan files removed"
-        );
     }
 
     #[test]

@@ -33,6 +33,36 @@ pub struct TableResult {
     pub errors: Vec<String>,
 }
 
+impl TableResult {
+    /// One person-readable line, e.g. `t: 412 snapshots, would expire ~312`.
+    pub(crate) fn line(&self) -> String {
+        let t = self;
+        let mut parts = Vec::new();
+        if t.missing {
+            parts.push("table does not exist".to_owned());
+        }
+        if let Some(n) = t.snapshots {
+            parts.push(format!("{n} snapshots"));
+        }
+        match (t.would_expire, t.expired) {
+            _ if t.below_minimum => parts.push("below the minimum kept, nothing to expire".into()),
+            (_, Some(n)) => parts.push(format!(
+                "expired {n}{}",
+                t.retained
+                    .map(|r| format!(" ({r} left)"))
+                    .unwrap_or_default()
+            )),
+            (Some(n), None) => parts.push(format!("would expire ~{n}")),
+            (None, None) => {}
+        }
+        if let Some(n) = t.orphans_removed {
+            parts.push(format!("{n} orphan files removed"));
+        }
+        parts.extend(t.errors.iter().map(|e| format!("ERROR {e}")));
+        format!("{}: {}", t.table, parts.join(", "))
+    }
+}
+
 /// Everything the script printed, parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -205,6 +235,31 @@ mod tests {
         assert!(!s.finished);
         assert_eq!(s.errors(), ["fatal: Connection refused: iceberg-rest:8181"]);
         assert!(parse("").tables.is_empty());
+    }
+
+    #[test]
+    fn table_lines_say_what_happened() {
+        let t = TableResult {
+            table: "bronze_binance_trades".into(),
+            snapshots: Some(412),
+            would_expire: Some(312),
+            ..TableResult::default()
+        };
+        assert_eq!(
+            t.line(),
+            "bronze_binance_trades: 412 snapshots, would expire ~312"
+        );
+        let t = TableResult {
+            table: "t".into(),
+            expired: Some(312),
+            retained: Some(100),
+            orphans_removed: Some(4),
+            ..TableResult::default()
+        };
+        assert_eq!(
+            t.line(),
+            "t: expired 312 (100 left), 4 orphan files removed"
+        );
     }
 
     #[test]
