@@ -1,21 +1,26 @@
-//! Kafka step kinds: `kafka_consumer_lag`, the runbook's "Check Kafka Consumer Group Lag" done
+//! Kafka step kinds: `kafka_consumer_groups` (every group's lag, the weekly review; see
+//! `review.rs`) and `kafka_consumer_lag`, the runbook's "Check Kafka Consumer Group Lag" done
 //! twice, some seconds apart, so a stuck consumer can be told from a slow one.
 //!
 //! The CLI runs inside the Kafka container through the Docker exec machinery, as an argv
 //! list: the group id from an alert label never meets a shell.
 
 mod describe;
+mod groups;
+mod review;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::docker::{run_argv, HumanDuration, Keep};
+use super::docker::{run_argv, HumanDuration, Keep, Ran};
 use super::{api, ActionCtx, ActionError, StepEnv, StepKind, StepOutput};
 use crate::template::Tmpl;
 
 pub use describe::Classification;
+pub use groups::GroupReview;
+pub use review::{ConsumerGroups, ConsumerGroupsOutput};
 
 /// Samples a consumer group's lag twice, `interval` apart, and classifies the difference.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,22 +139,22 @@ impl ConsumerLag {
             Ok(d) => Ok(d),
             // A non-zero exit (no such binary, broker unreachable) explains more than the
             // missing table does; Kafka's own "Error: ..." lines come with exit code 0.
-            Err(_) if out.exit_code != 0 => {
-                let why = stderr
-                    .lines()
-                    .chain(stdout.lines())
-                    .map(str::trim)
-                    .find(|l| !l.is_empty());
-                Err(ActionError::Failed(format!(
-                    "kafka-consumer-groups exited {} in {}: {}",
-                    out.exit_code,
-                    r.container,
-                    why.unwrap_or("no output")
-                )))
-            }
+            Err(_) if out.exit_code != 0 => Err(exited(&r.container, &out)),
             Err(e) => Err(ActionError::Failed(e)),
         }
     }
+}
+
+/// A run that exited non-zero without anything to parse, in the CLI's own first words.
+fn exited(container: &str, out: &Ran) -> ActionError {
+    let why = (out.stderr.lines().chain(out.stdout.lines()))
+        .map(str::trim)
+        .find(|l| !l.is_empty());
+    ActionError::Failed(format!(
+        "kafka-consumer-groups exited {} in {container}: {}",
+        out.exit_code,
+        why.unwrap_or("no output")
+    ))
 }
 
 /// The head of `text`, cut at a character boundary and marked when cut.

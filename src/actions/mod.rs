@@ -9,6 +9,7 @@ mod api;
 pub mod disk_usage;
 pub mod docker;
 pub mod find_files;
+pub mod iceberg;
 pub mod kafka;
 pub mod prometheus;
 pub mod report;
@@ -60,6 +61,10 @@ pub enum Action {
     SparkMasterStatus(spark::MasterStatus),
     /// A Prometheus range query, summed across series, reduced to a trend.
     PrometheusRange(prometheus::Range),
+    /// K2's Iceberg maintenance script, dry run or `--execute` (destructive), parsed.
+    IcebergMaintenance(iceberg::IcebergMaintenance),
+    /// Every consumer group's lag, sampled twice and graded (the weekly review).
+    KafkaConsumerGroups(kafka::ConsumerGroups),
 }
 
 impl Action {
@@ -81,6 +86,8 @@ impl Action {
             Action::KafkaConsumerLag(a) => a,
             Action::SparkMasterStatus(a) => a,
             Action::PrometheusRange(a) => a,
+            Action::IcebergMaintenance(a) => a,
+            Action::KafkaConsumerGroups(a) => a,
         }
     }
 
@@ -102,6 +109,8 @@ impl Action {
             Action::KafkaConsumerLag(a) => a,
             Action::SparkMasterStatus(a) => a,
             Action::PrometheusRange(a) => a,
+            Action::IcebergMaintenance(a) => a,
+            Action::KafkaConsumerGroups(a) => a,
         }
     }
 }

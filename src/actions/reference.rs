@@ -24,6 +24,8 @@ fn position(action: &Action) -> usize {
         Action::SparkMasterStatus(_) => 12,
         Action::PrometheusRange(_) => 13,
         Action::DockerList(_) => 14,
+        Action::IcebergMaintenance(_) => 15,
+        Action::KafkaConsumerGroups(_) => 16,
     }
 }
 
@@ -44,6 +46,8 @@ const SAMPLES: &[&str] = &[
     "action: spark_master_status\nurl: u\napp: a",
     "action: prometheus_range\nurl: u\nquery: q",
     "action: docker_list\nname: n",
+    "action: iceberg_maintenance\ncontainer: c",
+    "action: kafka_consumer_groups\ncontainer: c",
 ];
 
 /// The backticked words of a Markdown table cell.

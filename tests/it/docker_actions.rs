@@ -4,7 +4,7 @@
 use alert_responder::actions::{Action, ActionError, StepOutput};
 use serde_json::json;
 
-use crate::support::docker::{TestContainer, OOM_LINE, TEST_IMAGE};
+use crate::support::docker::{test_image, TestContainer, OOM_LINE};
 use crate::support::step::Step;
 
 fn f64_field(out: &StepOutput, key: &str) -> f64 {
@@ -32,7 +32,7 @@ async fn inspect_reports_a_running_container() {
     assert_eq!(f["exit_code"], json!(0));
     assert_eq!(f["restart_count"], json!(0));
     assert_eq!(f["health"], json!("none"));
-    assert_eq!(f["image"], json!(TEST_IMAGE));
+    assert_eq!(f["image"], json!(test_image()));
     assert_eq!(f["started_at"], json!(c.started_at()));
     assert!(f["pid"].as_i64().expect("pid is a number") > 0);
     assert_eq!(

@@ -16,11 +16,14 @@ use crate::support::app::{catalog_dir, Options, TestApp, SLACK_TOKEN};
 use crate::support::fake_slack::{FakeSlack, Recorded};
 use crate::support::slack::{command, reply, User, SIGNING_SECRET};
 
+mod backup;
 mod budget;
 mod cli;
 mod daily;
 mod daily_grades;
 mod replicas;
+mod routine;
+mod weekly;
 
 const OPS: User = ("U0OPS", "ops");
 const CHANNEL: &str = "#data-platform-oncall";

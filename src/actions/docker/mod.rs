@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::ActionError;
 
-pub(crate) use exec::{run_argv, Keep};
+pub(crate) use exec::{run_argv, Keep, Ran};
 pub use exec::{Exec, ExecOutput};
 pub(crate) use list::{memory_percent, names};
 pub use list::{List, ListOutput, Listed};

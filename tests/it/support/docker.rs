@@ -10,8 +10,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The image every test container runs.
-pub const TEST_IMAGE: &str = "alert-responder-test/busybox:1";
+/// The repository of the image every test container runs; its tag is a digest of the tools
+/// it carries (see [`test_image`]).
+const TEST_IMAGE_REPO: &str = "alert-responder-test/busybox";
+
+/// Executables the image carries besides busybox, as (path in the image, content): stand-ins
+/// for the K2 tools playbooks call. Add more here; the tag follows their content, so a changed
+/// tool means a new image, never a stale one left by an earlier run.
+const TOOLS: &[(&str, &str)] = &[
+    // `uv run python /opt/k2/scripts/iceberg_maintenance.py [--execute]`.
+    ("bin/uv", include_str!("image/uv")),
+];
 
 /// The line every test container prints on each start, for the logs tests to grep.
 pub const OOM_LINE: &str = "java.lang.OutOfMemoryError: test";
@@ -41,12 +50,25 @@ pub fn docker_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Builds [`TEST_IMAGE`] once per process (and not at all if another process already did).
+/// `repo:<FNV-1a of TOOLS>`: stable across runs and Rust versions, unlike std's hasher.
+fn image_name() -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for (path, content) in TOOLS {
+        for byte in path.bytes().chain([0]).chain(content.bytes()).chain([0]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{TEST_IMAGE_REPO}:{hash:016x}")
+}
+
+/// Builds the test image once per process (and not at all if another process already did);
+/// returns its name.
 pub fn test_image() -> String {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        if docker(&["image", "inspect", TEST_IMAGE]).status.success() {
-            return;
+    static BUILT: OnceLock<String> = OnceLock::new();
+    let name = BUILT.get_or_init(|| {
+        let name = image_name();
+        if docker(&["image", "inspect", &name]).status.success() {
+            return name;
         }
         let busybox = Path::new("/bin/busybox");
         assert!(
@@ -70,6 +92,13 @@ pub fn test_image() -> String {
                     .expect("applet symlinks can be created in a fresh dir");
             }
         }
+        for (path, content) in TOOLS {
+            use std::os::unix::fs::PermissionsExt;
+            let file = root.join(path);
+            std::fs::write(&file, content).expect("a test tool can be written to the rootfs");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+                .expect("a test tool can be made executable");
+        }
         let tarball = dir.path().join("rootfs.tar");
         let tar = Command::new("tar")
             .arg("-C")
@@ -82,9 +111,10 @@ pub fn test_image() -> String {
         assert!(tar.success(), "tar of the test rootfs failed");
         let tarball = tarball.to_str().expect("temp paths are UTF-8 here");
         // Concurrent imports from two processes are harmless: same content, same tag.
-        docker_ok(&["import", tarball, TEST_IMAGE]);
+        docker_ok(&["import", tarball, &name]);
+        name
     });
-    TEST_IMAGE.to_owned()
+    name.clone()
 }
 
 /// A unique container name: `k2-test-<prefix>-<pid>-<counter>-<nanos>`.
@@ -132,7 +162,12 @@ impl TestContainer {
 
     /// A container with the same 64 MiB limit that only waits.
     pub fn idle(prefix: &str) -> Self {
-        Self::run(prefix, &[], &script(""))
+        Self::idle_with(prefix, &[])
+    }
+
+    /// An idle container with `extra` `docker run` options (e.g. a small `--tmpfs` volume).
+    pub fn idle_with(prefix: &str, extra: &[&str]) -> Self {
+        Self::run(prefix, extra, &script(""))
     }
 
     /// Creates and starts the container, then waits until it runs and has printed its line.
