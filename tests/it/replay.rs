@@ -243,6 +243,23 @@ async fn replay_exits_2_on_a_missing_database_or_a_broken_catalog_and_explains_i
         "{err}"
     );
 
+    // A catalog that loads but fails `check`'s lints: the second route can never match.
+    let shadowed = dir.path().join("shadowed");
+    std::fs::create_dir_all(&shadowed).unwrap();
+    std::fs::write(
+        shadowed.join("r.yaml"),
+        "routes:\n  - matchers: ['alertname=\"HighMemoryUsage\"']\n    responder: high-memory\n  - matchers: ['alertname=\"HighMemoryUsage\"', 'team=\"x\"']\n    responder: high-memory\n",
+    )
+    .unwrap();
+    let shadowed = shadowed.display().to_string();
+    let (status, out, err) =
+        replay(dir.path(), &missing, &catalog_args(&shadowed, &responders)).await;
+    assert_eq!(status.code(), Some(2), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("the catalog fails `check`") && err.contains("can never match"),
+        "{err}"
+    );
+
     let mut help = binary(dir.path());
     help.args(["replay", "--help"]);
     let mut child = Child::spawn(help, dir.path());

@@ -254,6 +254,8 @@ pub fn step_line(step: &StepReplay) -> String {
     let mark = if step.destructive { " DESTRUCTIVE" } else { "" };
     let headline = match (step.then.kind, step.now.kind) {
         (_, FateKind::Unknown) => "unknown: not run then".to_owned(),
+        (FateKind::Ran, FateKind::Refused) => "would have been refused".to_owned(),
+        (FateKind::Refused, FateKind::Ran) => "would now be allowed".to_owned(),
         (FateKind::Ran, now) if step.destructive && now != FateKind::Ran => {
             "would NOT have happened".to_owned()
         }
@@ -287,5 +289,54 @@ fn list_or_none(items: &[String]) -> String {
         "none".to_owned()
     } else {
         items.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(then: FateKind, now: FateKind, destructive: bool) -> StepReplay {
+        StepReplay {
+            id: "restart".into(),
+            action: "docker_restart".into(),
+            destructive,
+            then: Fate::new(then, "as then"),
+            now: Fate::new(now, "as now"),
+            differs: then != now,
+        }
+    }
+
+    #[test]
+    fn each_change_reads_as_what_it_means() {
+        use FateKind::*;
+        for (then, now, destructive, headline) in [
+            (
+                Ran,
+                Skipped,
+                true,
+                "(docker_restart DESTRUCTIVE): would NOT have happened",
+            ),
+            (
+                Skipped,
+                Ran,
+                true,
+                "(docker_restart DESTRUCTIVE): would now happen",
+            ),
+            (Ran, Refused, true, "would have been refused"),
+            (Refused, Ran, true, "would now be allowed"),
+            (
+                Skipped,
+                Unknown,
+                false,
+                "(docker_restart): unknown: not run then",
+            ),
+            (Ran, Skipped, false, "ran then, skipped now"),
+            (Ran, Absent, true, "would NOT have happened"),
+        ] {
+            let line = step_line(&step(then, now, destructive));
+            assert!(line.contains(headline), "{line}");
+            assert!(line.ends_with("then: as then; now: as now"), "{line}");
+        }
     }
 }

@@ -281,3 +281,24 @@ fn a_run_cut_short_then_is_compared_up_to_that_point_only() {
     assert_eq!(steps[2].now.kind, FateKind::Stopped);
     assert!(steps.iter().all(|s| !s.differs), "{steps:#?}");
 }
+
+#[test]
+fn a_step_refused_then_by_its_budget_would_now_be_allowed_by_a_looser_one() {
+    let at = "2026-11-27T05:10:00Z";
+    let mut recorded = restarted();
+    recorded[1] = row("restart", "refused", None, at);
+    recorded[1].summary = Some("refused: restart budget exhausted for k2-a (cooldown)".into());
+    recorded[2] = row("verify", "skipped", None, at);
+    recorded[2].summary = Some("not reached: the run was escalated".into());
+    let steps = replay(&catalog(90, false), &recorded, &[], &mut Ledger::default());
+    assert_eq!(
+        kinds(&steps),
+        [
+            ("mem", FateKind::Ran, false),
+            ("restart", FateKind::Ran, true),
+            ("verify", FateKind::Unknown, false),
+        ]
+    );
+    assert_eq!(steps[1].then.kind, FateKind::Refused);
+    assert!(super::super::report::step_line(&steps[1]).contains("would now be allowed"));
+}
