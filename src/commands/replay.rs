@@ -81,8 +81,12 @@ pub async fn replay(settings: &Settings, since: Duration) -> Result<Report, Stri
         details: HashMap::new(),
     };
     let mut incidents: Vec<IncidentReplay> = Vec::new();
+    let mut in_progress = 0;
     for past in &replayable {
-        let alert = replay.alert(past).await.map_err(read)?;
+        let Some(alert) = replay.alert(past).await.map_err(read)? else {
+            in_progress += 1;
+            continue;
+        };
         let interesting =
             alert.declines_differ || alert.runs.iter().any(|r| r.differs() || r.unknown());
         if !interesting {
@@ -121,8 +125,8 @@ pub async fn replay(settings: &Settings, since: Duration) -> Result<Report, Stri
         from: store::format_time(from.replace_nanosecond(0).unwrap_or(from)),
         routes: settings.routes_dir.display().to_string(),
         responders: settings.responders_dir.display().to_string(),
-        alerts_replayed: replayable.len(),
-        alerts_not_replayed: skipped.len(),
+        alerts_replayed: replayable.len() - in_progress,
+        alerts_not_replayed: skipped.len() + in_progress,
         differences,
         unknown,
         incidents,
@@ -140,7 +144,9 @@ struct Replay<'a> {
 }
 
 impl Replay<'_> {
-    async fn alert(&mut self, past: &PastAlert) -> Result<AlertReplay, store::StoreError> {
+    /// The alert planned again; `None` while a run of it is still pending or running (its
+    /// steps are not all recorded yet, so there is nothing to compare).
+    async fn alert(&mut self, past: &PastAlert) -> Result<Option<AlertReplay>, store::StoreError> {
         if !self.details.contains_key(&past.incident_id) {
             let detail = self.store.incident_detail(past.incident_id).await?;
             let detail = detail.ok_or_else(|| {
@@ -155,6 +161,12 @@ impl Replay<'_> {
             .filter(|r| past.run_ids.contains(&r.id))
             .cloned()
             .collect();
+        if then_runs
+            .iter()
+            .any(|r| r.state == "pending" || r.state == "running")
+        {
+            return Ok(None);
+        }
         let approvals = detail.approvals.clone();
         let declined_then: Vec<String> = detail
             .decisions
@@ -200,7 +212,7 @@ impl Replay<'_> {
         {
             runs.push(self.run(past, None, Some(now), &[], &declined_now).await?);
         }
-        Ok(AlertReplay {
+        Ok(Some(AlertReplay {
             alert_id: past.id,
             received_at: store::format_time(past.received_at),
             fingerprint: past.alert.fingerprint.clone(),
@@ -208,7 +220,7 @@ impl Replay<'_> {
             declined_now,
             declines_differ,
             runs,
-        })
+        }))
     }
 
     async fn run(

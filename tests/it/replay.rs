@@ -4,6 +4,8 @@
 //! 99 the restart would not have happened; lowered to 0, the idle container's restart would
 //! now happen and what reads it is unknown. Plus `--help` and the errors (exit 2).
 
+mod postgres;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
@@ -17,7 +19,7 @@ use crate::support::docker::TestContainer;
 const THRESHOLD: &str = r#"when: "steps.mem.memory_percent >= 90""#;
 
 /// A copy of the shipped responders with the restart threshold of high-memory set to `to`.
-fn responders_with_threshold(dir: &Path, to: &str) -> PathBuf {
+pub(crate) fn responders_with_threshold(dir: &Path, to: &str) -> PathBuf {
     let (_, shipped) = shipped_catalog();
     let copy = dir.join(format!("responders-{to}"));
     std::fs::create_dir_all(&copy).unwrap();
@@ -37,7 +39,11 @@ fn responders_with_threshold(dir: &Path, to: &str) -> PathBuf {
 }
 
 /// Runs `replay` with `args` on `database`: (status, stdout, stderr).
-async fn replay(dir: &Path, database: &str, args: &[&str]) -> (ExitStatus, String, String) {
+pub(crate) async fn replay(
+    dir: &Path,
+    database: &str,
+    args: &[&str],
+) -> (ExitStatus, String, String) {
     let mut cmd = binary(dir);
     cmd.arg("replay")
         .args(args)
@@ -48,7 +54,7 @@ async fn replay(dir: &Path, database: &str, args: &[&str]) -> (ExitStatus, Strin
     (status, child.stdout(), child.stderr())
 }
 
-fn catalog_args<'a>(routes: &'a str, responders: &'a str) -> Vec<&'a str> {
+pub(crate) fn catalog_args<'a>(routes: &'a str, responders: &'a str) -> Vec<&'a str> {
     vec![
         "--since",
         "1h",

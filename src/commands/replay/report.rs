@@ -19,7 +19,7 @@ pub struct Report {
     /// Firing alerts re-planned.
     pub alerts_replayed: usize,
     /// Alerts recorded in the window but not re-planned (resolves, updates, alerts folded
-    /// into or joining an incident that already had its run).
+    /// into or joining an incident that already had its run, runs still in progress).
     pub alerts_not_replayed: usize,
     /// Differences found (steps, runs and refusals that would change).
     pub differences: usize,
@@ -171,7 +171,7 @@ pub fn render_text(report: &Report) -> String {
     if report.alerts_not_replayed > 0 {
         let _ = writeln!(
             out,
-            "{} other alert(s) in the window were not re-planned (resolves, updates, and alerts folded into or joining an incident's run).",
+            "{} other alert(s) in the window were not re-planned (resolves, updates, alerts folded into or joining an incident's run, runs still in progress).",
             report.alerts_not_replayed
         );
     }
