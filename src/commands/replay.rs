@@ -33,6 +33,10 @@ const DECLINES: [&str; 5] = [
     "slot_missed",
 ];
 
+/// Refusals of a destructive step that `replay` does not decide again: the cluster-wide action
+/// rate and a lost lease depend on everything else running then, not on the catalog.
+const HELD: [&str; 2] = ["rate_limited", "fenced"];
+
 /// Replays the alerts recorded in the last `since` against the settings' catalog.
 ///
 /// # Errors
@@ -277,6 +281,14 @@ impl Replay<'_> {
                     }
                     None => Map::new(),
                 };
+                let held = then.and_then(|t| {
+                    let detail = &self.details[&past.incident_id];
+                    detail
+                        .decisions
+                        .iter()
+                        .find(|d| d.run_id == Some(t.id) && HELD.contains(&d.kind.as_str()))
+                        .map(|d| format!("{}: {}", d.kind, d.detail))
+                });
                 let started = then
                     .and_then(|t| t.started_at.as_deref())
                     .and_then(unix)
@@ -295,6 +307,7 @@ impl Replay<'_> {
                     recorded,
                     approvals,
                     started,
+                    held,
                 };
                 replay_steps(&ctx, &mut self.ledger)
             }

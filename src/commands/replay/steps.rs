@@ -31,6 +31,9 @@ pub(super) struct RunContext<'a> {
     pub(super) approvals: &'a [ApprovalRow],
     /// When the run started then (unix seconds), for steps with no time of their own.
     pub(super) started: i64,
+    /// Why the recorded run's destructive step was refused by what `replay` does not weigh
+    /// again (the cluster-wide action rate, a lost lease), if it was.
+    pub(super) held: Option<String>,
 }
 
 /// What happened to a recorded step.
@@ -193,6 +196,10 @@ fn replay_step(
             (false, Some(_)) => {
                 ask = "would no longer ask a human's approval (asked then); ".into()
             }
+        }
+        if let Some(held) = ctx.held.as_ref().filter(|_| then.kind == FateKind::Refused) {
+            let fate = Fate::new(FateKind::Refused, format!("as then: {held}"));
+            return Replayed::stopping(fate, "not reached: the run was escalated");
         }
         let at = row.and_then(|r| unix(&r.started_at)).unwrap_or(ctx.started);
         let name = &ctx.responder.name;

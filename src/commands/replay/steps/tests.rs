@@ -122,6 +122,16 @@ fn replay(
     approvals: &[ApprovalRow],
     ledger: &mut Ledger,
 ) -> Vec<StepReplay> {
+    replay_held(catalog, recorded, approvals, ledger, None)
+}
+
+fn replay_held(
+    catalog: &Catalog,
+    recorded: &[StepRow],
+    approvals: &[ApprovalRow],
+    ledger: &mut Ledger,
+    held: Option<String>,
+) -> Vec<StepReplay> {
     let alert = alert();
     let (config, previous) = (Default::default(), Map::new());
     let ctx = RunContext {
@@ -138,6 +148,7 @@ fn replay(
         recorded,
         approvals,
         started: 0,
+        held,
     };
     replay_steps(&ctx, ledger)
 }
@@ -301,4 +312,26 @@ fn a_step_refused_then_by_its_budget_would_now_be_allowed_by_a_looser_one() {
     );
     assert_eq!(steps[1].then.kind, FateKind::Refused);
     assert!(super::super::report::step_line(&steps[1]).contains("would now be allowed"));
+}
+
+#[test]
+fn a_refusal_by_the_action_rate_stands_as_it_was() {
+    let at = "2026-11-27T05:10:00Z";
+    let mut recorded = restarted();
+    recorded[1] = row("restart", "refused", None, at);
+    recorded[2] = row("verify", "skipped", None, at);
+    recorded[2].summary = Some("not reached: the run was escalated".into());
+    let held = Some("rate_limited: the cluster-wide action rate is spent".to_owned());
+    let steps = replay_held(
+        &catalog(90, false),
+        &recorded,
+        &[],
+        &mut Ledger::default(),
+        held,
+    );
+    assert!(steps.iter().all(|s| !s.differs), "{steps:#?}");
+    assert!(
+        steps[1].now.detail.starts_with("as then: rate_limited"),
+        "{steps:#?}"
+    );
 }
