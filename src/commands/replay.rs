@@ -251,25 +251,7 @@ impl Replay<'_> {
             mode: n.mode.as_str().to_owned(),
             outcome: None,
         });
-        let mut notes = Vec::new();
-        match (&then_side, &now_side) {
-            (Some(t), Some(n)) if t.target != n.target => {
-                notes.push(format!("target: {} then, {} now", t.target, n.target))
-            }
-            (Some(t), Some(n)) if t.mode != n.mode => {
-                notes.push(format!("mode: {} then, {} now", t.mode, n.mode))
-            }
-            (Some(_), None) => notes.push(format!(
-                "would no longer run: {}",
-                if declined_now.is_empty() {
-                    "no route sends it here now".to_owned()
-                } else {
-                    declined_now.join("; ")
-                }
-            )),
-            (None, Some(_)) => notes.push("would now run (no run of it then)".to_owned()),
-            _ => {}
-        }
+        let notes = run_notes(then_side.as_ref(), now_side.as_ref(), declined_now);
         let recorded = then.map_or(&[][..], |t| &t.steps[..]);
         let steps = match (now, self.catalog.responders.get(&responder_name)) {
             (Some(plan), Some(responder)) => {
@@ -323,6 +305,33 @@ impl Replay<'_> {
     }
 }
 
+/// What changes about the run itself: it would now run, no longer run (and why), or run on
+/// another target or in another mode.
+fn run_notes(
+    then: Option<&RunSide>,
+    now: Option<&RunSide>,
+    declined_now: &[String],
+) -> Vec<String> {
+    match (then, now) {
+        (Some(t), Some(n)) => {
+            let mut notes = Vec::new();
+            if t.target != n.target {
+                notes.push(format!("target: {} then, {} now", t.target, n.target));
+            }
+            if t.mode != n.mode {
+                notes.push(format!("mode: {} then, {} now", t.mode, n.mode));
+            }
+            notes
+        }
+        (Some(_), None) if declined_now.is_empty() => {
+            vec!["would no longer run: no route sends the alert to it now".to_owned()]
+        }
+        (Some(_), None) => vec![format!("would no longer run: {}", declined_now.join("; "))],
+        (None, Some(_)) => vec!["would now run (no run of it then)".to_owned()],
+        (None, None) => Vec::new(),
+    }
+}
+
 /// The recorded steps of a run that would not happen now.
 fn not_run_now(recorded: &[store::StepRow]) -> Vec<StepReplay> {
     recorded
@@ -343,4 +352,40 @@ fn not_run_now(recorded: &[store::StepRow]) -> Vec<StepReplay> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(target: &str, mode: &str) -> RunSide {
+        RunSide {
+            run_id: None,
+            target: target.into(),
+            mode: mode.into(),
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn run_notes_name_what_changed_about_the_run() {
+        let (a, b) = (side("k2-a", "live"), side("k2-b", "dry-run"));
+        assert!(run_notes(Some(&a), Some(&a), &[]).is_empty());
+        assert_eq!(
+            run_notes(Some(&a), Some(&b), &[]),
+            [
+                "target: k2-a then, k2-b now",
+                "mode: live then, dry-run now"
+            ]
+        );
+        let refused = ["target_refused: outside the allow-list".to_owned()];
+        assert_eq!(
+            run_notes(Some(&a), None, &refused),
+            ["would no longer run: target_refused: outside the allow-list"]
+        );
+        assert_eq!(
+            run_notes(None, Some(&a), &[]),
+            ["would now run (no run of it then)"]
+        );
+    }
 }

@@ -38,6 +38,14 @@ pub(crate) fn responders_with_threshold(dir: &Path, to: &str) -> PathBuf {
     copy
 }
 
+/// A directory `name` in `dir` holding one file `file` with `text`; returns its path.
+fn one_file_dir(dir: &Path, name: &str, file: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join(file), text).unwrap();
+    path.display().to_string()
+}
+
 /// Runs `replay` with `args` on `database`: (status, stdout, stderr).
 pub(crate) async fn replay(
     dir: &Path,
@@ -202,6 +210,32 @@ async fn replay_names_the_restart_a_raised_threshold_would_not_have_made() {
             && out.contains("reads steps.restart"),
         "{out}"
     );
+    // Routed nowhere: neither run would happen; the restart is named.
+    let unrouted = one_file_dir(
+        dir.path(),
+        "routes-none",
+        "r.yaml",
+        "routes:\n  - matchers: ['alertname=\"SomethingElse\"']\n    responder: high-memory\n",
+    );
+    let (status, out, err) = replay(
+        dir.path(),
+        &database,
+        &[
+            &catalog_args(&unrouted, &shipped.display().to_string())[..],
+            &["--fail-on-diff"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(status.code(), Some(1), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("! would no longer run: no_route: no route matches HighMemoryUsage")
+            && out.contains("- restart (docker_restart DESTRUCTIVE): would NOT have happened")
+            && out.contains(idle.name())
+            && out.contains("refusals: then none; now no_route"),
+        "{out}"
+    );
+
     // Without --fail-on-diff a difference is reported, not failed.
     let (status, _, _) = replay(dir.path(), &database, &catalog_args(&routes, &lowered)).await;
     assert_eq!(status.code(), Some(0));
@@ -229,14 +263,12 @@ async fn replay_exits_2_on_a_missing_database_or_a_broken_catalog_and_explains_i
         "never created"
     );
 
-    let broken = dir.path().join("broken");
-    std::fs::create_dir_all(&broken).unwrap();
-    std::fs::write(
-        broken.join("x.yaml"),
+    let broken = one_file_dir(
+        dir.path(),
+        "broken",
+        "x.yaml",
         "name: x\ntarget: '{{ alert.labels.container }}'\nsteps:\n  - id: a\n    action: no_such_action\n",
-    )
-    .unwrap();
-    let broken = broken.display().to_string();
+    );
     let (status, out, err) = replay(
         dir.path(),
         &missing,
@@ -250,14 +282,12 @@ async fn replay_exits_2_on_a_missing_database_or_a_broken_catalog_and_explains_i
     );
 
     // A catalog that loads but fails `check`'s lints: the second route can never match.
-    let shadowed = dir.path().join("shadowed");
-    std::fs::create_dir_all(&shadowed).unwrap();
-    std::fs::write(
-        shadowed.join("r.yaml"),
+    let shadowed = one_file_dir(
+        dir.path(),
+        "shadowed",
+        "r.yaml",
         "routes:\n  - matchers: ['alertname=\"HighMemoryUsage\"']\n    responder: high-memory\n  - matchers: ['alertname=\"HighMemoryUsage\"', 'team=\"x\"']\n    responder: high-memory\n",
-    )
-    .unwrap();
-    let shadowed = shadowed.display().to_string();
+    );
     let (status, out, err) =
         replay(dir.path(), &missing, &catalog_args(&shadowed, &responders)).await;
     assert_eq!(status.code(), Some(2), "stdout:\n{out}\nstderr:\n{err}");
