@@ -36,12 +36,11 @@ use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::routing::extract;
 use crate::store::{
-    AlertPlan, Claim, DecisionKind, JournalEntry, PagerDutyKind, PendingRun, PreemptRequest,
-    Recorded, RecoverScope, RunOutcome, Store, StoreError,
+    AlertPlan, Claim, JournalEntry, PagerDutyKind, PendingRun, PreemptRequest, Recorded,
+    RecoverScope, RunOutcome, Store, StoreError,
 };
 use folds::FoldEdits;
 use observer::StoreObserver;
-use planning::RouteDecision;
 use preempt::RunHandle;
 
 /// How many journal entries one read of the journal takes.
@@ -332,93 +331,7 @@ impl Dispatcher {
 
     /// Decides what to do with an alert. Pure apart from reading the catalog.
     pub fn plan(&self, alert: &Alert) -> AlertPlan {
-        match alert.status {
-            Status::Resolved => return AlertPlan::Resolve,
-            Status::Update => return AlertPlan::Update,
-            Status::Firing => {}
-        }
-        if let Some((responder, target)) = alert.manual_request() {
-            return self.plan_manual(alert, responder, target);
-        }
-        if let Some(slot) = alert.slot() {
-            let responder = self.catalog.responders.get(slot.responder);
-            let mode = responder.map_or(self.modes.global(), |r| self.modes.effective(r));
-            let (templates, config) = (&self.catalog.templates, &self.config);
-            let responder = responder.map(|r| &**r);
-            return planning::slot_plan(responder, slot.responder, alert, templates, mode, config);
-        }
-        let mut runs = Vec::new();
-        let mut declines = Vec::new();
-        let mut first_target = None;
-        let routes = self.catalog.routes.matching(&alert.labels);
-        if routes.is_empty() {
-            declines.push((
-                DecisionKind::NoRoute,
-                format!("no route matches {} {:?}", alert.name(), alert.labels),
-            ));
-        }
-        for route in routes {
-            let responder = &self.catalog.responders[&route.responder];
-            let decision = planning::plan_route(
-                responder,
-                alert,
-                &self.catalog.templates,
-                self.modes.global(),
-                &self.config,
-            );
-            match decision {
-                RouteDecision::Run(mut run) => {
-                    run.mode = self.modes.effective(responder);
-                    first_target.get_or_insert_with(|| run.target.clone());
-                    runs.push(run);
-                }
-                RouteDecision::Declined {
-                    kind,
-                    detail,
-                    target,
-                } => {
-                    if let Some(target) = target {
-                        first_target.get_or_insert(target);
-                    }
-                    declines.push((kind, detail));
-                }
-            }
-        }
-        if runs.is_empty() && first_target.is_none() {
-            first_target = alert.target_hint().map(str::to_owned);
-        }
-        AlertPlan::Firing {
-            runs,
-            declines,
-            target: first_target,
-        }
-    }
-
-    /// A person asked for `responder` on `target` (a manual trigger): no routes, same checks.
-    fn plan_manual(&self, alert: &Alert, responder: &str, target: &str) -> AlertPlan {
-        let Some(responder) = self.catalog.responders.get(responder) else {
-            return AlertPlan::Firing {
-                runs: Vec::new(),
-                declines: vec![(
-                    DecisionKind::NoRoute,
-                    format!("no responder named {responder}"),
-                )],
-                target: Some(target.to_owned()),
-            };
-        };
-        let mode = self.modes.effective(responder);
-        match planning::plan_manual(responder, alert, target, mode) {
-            RouteDecision::Run(run) => AlertPlan::Firing {
-                target: Some(run.target.clone()),
-                runs: vec![run],
-                declines: Vec::new(),
-            },
-            RouteDecision::Declined { kind, detail, .. } => AlertPlan::Firing {
-                runs: Vec::new(),
-                declines: vec![(kind, detail)],
-                target: Some(target.to_owned()),
-            },
-        }
+        planning::plan_alert(&self.catalog, &self.modes, &self.config, alert)
     }
 
     async fn resolve(&self, incident: i64, active_runs: &[i64]) {

@@ -1,5 +1,5 @@
 //! The `alert-responder` command: `serve` the responder, `check` its catalog, `simulate` a
-//! payload, list `incidents`.
+//! payload, list `incidents`, `replay` recorded alerts against a catalog.
 
 use std::process::ExitCode;
 
@@ -47,6 +47,50 @@ enum Command {
     /// List incidents from the database (opened read-only): id, status, alert, target, when
     /// it opened and the latest run's summary, newest first.
     Incidents(IncidentsArgs),
+    /// Show what a catalog would have done differently with the alerts recorded lately,
+    /// touching nothing: the database is opened read-only, nothing runs, nothing is sent.
+    ///
+    /// Every firing alert recorded in the window that opened an incident or started a run is
+    /// planned again (routes, target, allow-list, mode), and each run's steps are replayed in
+    /// order against the outputs recorded then: `when` and `expect` are evaluated again,
+    /// budgets are weighed against the uses of that time. Printed per incident: a responder
+    /// that would now run or no longer run, steps that would now run or be skipped
+    /// (destructive ones marked), approvals, refusals. A step that did not run then has no
+    /// recorded output: whatever reads it is "unknown: not run then".
+    ///
+    /// Exit status: 0, or with --fail-on-diff 1 when anything would differ; 2 when the
+    /// replay cannot be made (the catalog fails `check`, the database is missing or
+    /// unreadable).
+    #[command(after_long_help = REPLAY_EXAMPLE)]
+    Replay(ReplayArgs),
+}
+
+/// The example `replay --help` ends with.
+const REPLAY_EXAMPLE: &str =
+    "Example: in the catalog repository's CI, what the proposed routes/ and responders/\n\
+would have changed in last week's alerts, against a read-only copy of the database:\n\n  \
+RESPONDER_DATABASE_URL=sqlite://snapshot/alert-responder.db \\\n    \
+alert-responder replay --since 168h --routes routes --responders responders --fail-on-diff";
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// How far back to replay: alerts recorded within this long before now (e.g. 24h, 168h).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    since: std::time::Duration,
+    /// The routes directory to replay against (default: the configured one).
+    #[arg(long, value_name = "DIR")]
+    routes: Option<PathBuf>,
+    /// The responders directory to replay against (default: the configured one).
+    #[arg(long, value_name = "DIR")]
+    responders: Option<PathBuf>,
+    /// Exit 1 when anything would differ, 0 otherwise (for CI).
+    #[arg(long)]
+    fail_on_diff: bool,
+    /// Print JSON for machines instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    settings: SettingsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +154,7 @@ async fn main() -> ExitCode {
             };
             print_result(result)
         }
+        Command::Replay(args) => replay(args).await,
         Command::Incidents(args) => {
             let result = match Settings::load(&args.settings) {
                 Ok(settings) => {
@@ -132,6 +177,45 @@ fn print_result(result: Result<String, String>) -> ExitCode {
             eprintln!("alert-responder: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `replay`: 0 (or 1 with --fail-on-diff when something differs), 2 when it cannot be made.
+async fn replay(args: ReplayArgs) -> ExitCode {
+    let result = match Settings::load(&args.settings) {
+        Ok(mut settings) => {
+            if let Some(dir) = args.routes {
+                settings.routes_dir = dir;
+            }
+            if let Some(dir) = args.responders {
+                settings.responders_dir = dir;
+            }
+            commands::replay::replay(&settings, args.since).await
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("alert-responder: replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("alert-responder: replay: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", commands::replay::report::render_text(&report));
+    }
+    if args.fail_on_diff && report.differences > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

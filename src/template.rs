@@ -183,6 +183,22 @@ impl Templates {
             .map_err(|_| TemplateError(format!("expression {:?} was not compiled", expr.source)))?;
         Ok(template.render(ctx)? == "true")
     }
+
+    /// The ids of the steps whose outputs a compiled expression reads (`steps.<id>…`), as the
+    /// engine itself sees them: `replay` cannot know a condition on a step not run then.
+    pub fn step_reads(&self, expr: &Expr) -> BTreeSet<String> {
+        let Ok(template) = self.env.get_template(&expr.key) else {
+            return BTreeSet::new();
+        };
+        template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter_map(|var| {
+                let rest = var.strip_prefix("steps.")?;
+                Some(rest.split('.').next().unwrap_or(rest).to_owned())
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -212,6 +228,7 @@ mod tests {
         assert!(templates.eval(&e, &ctx).unwrap());
         let low = context! { steps => context!{ mem => context!{ memory_percent => 12.0 } } };
         assert!(!templates.eval(&e, &low).unwrap());
+        assert_eq!(templates.step_reads(&e), BTreeSet::from(["mem".to_owned()]));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Operator commands beside `serve`: what `simulate` and `incidents` compute and print.
+//! Operator commands beside `serve`: what `simulate`, `incidents` and `replay` compute and print.
 //! They read the catalog and the store and change nothing; `main.rs` only calls them.
 
 pub mod incidents;
+pub mod replay;
 pub mod schedule;
 pub mod simulate;
 mod simulate_text;

@@ -2,6 +2,8 @@
 //! accepted, what the target renders to, whether it is allowed, and so which run to create.
 //! Dispatch records these decisions; `simulate` prints them, so both say the same thing.
 
+mod alert;
+
 use std::collections::BTreeMap;
 
 use serde_json::Map;
@@ -11,6 +13,7 @@ use crate::responders::context::Scope;
 use crate::responders::{Mode, Responder};
 use crate::store::{AlertPlan, DecisionKind, RunPlan};
 use crate::template::Templates;
+pub use alert::plan_alert;
 
 /// Why a responder refuses the alert's labels, if it does: a label that is missing or does
 /// not match the pattern the responder requires (values that enter queries, paths, ...).

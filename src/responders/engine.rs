@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use super::approval::await_approval;
 pub use super::approval::ApprovalOutcome;
+use super::conditions::{expectation, gate, Gate};
 use super::context::Scope;
 use super::preemption::{self, Preemption};
 use super::{Mode, OnFailure, Responder, Step};
@@ -113,41 +114,23 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
         }
         let vars = input.scope().vars_with_failures(&outputs, &errors);
-        if let Some(when) = &step.when {
-            match input.templates.eval(when, &vars) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let end = end(
-                        StepState::Skipped,
-                        format!("skipped: `{}` is false", when.source),
-                        None,
-                        None,
-                    );
-                    observer.not_run(step, &end).await;
-                    continue;
-                }
-                Err(e) => {
-                    let failure =
-                        format!("step {}: condition `{}` failed: {e}", step.id, when.source);
-                    observer
-                        .not_run(
-                            step,
-                            &end(
-                                StepState::Failed,
-                                failure.clone(),
-                                None,
-                                Some(e.to_string()),
-                            ),
-                        )
-                        .await;
-                    not_reached(
-                        &steps[index + 1..],
-                        "not reached: the run stopped",
-                        observer,
-                    )
-                    .await;
-                    return failed(failure, &done);
-                }
+        match gate(step, input.templates, &vars) {
+            Gate::Open => {}
+            Gate::Closed(why) => {
+                let end = end(StepState::Skipped, why, None, None);
+                observer.not_run(step, &end).await;
+                continue;
+            }
+            Gate::Broken { failure, error } => {
+                let end = end(StepState::Failed, failure.clone(), None, Some(error));
+                observer.not_run(step, &end).await;
+                not_reached(
+                    &steps[index + 1..],
+                    "not reached: the run stopped",
+                    observer,
+                )
+                .await;
+                return failed(failure, &done);
             }
         }
         if let Some(after) = step.after {
@@ -249,7 +232,8 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 plot = out.chart.take();
                 let fields = Json::Object(out.fields.clone());
                 outputs.insert(step.id.clone(), fields.clone());
-                match check_expectation(step, &input, &outputs, &out.fields) {
+                let scope = input.scope();
+                match expectation(step, input.templates, &scope, &outputs, &out.fields) {
                     Ok(()) => end(StepState::Succeeded, out.summary, Some(fields), None),
                     Err(e) => end(
                         StepState::Failed,
@@ -306,27 +290,6 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
             done.join("; ")
         },
         escalation: None,
-    }
-}
-
-fn check_expectation(
-    step: &Step,
-    input: &RunInput<'_>,
-    outputs: &Map<String, Json>,
-    own: &Map<String, Json>,
-) -> Result<(), String> {
-    let Some(expect) = &step.expect else {
-        return Ok(());
-    };
-    // `output` is this step's own result, so `expect` reads naturally: `output.running`.
-    let ctx = input.scope().vars_with_output(outputs, Some(own));
-    match input.templates.eval(expect, &ctx) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(format!("expectation `{}` not met", expect.source)),
-        Err(e) => Err(format!(
-            "expectation `{}` could not be checked: {e}",
-            expect.source
-        )),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Responders: YAML playbooks of typed steps, compiled at load, run by the [`engine`].
 
 mod approval;
+pub mod conditions;
 pub mod context;
 pub mod engine;
 pub mod overrides;

@@ -7,6 +7,7 @@
 mod annotations;
 mod chatops;
 mod files;
+mod history;
 mod intake;
 mod model;
 mod open;
@@ -18,6 +19,7 @@ mod views;
 
 pub use annotations::{AnnotationKind, DueAnnotation, NewAnnotation};
 pub use chatops::*;
+pub use history::{BudgetUse, HistoryStore, PastAlert};
 pub use intake::{Intake, IntakeHealth, Prioritize, Receipt};
 pub use model::*;
 pub(crate) use open::new_owner;
@@ -172,7 +174,7 @@ impl StoreError {
 
 /// Durable storage for everything the responder sees and does.
 #[async_trait]
-pub trait Store: ChatStore + ScheduleStore + Send + Sync + std::fmt::Debug {
+pub trait Store: ChatStore + ScheduleStore + HistoryStore + Send + Sync + std::fmt::Debug {
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -10,6 +10,7 @@
 mod approvals;
 mod chatops;
 mod connection;
+mod history;
 mod journal;
 mod outbox;
 mod reads;

@@ -22,6 +22,7 @@ mod budgets;
 mod chatops;
 mod claims;
 mod connection;
+mod history;
 mod journal;
 mod pagerduty;
 mod queries;

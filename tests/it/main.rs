@@ -32,6 +32,7 @@ mod pagerduty_out;
 mod pagerduty_simulate;
 mod pagerduty_thread;
 mod preemption;
+mod replay;
 mod replicas;
 mod runbook_responders;
 mod safety;

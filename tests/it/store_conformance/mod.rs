@@ -68,6 +68,7 @@ mod batching;
 mod chatops;
 mod folding;
 mod harness;
+mod history;
 mod incidents;
 mod journal;
 mod leases;
