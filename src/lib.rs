@@ -17,6 +17,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod notify;
+pub mod pattern;
 pub mod responders;
 pub mod routing;
 pub mod sources;

@@ -185,7 +185,7 @@ impl AllowList {
         let patterns = patterns
             .iter()
             .enumerate()
-            .map(|(i, p)| Regex::new(&format!("^(?:{p})$")).map_err(|e| (i, e)))
+            .map(|(i, p)| crate::pattern::anchored(p).map_err(|e| (i, e)))
             .collect::<Result<_, _>>()?;
         Ok(Self { patterns })
     }

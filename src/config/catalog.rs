@@ -346,7 +346,7 @@ fn compile_responder(
     });
     let mut require_labels = Vec::new();
     for (label, pattern) in &raw.require_labels {
-        match regex::Regex::new(&format!("^(?:{pattern})$")) {
+        match crate::pattern::anchored(pattern) {
             Ok(re) => require_labels.push((label.clone(), re)),
             Err(e) => problems.add(
                 format!("require_labels.{label}"),

@@ -58,7 +58,7 @@ pub fn lints(catalog: &Catalog, settings: &Settings) -> Vec<Lint> {
             reason,
         };
         for (i, pattern) in responder.allow_patterns.iter().enumerate() {
-            let everything = regex::Regex::new(&format!("^(?:{pattern})$"))
+            let everything = crate::pattern::anchored(pattern)
                 .is_ok_and(|re| PROBES.iter().all(|p| re.is_match(p)));
             if everything {
                 found.push(lint(

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use crate::http::WebConfig;
 use crate::notify::grafana::GrafanaConfig;
 use crate::notify::pagerduty::PagerDutyConfig;
+use crate::pattern::anchored as allow_list;
 use crate::responders::Mode;
-use crate::sources::docker_events::allow_list;
 
 mod grafana;
 mod pagerduty;

@@ -46,7 +46,7 @@ impl Matcher {
             .ok_or_else(|| format!("{text:?}: operator must be one of =, !=, =~, !~"))?;
         let value = unquote(value.trim()).map_err(|e| format!("{text:?}: {e}"))?;
         let anchored = || {
-            Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+            crate::pattern::anchored(&value).map_err(|e| {
                 let reason = e.to_string();
                 let reason = reason
                     .lines()

@@ -137,7 +137,7 @@ pub fn event_time(msg: &EventMessage) -> Option<OffsetDateTime> {
 /// # Errors
 /// The regex error, when `pattern` is not a regex.
 pub fn allow_list(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
+    crate::pattern::anchored(pattern)
 }
 
 /// Reads the facts of `msg` if it is an `oom`, `die` or `start` of a container whose name matches

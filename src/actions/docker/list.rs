@@ -8,7 +8,6 @@
 use async_trait::async_trait;
 use bollard::query_parameters::{ListContainersOptionsBuilder, StatsOptionsBuilder};
 use futures::StreamExt;
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -211,7 +210,7 @@ impl StepKind for List {
 
     async fn run(&self, ctx: &ActionCtx, env: &StepEnv<'_>) -> Result<StepOutput, ActionError> {
         let pattern = env.render(&self.name)?;
-        let re = Regex::new(&format!("^(?:{pattern})$"))
+        let re = crate::pattern::anchored(&pattern)
             .map_err(|e| ActionError::Failed(format!("name {pattern:?} is not a regex: {e}")))?;
         let found = names(ctx, |n| re.is_match(n) && env.allow.permits(n)).await?;
         let described = found

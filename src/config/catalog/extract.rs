@@ -32,7 +32,7 @@ pub(super) fn compile(
             );
         }
         // Anchored like Alertmanager's matchers: the whole field must match.
-        let regex = match regex::Regex::new(&format!("^(?:{})$", raw.regex)) {
+        let regex = match crate::pattern::anchored(&raw.regex) {
             Ok(regex) => Some(regex),
             Err(e) => {
                 problems.add(

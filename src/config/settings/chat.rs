@@ -6,7 +6,7 @@ use regex::Regex;
 use secrecy::SecretString;
 
 use super::ConfigError;
-use crate::sources::docker_events::allow_list;
+use crate::pattern::anchored as allow_list;
 
 /// The Slack chat-ops settings as given on the command line or in the environment.
 #[derive(Clone, Default, Args)]
