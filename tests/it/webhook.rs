@@ -170,15 +170,22 @@ async fn a_store_that_cannot_take_the_alert_answers_503_so_alertmanager_retries(
     let mut locker = std::process::Command::new("sqlite3")
         .arg(&path)
         .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("sqlite3 CLI is installed (Debian package sqlite3)");
     {
-        use std::io::Write;
+        use std::io::{BufRead, Write};
         let stdin = locker.stdin.as_mut().unwrap();
-        writeln!(stdin, "BEGIN EXCLUSIVE; INSERT INTO decisions (kind, detail, at) VALUES ('lock', 'held by test', 'now');").unwrap();
+        writeln!(stdin, "BEGIN EXCLUSIVE; INSERT INTO decisions (kind, detail, at) VALUES ('lock', 'held by test', 'now'); SELECT 'locked';").unwrap();
         stdin.flush().unwrap();
+        // sqlite3 answers only once it holds the lock: a fixed sleep was not always enough
+        // on a loaded machine, and the webhook then went through with a 200.
+        let mut line = String::new();
+        std::io::BufReader::new(locker.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked", "sqlite3 took the lock");
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let response = app.post_alertmanager(&body).await;
     assert_eq!(response.status(), 503);
     let json: Value = response.json().await.unwrap();
