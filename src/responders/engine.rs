@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 
 use super::approval::await_approval;
 pub use super::approval::ApprovalOutcome;
+pub use super::choice::ChoiceOutcome;
+use super::choice::{self, Offer};
 use super::context::Scope;
 use super::preemption::{self, Preemption};
 use super::{Mode, OnFailure, Responder, Step};
@@ -45,6 +47,14 @@ pub trait RunObserver: Send + Sync {
         plan: &str,
         cancel: &CancellationToken,
     ) -> ApprovalOutcome;
+    /// Offers `options` (each step with its plan) of choice `group` together and waits for
+    /// one to be approved, a denial, the expiry or `cancel`.
+    async fn choose(
+        &self,
+        group: &str,
+        options: &[(&Step, String)],
+        cancel: &CancellationToken,
+    ) -> ChoiceOutcome;
 }
 
 /// Everything one run needs.
@@ -73,7 +83,7 @@ pub struct RunInput<'a> {
 }
 
 impl RunInput<'_> {
-    fn scope(&self) -> Scope<'_> {
+    pub(super) fn scope(&self) -> Scope<'_> {
         Scope {
             alert: self.alert,
             target: self.target,
@@ -101,14 +111,30 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     let deadline = Instant::now() + input.responder.timeout;
     let mut outputs: Map<String, Json> = Map::new();
     let mut done: Vec<String> = Vec::new();
+    let mut choices = BTreeMap::new();
     let steps = &input.responder.steps;
     for (index, step) in steps.iter().enumerate() {
         const RESOLVED: &str = "cancelled: the alert resolved before this step started";
         if input.cancel.is_cancelled() {
             return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
         }
+        // A choice is asked when its first option is reached; dry-run plans every option.
+        let chosen = match (&step.choice, input.mode) {
+            (Some(group), Mode::Live) => {
+                let offer =
+                    choice::offer(step, group, &mut choices, &input, &outputs, observer, &done)
+                        .await;
+                match offer {
+                    Offer::Run => true,
+                    Offer::Skip => continue,
+                    Offer::Stop(result) => return result,
+                }
+            }
+            _ => false,
+        };
         let vars = input.scope().vars(&outputs);
-        if let Some(when) = &step.when {
+        // The chosen option's `when` held when it was offered, and no step ran since.
+        if let Some(when) = step.when.as_ref().filter(|_| !chosen) {
             match input.templates.eval(when, &vars) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -160,9 +186,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         };
         let kind = step.action.kind();
         if kind.destructive() {
-            let plan = kind
-                .plan(&env)
-                .unwrap_or_else(|e| format!("{} ({e})", kind.name()));
+            let plan = step.plan(&env);
             if input.mode == Mode::DryRun {
                 let ask = if step.approval {
                     "ask for approval, then "
@@ -176,7 +200,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 done.push(format!("would {ask}{plan}"));
                 continue;
             }
-            if step.approval {
+            if step.approval && !chosen {
                 if let Err(stopped) =
                     await_approval(step, &plan, &steps[index..], &input, observer, &done).await
                 {
