@@ -40,6 +40,7 @@ mod safety;
 mod schedules;
 mod simulate;
 mod slack_approvals;
+mod slack_choices;
 mod slack_client;
 mod slack_commands;
 mod slack_outage;
