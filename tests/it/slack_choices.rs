@@ -51,23 +51,19 @@ async fn answer(slack: &FakeSlack, id: &str) -> String {
     body["text"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn one_click_chooses_and_a_click_on_the_other_option_is_refused() {
-    let idle = TestContainer::idle("choice");
-    let before = idle.started_at();
-    let slack = FakeSlack::start(SLACK_TOKEN).await;
-    let dir = tempfile::tempdir().unwrap();
+/// Starts the app and fires `Pick` on `target`; returns the app and the choice message.
+async fn offered(dir: &Path, slack: &FakeSlack, target: &TestContainer) -> (TestApp, Recorded) {
     let options = Options {
-        catalog: Some(catalog(dir.path())),
+        catalog: Some(catalog(dir)),
         slack_signing_secret: Some(SIGNING_SECRET.into()),
         slack_allowed: [None, Some(format!("{},{}", ALICE.0, BOB.0)), None],
         ..Default::default()
     };
-    let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
+    let app = TestApp::spawn(dir, Some(slack), options).await;
     app.post_alertmanager(&am_alert(
         "firing",
         "Pick",
-        idle.name(),
+        target.name(),
         "c4010e0000000001",
         "2026-11-27T05:00:00Z",
     ))
@@ -87,6 +83,16 @@ async fn one_click_chooses_and_a_click_on_the_other_option_is_refused() {
         "{}",
         message.text
     );
+    (app, message)
+}
+
+#[tokio::test]
+async fn one_click_chooses_and_a_click_on_the_other_option_is_refused() {
+    let idle = TestContainer::idle("choice");
+    let before = idle.started_at();
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, message) = offered(dir.path(), &slack, &idle).await;
     let blocks = slack.blocks_of(&message.ts).unwrap();
     let buttons = blocks[1]["elements"].as_array().unwrap();
     let labels: Vec<&str> = buttons
@@ -143,5 +149,36 @@ async fn one_click_chooses_and_a_click_on_the_other_option_is_refused() {
         text.contains("Approved by @alice (U0ALICE)") && text.contains("*nudge*"),
         "{text}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deny_all_runs_no_option() {
+    let idle = TestContainer::idle("choice-deny");
+    let before = idle.started_at();
+    let slack = FakeSlack::start(SLACK_TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, message) = offered(dir.path(), &slack, &idle).await;
+    let blocks = slack.blocks_of(&message.ts).unwrap();
+    let deny = &blocks[1]["elements"][2];
+    let payload = click_payload(
+        BOB,
+        deny["action_id"].as_str().unwrap(),
+        deny["value"].as_str().unwrap(),
+        &slack.response_url("bob"),
+    );
+    assert_eq!(click(&app, &payload).await, 200);
+    let detail = app.wait_for_finished_run(idle.name(), 1).await;
+    assert_eq!(detail["runs"][0]["outcome"], "cancelled", "{detail:#}");
+    assert_eq!(
+        step_states(&detail, 0),
+        [
+            ("bounce", "refused"),
+            ("nudge", "refused"),
+            ("after", "skipped")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(idle.started_at(), before, "no option ran");
     app.stop().await;
 }

@@ -95,9 +95,11 @@ impl StoreObserver<'_> {
                 }
             }
         }
+        // A denial wins over an approval made at the same moment: anyone's "no" stops it.
         let index = rows
             .iter()
-            .position(|r| r.state == "approved" || r.state == "denied")?;
+            .position(|r| r.state == "denied")
+            .or_else(|| rows.iter().position(|r| r.state == "approved"))?;
         let row = rows[index].clone();
         self.close_all(ids, NOT_CHOSEN, message).await;
         let by = row
