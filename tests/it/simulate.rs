@@ -96,6 +96,10 @@ async fn high_memory_alert_shows_its_route_steps_and_restart_plan_and_creates_no
     let doc: Value = serde_json::from_str(&out).unwrap();
     let responder = &doc["alerts"][0]["responders"][0];
     assert_eq!(responder["responder"], "high-memory");
+    assert_eq!(
+        responder["escalation"],
+        "P1 (multiple job failures, data loss risk), pages PagerDuty"
+    );
     assert_eq!(responder["steps"][3]["destructive"], true);
     assert!(responder["steps"][3]["plan"]["Ok"]
         .as_str()
