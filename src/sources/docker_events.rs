@@ -36,6 +36,7 @@
 //! container are further alerts of it; once it is closed, the next death opens a new one.
 
 pub mod corruption;
+mod last_words;
 pub mod stream;
 
 use std::collections::BTreeMap;

@@ -10,11 +10,8 @@ use std::collections::HashMap;
 use std::pin::pin;
 use std::time::Duration;
 
-use bollard::container::LogOutput;
 use bollard::models::EventMessage;
-use bollard::query_parameters::{
-    EventsOptions, EventsOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder,
-};
+use bollard::query_parameters::{EventsOptions, EventsOptionsBuilder, InspectContainerOptions};
 use bollard::Docker;
 use futures::{Stream, StreamExt};
 use regex::Regex;
@@ -23,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::corruption::{self, Corruption};
+use super::last_words::last_lines;
 use super::{event_time, read_event, to_alert, ContainerEvent, Death, Deaths, Kind, SIGKILL_EXIT};
 use crate::store::{Intake, Receipt, StoreError};
 
@@ -36,8 +34,6 @@ const EXPIRY_TICK: Duration = Duration::from_millis(250);
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long reading a dead container's last log lines may hold up the event stream.
 const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
-/// The most bytes of those lines read: a tail of lines can still be one huge line.
-const LOGS_MAX_BYTES: usize = 256 * 1024;
 
 /// Follows the engine's `oom` / `die` events of containers matching `allow` and submits one
 /// alert per death to `intake`, until `shutdown` is cancelled.
@@ -297,37 +293,6 @@ impl Follower {
             }
         }
     }
-}
-
-/// The last [`corruption::LOG_TAIL`] lines container `id` printed in the life that just
-/// ended (its `StartedAt` bounds the read, so an earlier life's symptom is not this death's).
-async fn last_lines(engine: &Docker, id: &str) -> Result<Vec<String>, bollard::errors::Error> {
-    let started = engine
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await?
-        .state
-        .and_then(|s| s.started_at)
-        .and_then(|t| {
-            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-        });
-    let mut options = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .tail(&corruption::LOG_TAIL.to_string());
-    if let Some(started) = started {
-        // The API takes i32 seconds; past 2038 clamp rather than wrap.
-        options = options.since(i32::try_from(started.unix_timestamp()).unwrap_or(i32::MAX));
-    }
-    let mut frames = pin!(engine.logs(id, Some(options.build())));
-    let mut text = String::new();
-    while let Some(frame) = frames.next().await {
-        let frame: LogOutput = frame?;
-        text.push_str(&String::from_utf8_lossy(frame.as_ref()));
-        if text.len() >= LOGS_MAX_BYTES {
-            break;
-        }
-    }
-    Ok(text.lines().map(str::to_owned).collect())
 }
 
 #[cfg(test)]
