@@ -32,6 +32,7 @@ use crate::limits::Guards;
 use crate::metrics::Metrics;
 use crate::notify::{pagerduty, Reporter};
 use crate::responders::engine::{self, RunInput, RunResult};
+use crate::responders::escalation::Priority;
 use crate::responders::overrides::ModeOverrides;
 use crate::responders::Mode;
 use crate::routing::extract;
@@ -371,9 +372,9 @@ impl Dispatcher {
         }
     }
 
-    /// A run on a PagerDuty incident ends with a note on it; an escalation of any other
+    /// A run on a PagerDuty incident ends with a note on it; a P0/P1 escalation of any other
     /// incident triggers a PagerDuty event (once per incident: the store keeps it so).
-    async fn tell_pagerduty(&self, run: &PendingRun, result: &RunResult) {
+    async fn tell_pagerduty(&self, run: &PendingRun, result: &RunResult, priority: Priority) {
         let alert = &run.alert;
         if alert.source == Source::PagerDuty {
             let Some(pd_incident) = alert.labels.get("pd_incident_id") else {
@@ -391,8 +392,10 @@ impl Dispatcher {
             self.reporter
                 .pagerduty(run.incident_id, PagerDutyKind::Note, note)
                 .await;
-        } else if let Some(reason) = &result.escalation {
-            let event = pagerduty::trigger_event(run.incident_id, alert, &run.target, reason);
+        } else if let Some(reason) = result.escalation.as_ref().filter(|_| priority.pages()) {
+            // Only P0/P1 page (the runbook's "When to Escalate"); P2/P3 stay in Slack.
+            let event =
+                pagerduty::trigger_event(run.incident_id, alert, &run.target, reason, priority);
             self.reporter
                 .pagerduty(run.incident_id, PagerDutyKind::Trigger, event)
                 .await;
@@ -485,7 +488,16 @@ impl Dispatcher {
                 Some(step) => format!("Run of {} on `{}` was interrupted by {cause} during step *{step}*, which may or may not have happened. Not re-run: please check.", run.responder, run.target),
                 None => format!("Run of {} on `{}` was interrupted by {cause} between steps. Not re-run: please check.", run.responder, run.target),
             };
-            self.reporter.escalate(run.incident_id, &text).await;
+            // A responder gone from the catalog since is escalated at the default priority.
+            let priority = self
+                .catalog
+                .responders
+                .get(&run.responder)
+                .map(|r| r.priority)
+                .unwrap_or_default();
+            self.reporter
+                .escalate(run.incident_id, priority, &text)
+                .await;
             self.annotate_interrupted(&run, &text).await;
             self.reporter.refresh(run.incident_id).await;
         }
@@ -611,9 +623,11 @@ impl Dispatcher {
             .await;
         if let Some(reason) = &result.escalation {
             observer.escalated(reason).await;
-            self.reporter.escalate(run.incident_id, reason).await;
+            self.reporter
+                .escalate(run.incident_id, responder.priority, reason)
+                .await;
         }
-        self.tell_pagerduty(run, &result).await;
+        self.tell_pagerduty(run, &result, responder.priority).await;
         // Closing a one-shot incident refreshes the parent itself.
         if !(run.alert.is_one_shot() && self.close_one_shot(run.incident_id).await) {
             self.reporter.refresh(run.incident_id).await;

@@ -101,6 +101,8 @@ pub struct ResponderSim {
     pub budget: Budget,
     /// Whether the responder leaves `budget` unset (the default applies).
     pub default_budget: bool,
+    /// What an escalation of its runs would say and do: its priority, and whether it pages.
+    pub escalation: String,
     /// Its steps, planned.
     pub steps: Vec<StepSim>,
 }
@@ -283,6 +285,16 @@ async fn simulate_responder(
         decision,
         budget: responder.budget,
         default_budget: responder.default_budget,
+        escalation: format!(
+            "{} ({}){}",
+            responder.priority,
+            responder.priority.meaning(),
+            if responder.priority.pages() {
+                ", pages PagerDuty"
+            } else {
+                ", Slack only"
+            }
+        ),
         steps,
     }
 }

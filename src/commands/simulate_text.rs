@@ -98,6 +98,7 @@ fn render_responder(out: &mut String, r: &ResponderSim) {
         humantime::format_duration(r.budget.per),
         if r.default_budget { " (default)" } else { "" }
     );
+    let _ = writeln!(out, "    escalation: {}", r.escalation);
     let _ = writeln!(out, "    mode: {}", r.mode);
     if r.decision.ok {
         let _ = writeln!(out, "    would create {}", r.decision.detail);

@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::actions::AllowList;
 use crate::limits::Budget;
+use crate::responders::escalation::Priority;
 use crate::responders::{Mode, Responder};
 use crate::routing::extract::Extraction;
 use crate::routing::{Matcher, Route, Routes};
@@ -107,6 +108,8 @@ struct RawResponder {
     catch_up: Option<String>,
     #[serde(default)]
     channel: Option<String>,
+    #[serde(default)]
+    priority: Priority,
     steps: Vec<serde_yaml_ng::Value>,
 }
 
@@ -416,6 +419,7 @@ fn compile_responder(
         schedule,
         targetless,
         channel,
+        priority: raw.priority,
     })
 }
 

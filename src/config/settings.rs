@@ -104,7 +104,8 @@ pub struct SettingsArgs {
     /// Slack Web API base URL [default: https://slack.com/api].
     #[arg(long, env = "SLACK_API_URL")]
     pub slack_api_url: Option<String>,
-    /// Who to mention on escalation: a user group ID (S0123ABC) or a raw mention (<!here>).
+    /// Who to mention on escalation: a user group ID (S0123ABC) or a raw mention (<!here>)
+    /// [default: the text "Data Platform Team (#data-platform-oncall)", no mention].
     #[arg(long, env = "SLACK_ONCALL_GROUP")]
     pub slack_oncall_group: Option<String>,
     /// Post a thread for alerts no route matches: true or false. They are recorded either
@@ -167,7 +168,8 @@ pub struct SettingsArgs {
     /// Checkpoint cleaner container (`config.cleaner_container`) [default: k2-checkpoint-cleaner].
     #[arg(long, env = "CHECKPOINT_CLEANER_CONTAINER")]
     pub cleaner_container: Option<String>,
-    /// Regex of whole container names whose OOM kills become alerts [default: k2-.*].
+    /// Regex of whole container names whose OOM kills, and exits with checkpoint-corruption
+    /// symptoms in their last log lines, become alerts [default: k2-.*].
     #[arg(long, env = "RESPONDER_OOM_CONTAINERS")]
     pub oom_containers: Option<String>,
     /// PagerDuty outputs (notes, Events API v2).

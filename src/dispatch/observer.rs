@@ -1,5 +1,7 @@
 //! The engine's observer in a dispatched run: records steps, posts replies, spends budgets.
 
+mod choice;
+
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -10,7 +12,7 @@ use super::Dispatcher;
 use crate::limits::Admission;
 use tokio_util::sync::CancellationToken;
 
-use crate::responders::engine::{ApprovalOutcome, RunObserver};
+use crate::responders::engine::{ApprovalOutcome, ChoiceOutcome, RunObserver};
 use crate::responders::preemption::Preemption;
 use crate::responders::{Responder, Step};
 use crate::store::{
@@ -215,6 +217,7 @@ impl RunObserver for StoreObserver<'_> {
             step_id: step.id.clone(),
             plan: plan.to_owned(),
             expires_at: now + ttl,
+            choice: None,
         };
         let id = match d.store.request_approval(&request, now).await {
             Ok(id) => id,
@@ -268,6 +271,15 @@ impl RunObserver for StoreObserver<'_> {
                 }
             }
         }
+    }
+
+    async fn choose(
+        &self,
+        group: &str,
+        options: &[(&Step, String)],
+        cancel: &CancellationToken,
+    ) -> ChoiceOutcome {
+        self.offer_choice(group, options, cancel).await
     }
 }
 

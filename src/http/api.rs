@@ -103,6 +103,10 @@ struct Decision {
     decision: String,
     #[serde(default)]
     by: Option<String>,
+    /// The step to decide, among the incident's pending approvals: required to approve an
+    /// option of a choice (`choice:` steps), since which one is for a person to say.
+    #[serde(default)]
+    step: Option<String>,
 }
 
 /// Approves or denies the incident's oldest pending approval; the [`Gate`] has checked the
@@ -130,18 +134,84 @@ async fn decide(
         .by
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "api".to_owned());
-    let decided = state
-        .store
-        .decide_approval(id, approve, by.trim(), time::OffsetDateTime::now_utc())
-        .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "incident {id} has no pending approval (it may have been decided, expired, or cancelled by a resolve)"
-            ))
-        })?;
+    let now = time::OffsetDateTime::now_utc();
+    let decided = match decision.step.as_deref() {
+        None => {
+            state
+                .store
+                .decide_approval(id, approve, by.trim(), now)
+                .await?
+        }
+        Some(step) => decide_step(&state, id, step, approve, by.trim(), now).await?,
+    };
+    let decided = decided.ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "incident {id} has no pending approval{} (it may have been decided, expired, or cancelled by a resolve; an option of a choice is refused once another was chosen, and is approved only by naming its step)",
+            decision.step.as_deref().map(|s| format!(" for step {s:?}")).unwrap_or_default()
+        ))
+    })?;
     tracing::info!(incident = id, approval = decided.id, state = %decided.state, by = %by, "Approval decided.");
     state.approvals.notify_waiters();
     Ok(Json(decided))
+}
+
+/// Decides the incident's newest approval of `step`, if it is pending. An option of a choice
+/// whose other option was approved is refused, and said so (the store refuses it too, even
+/// when both are decided at the same moment).
+async fn decide_step(
+    state: &ApiState,
+    incident: i64,
+    step: &str,
+    approve: bool,
+    by: &str,
+    now: time::OffsetDateTime,
+) -> Result<Option<ApprovalRow>, ApiError> {
+    let chosen_instead = |approvals: &[ApprovalRow], row: &ApprovalRow| {
+        approvals
+            .iter()
+            .find(|a| {
+                a.id != row.id
+                    && a.run_id == row.run_id
+                    && a.choice.is_some()
+                    && a.choice == row.choice
+                    && a.state == "approved"
+            })
+            .map(|a| {
+                ApiError::Conflict(format!(
+                    "{step} is refused: another option of choice {} was chosen ({}, approved by {})",
+                    a.choice.as_deref().unwrap_or_default(),
+                    a.step_id,
+                    a.decided_by.as_deref().unwrap_or("someone")
+                ))
+            })
+    };
+    let Some(detail) = state.store.incident_detail(incident).await? else {
+        return Ok(None);
+    };
+    let Some(row) = detail.approvals.iter().rev().find(|a| a.step_id == step) else {
+        return Ok(None);
+    };
+    if approve {
+        if let Some(refusal) = chosen_instead(&detail.approvals, row) {
+            return Err(refusal);
+        }
+    }
+    if row.state != "pending" {
+        return Ok(None);
+    }
+    let decided = state
+        .store
+        .decide_approval_by_id(row.id, approve, by, now)
+        .await?;
+    if decided.is_none() && approve {
+        // Lost a race against another option: say which.
+        if let Some(detail) = state.store.incident_detail(incident).await? {
+            if let Some(refusal) = chosen_instead(&detail.approvals, row) {
+                return Err(refusal);
+            }
+        }
+    }
+    Ok(decided)
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,6 +36,38 @@ pub fn request_blocks(text: &str, approval_id: i64) -> String {
     .to_string()
 }
 
+/// Block Kit blocks for a choice: its text, then one Approve button per option (each
+/// carrying that option's approval id, labelled with its step) and one Deny, which denies the
+/// whole choice (it carries the first option's id; denying any option denies the choice).
+pub fn choice_blocks(text: &str, options: &[(i64, &str)]) -> String {
+    let first = options.first().map(|(id, _)| *id).unwrap_or_default();
+    let mut buttons: Vec<serde_json::Value> = options
+        .iter()
+        .map(|(id, step)| {
+            // Slack caps a button's text at 75 characters.
+            let label: String = format!("Approve {step}").chars().take(75).collect();
+            json!({
+                "type": "button",
+                "action_id": format!("{APPROVE_ACTION}_{id}"),
+                "text": {"type": "plain_text", "text": label},
+                "value": id.to_string(),
+            })
+        })
+        .collect();
+    buttons.push(json!({
+        "type": "button",
+        "action_id": DENY_ACTION,
+        "text": {"type": "plain_text", "text": "Deny all"},
+        "style": "danger",
+        "value": first.to_string(),
+    }));
+    json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": format!("choice-{first}"), "elements": buttons},
+    ])
+    .to_string()
+}
+
 /// The text of a settled approval, and the one section block that replaces the buttons.
 pub fn settled(row: &ApprovalRow) -> (String, String) {
     let at = row.decided_at.as_deref().map(hh_mm).unwrap_or_default();
@@ -52,8 +84,19 @@ pub fn settled(row: &ApprovalRow) -> (String, String) {
         "preempted" => format!(
             ":heavy_multiplication_x: Preempted at {at} (the container died): {what}. Not run."
         ),
+        "refused" => format!(
+            ":heavy_multiplication_x: Not chosen (another option was chosen, or the choice denied): {what}. Not run."
+        ),
         other => format!("{other}: {what}"),
     };
+    let blocks = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
+    (text, blocks.to_string())
+}
+
+/// [`settled`] for every option of a choice, one line each, in one section block.
+pub fn settled_all(rows: &[ApprovalRow]) -> (String, String) {
+    let lines: Vec<String> = rows.iter().map(|r| settled(r).0).collect();
+    let text = lines.join("\n");
     let blocks = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
     (text, blocks.to_string())
 }
@@ -83,6 +126,7 @@ mod tests {
             expires_at_unix: 0,
             decided_by: Some("@alice (U0A)".into()),
             decided_at: Some("2026-11-27T14:02:31.5Z".into()),
+            choice: None,
         }
     }
 
@@ -101,6 +145,31 @@ mod tests {
         assert!(settled(&row("preempted"))
             .0
             .contains("Preempted at 14:02 UTC (the container died)"));
+    }
+
+    #[test]
+    fn a_choice_has_one_approve_button_per_option_with_distinct_ids_and_one_deny() {
+        let blocks: serde_json::Value =
+            serde_json::from_str(&choice_blocks("Choose", &[(7, "restore"), (8, "delete")]))
+                .unwrap();
+        let buttons = blocks[1]["elements"].as_array().unwrap();
+        let ids: Vec<_> = buttons
+            .iter()
+            .map(|b| b["action_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["approval_approve_7", "approval_approve_8", DENY_ACTION]
+        );
+        let values: Vec<_> = buttons
+            .iter()
+            .map(|b| b["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values, ["7", "8", "7"]);
+        assert_eq!(buttons[1]["text"]["text"], "Approve delete");
+        assert!(settled(&row("refused"))
+            .0
+            .starts_with(":heavy_multiplication_x: Not chosen"));
     }
 
     #[test]

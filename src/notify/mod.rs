@@ -19,9 +19,14 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::alert::Alert;
+use crate::responders::escalation::Priority;
 use crate::store::{
     ApprovalRow, MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd, Store,
 };
+
+/// Who an escalation names when `SLACK_ONCALL_GROUP` is not set: the runbook's primary
+/// on-call rotation, as plain text (no mention can be made without the group's ID).
+pub const DEFAULT_ONCALL: &str = "Data Platform Team (#data-platform-oncall)";
 
 /// Renders incident events into messages and queues them in the outbox.
 #[derive(Debug, Clone)]
@@ -191,15 +196,13 @@ impl Reporter {
         }
     }
 
-    /// A human must look: a reply that mentions the on-call group when one is configured.
-    pub async fn escalate(&self, incident: i64, reason: &str) {
-        let who = self
-            .mention
-            .as_deref()
-            .map(|m| format!(" {m}"))
-            .unwrap_or_default();
+    /// A human must look: a reply that names the runbook priority and mentions the primary
+    /// on-call group (`SLACK_ONCALL_GROUP`, else the runbook's [`DEFAULT_ONCALL`]).
+    pub async fn escalate(&self, incident: i64, priority: Priority, reason: &str) {
+        let who = self.mention.as_deref().unwrap_or(DEFAULT_ONCALL);
         let text = format!(
-            ":sos: {}: escalating to a human{who}",
+            ":sos: *{priority}* ({}): {}: escalating to a human {who}",
+            priority.meaning(),
             render::escape(reason)
         );
         self.queue_escaped(incident, MessageKind::Reply, text).await;
@@ -215,11 +218,7 @@ impl Reporter {
         plan: &str,
         expires_in: &str,
     ) -> Option<i64> {
-        let who = self
-            .mention
-            .as_deref()
-            .map(|m| format!("{m} "))
-            .unwrap_or_default();
+        let who = self.asker();
         let text = format!(
             ":raised_hand: {who}Approval needed for *{}*: {}. Expires in {expires_in}. \
              Decide with the buttons, `approve {incident}` / `deny {incident}` in the Slack command, \
@@ -228,31 +227,76 @@ impl Reporter {
             render::escape(plan),
         );
         let blocks = approval::request_blocks(&text, approval_id);
-        let id = self
-            .queue_rich(
-                incident,
-                MessageKind::Reply,
-                text,
-                Some(&blocks),
-                None,
-                None,
-            )
-            .await?;
+        let id = self.ask(incident, text, &blocks).await?;
         if let Err(e) = self.store.set_approval_message(approval_id, id).await {
             tracing::error!(approval = approval_id, error.message = %e, "Could not link an approval to its message.");
         }
         Some(id)
     }
 
+    /// A choice waits for a human: every option (approval id, step, plan) in one message, an
+    /// Approve button each and one Deny. Returns the message's outbox id.
+    pub async fn choice_requested(
+        &self,
+        incident: i64,
+        group: &str,
+        options: &[(i64, &str, &str)],
+        expires_in: &str,
+    ) -> Option<i64> {
+        let who = self.asker();
+        let lines: Vec<String> = options
+            .iter()
+            .map(|(_, step, plan)| {
+                format!("• *{}*: {}", render::escape(step), render::escape(plan))
+            })
+            .collect();
+        let text = format!(
+            ":raised_hand: {who}Choose one option of *{}* (at most one can be approved; approving one refuses the others). Expires in {expires_in}.\n{}\n\
+             Decide with the buttons, `deny {incident}` in the Slack command, or `POST /api/incidents/{incident}/approvals` \
+             `{{\"decision\": \"approve\", \"step\": \"&lt;option&gt;\", \"by\": \"&lt;you&gt;\"}}` (admin token).",
+            render::escape(group),
+            lines.join("\n"),
+        );
+        let buttons: Vec<(i64, &str)> = options.iter().map(|(id, step, _)| (*id, *step)).collect();
+        let blocks = approval::choice_blocks(&text, &buttons);
+        self.ask(incident, text, &blocks).await
+    }
+
+    /// Who a request for a decision mentions (the on-call group when one is set), with a
+    /// trailing space.
+    fn asker(&self) -> String {
+        self.mention
+            .as_deref()
+            .map(|m| format!("{m} "))
+            .unwrap_or_default()
+    }
+
+    /// Posts a request for a decision (text and its buttons) in the thread; its outbox id.
+    async fn ask(&self, incident: i64, text: String, blocks: &str) -> Option<i64> {
+        self.queue_rich(incident, MessageKind::Reply, text, Some(blocks), None, None)
+            .await
+    }
+
+    /// A choice was settled: its message loses its buttons and shows each option's end.
+    pub async fn choice_settled(&self, incident: i64, message_id: i64, rows: &[ApprovalRow]) {
+        let (text, blocks) = approval::settled_all(rows);
+        self.edit(incident, message_id, text, &blocks).await;
+    }
+
     /// An approval was settled (decided, expired, cancelled): its request message loses its
     /// buttons and says who decided and when.
     pub async fn approval_settled(&self, incident: i64, message_id: i64, row: &ApprovalRow) {
         let (text, blocks) = approval::settled(row);
+        self.edit(incident, message_id, text, &blocks).await;
+    }
+
+    /// Replaces an earlier message of the thread (its buttons too) with `text` and `blocks`.
+    async fn edit(&self, incident: i64, message_id: i64, text: String, blocks: &str) {
         self.queue_rich(
             incident,
             MessageKind::Update,
             text,
-            Some(&blocks),
+            Some(blocks),
             Some(message_id),
             None,
         )

@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 use crate::alert::Alert;
+use crate::responders::escalation::Priority;
 
 /// Upper bound on one call, connection included; beyond it the call counts as unavailable.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -240,7 +241,13 @@ pub fn dedup_key(incident_id: i64, alert: &Alert) -> String {
 }
 
 /// The Events API v2 trigger for an escalated incident (the client adds `routing_key`).
-pub fn trigger_event(incident_id: i64, alert: &Alert, target: &str, reason: &str) -> Value {
+pub fn trigger_event(
+    incident_id: i64,
+    alert: &Alert,
+    target: &str,
+    reason: &str,
+    priority: Priority,
+) -> Value {
     let summary = format!("{} on {target}: {reason}", alert.name());
     // An escalation means a human must look; an unknown severity pages.
     let severity = alert
@@ -261,6 +268,7 @@ pub fn trigger_event(incident_id: i64, alert: &Alert, target: &str, reason: &str
             "class": alert.name(),
             "custom_details": {
                 "incident_id": incident_id,
+                "priority": priority.as_str(),
                 "reason": reason,
                 "source": alert.source.as_str(),
                 "labels": alert.labels,

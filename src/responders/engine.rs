@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 
 use super::approval::await_approval;
 pub use super::approval::ApprovalOutcome;
+pub use super::choice::ChoiceOutcome;
+use super::choice::{self, Offer};
 use super::conditions::{expectation, gate, Gate};
 use super::context::Scope;
 use super::preemption::{self, Preemption};
@@ -48,6 +50,14 @@ pub trait RunObserver: Send + Sync {
     ) -> ApprovalOutcome;
     /// A step that ended asked for a chart of its series in the thread (`chart: true`).
     async fn chart(&self, _step: &Step, _plot: crate::chart::Plot) {}
+    /// Offers `options` (each step with its plan) of choice `group` together and waits for
+    /// one to be approved, a denial, the expiry or `cancel`.
+    async fn choose(
+        &self,
+        group: &str,
+        options: &[(&Step, String)],
+        cancel: &CancellationToken,
+    ) -> ChoiceOutcome;
 }
 
 /// Everything one run needs.
@@ -76,7 +86,7 @@ pub struct RunInput<'a> {
 }
 
 impl RunInput<'_> {
-    fn scope(&self) -> Scope<'_> {
+    pub(super) fn scope(&self) -> Scope<'_> {
         Scope {
             alert: self.alert,
             target: self.target,
@@ -107,14 +117,35 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
     // check (`on_failure: continue`) can then say why it has no numbers for it.
     let mut errors: Map<String, Json> = Map::new();
     let mut done: Vec<String> = Vec::new();
+    let mut choices = BTreeMap::new();
     let steps = &input.responder.steps;
     for (index, step) in steps.iter().enumerate() {
         const RESOLVED: &str = "cancelled: the alert resolved before this step started";
         if input.cancel.is_cancelled() {
             return stop(&input, &steps[index..], RESOLVED, observer, &done).await;
         }
+        // A choice is asked when its first option is reached; dry-run plans every option.
+        let chosen = match (&step.choice, input.mode) {
+            (Some(group), Mode::Live) => {
+                let offer =
+                    choice::offer(step, group, &mut choices, &input, &outputs, observer, &done)
+                        .await;
+                match offer {
+                    Offer::Run => true,
+                    Offer::Skip => continue,
+                    Offer::Stop(result) => return result,
+                }
+            }
+            _ => false,
+        };
         let vars = input.scope().vars_with_failures(&outputs, &errors);
-        match gate(step, input.templates, &vars) {
+        // The chosen option's `when` held when it was offered, and no step ran since.
+        let gate = if chosen {
+            Gate::Open
+        } else {
+            gate(step, input.templates, &vars)
+        };
+        match gate {
             Gate::Open => {}
             Gate::Closed(why) => {
                 let end = end(StepState::Skipped, why, None, None);
@@ -148,9 +179,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         };
         let kind = step.action.kind();
         if kind.destructive() {
-            let plan = kind
-                .plan(&env)
-                .unwrap_or_else(|e| format!("{} ({e})", kind.name()));
+            let plan = step.plan(&env);
             if input.mode == Mode::DryRun {
                 let ask = if step.approval {
                     "ask for approval, then "
@@ -164,7 +193,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 done.push(format!("would {ask}{plan}"));
                 continue;
             }
-            if step.approval {
+            if step.approval && !chosen {
                 if let Err(stopped) =
                     await_approval(step, &plan, &steps[index..], &input, observer, &done).await
                 {

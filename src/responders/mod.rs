@@ -1,9 +1,11 @@
 //! Responders: YAML playbooks of typed steps, compiled at load, run by the [`engine`].
 
 mod approval;
+mod choice;
 pub mod conditions;
 pub mod context;
 pub mod engine;
+pub mod escalation;
 pub mod overrides;
 pub mod preemption;
 pub mod schedule;
@@ -95,6 +97,8 @@ pub struct Responder {
     pub targetless: bool,
     /// The Slack channel of its incidents (`channel:`); `SLACK_CHANNEL` when `None`.
     pub channel: Option<String>,
+    /// The runbook priority its escalations carry (`priority:`, default P2).
+    pub priority: escalation::Priority,
 }
 
 impl Responder {
@@ -142,4 +146,24 @@ pub struct Step {
     pub on_failure: OnFailure,
     /// A human must approve it before it runs (`approval: required`).
     pub approval: bool,
+    /// The group of options it belongs to (`choice:`): consecutive steps sharing it are
+    /// offered together and at most one of them is approved and run.
+    pub choice: Option<String>,
+    /// Said to whoever is asked to approve it, with its plan (`warning:`), e.g. a data-loss risk.
+    pub warning: Option<String>,
+}
+
+impl Step {
+    /// What the step will do, as the approval request and dry-run say it: its action's plan,
+    /// then its warning if it has one.
+    pub fn plan(&self, env: &crate::actions::StepEnv<'_>) -> String {
+        let kind = self.action.kind();
+        let plan = kind
+            .plan(env)
+            .unwrap_or_else(|e| format!("{} ({e})", kind.name()));
+        match &self.warning {
+            Some(warning) => format!("{plan}. :warning: {warning}"),
+            None => plan,
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! Docker engine source: OOM kills of allow-listed containers, from the engine's event stream.
+//! Docker engine source: OOM kills of allow-listed containers, from the engine's event stream,
+//! and deaths that say their checkpoint is corrupted ([`corruption`]).
 //!
 //! The live task ([`stream::run`]) subscribes to `type=container`, `event=oom`, `event=die`,
 //! `event=start` and feeds each event through pure steps defined here: [`read_event`] keeps the facts of an
@@ -34,6 +35,8 @@
 //! The fingerprint is per container, so while that incident is open, later deaths of the same
 //! container are further alerts of it; once it is closed, the next death opens a new one.
 
+pub mod corruption;
+mod last_words;
 pub mod stream;
 
 use std::collections::BTreeMap;
@@ -440,8 +443,13 @@ pub fn to_alert(death: &Death) -> Alert {
 /// Stable across processes and releases (unlike std's hasher): FNV-1a 64 of
 /// `docker/oom/<name>`, as 16 hex digits like Alertmanager's.
 fn fingerprint(name: &str) -> String {
+    fnv_hex(&format!("docker/oom/{name}"))
+}
+
+/// FNV-1a 64 of `key` as 16 hex digits: a fingerprint stable across processes and releases.
+fn fnv_hex(key: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("docker/oom/{name}").bytes() {
+    for byte in key.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

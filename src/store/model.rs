@@ -565,6 +565,8 @@ pub struct NewApproval {
     pub plan: String,
     /// When it expires.
     pub expires_at: time::OffsetDateTime,
+    /// The choice it is an option of: at most one approval of a run's choice is approved.
+    pub choice: Option<String>,
 }
 
 /// A change another replica committed, announced so this one acts at once rather than at its

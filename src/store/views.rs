@@ -188,7 +188,8 @@ pub struct ApprovalRow {
     pub step_id: String,
     /// What the step will do, e.g. `delete 12 files ... in k2-spark-master`.
     pub plan: String,
-    /// pending / approved / denied / expired / cancelled.
+    /// pending / approved / denied / expired / cancelled / preempted / refused (an option of
+    /// a choice that was not chosen).
     pub state: String,
     /// RFC 3339.
     pub requested_at: String,
@@ -198,6 +199,8 @@ pub struct ApprovalRow {
     pub decided_by: Option<String>,
     /// RFC 3339.
     pub decided_at: Option<String>,
+    /// The choice it is an option of (`choice:`), if any.
+    pub choice: Option<String>,
 }
 
 /// Counts read at scrape time for the `/metrics` gauges.

@@ -1,5 +1,5 @@
 //! PagerDuty out, against a protocol-faithful fake PagerDuty: notes on PagerDuty incidents
-//! after a run, Events API v2 triggers on escalation and resolves on resolution, delivery
+//! after a run, Events API v2 triggers on a P0/P1 escalation and resolves on resolution, delivery
 //! through the outbox despite 429 and 500, refusals recorded.
 
 use std::path::{Path, PathBuf};
@@ -128,6 +128,8 @@ name: bounce
 target: "{{ alert.labels.container }}"
 allow_targets: ['k2-.*']
 budget: { cooldown: 1h, max: 1, per: 1h }
+# P1: its escalation pages (P2 and P3 do not).
+priority: P1
 steps:
   - id: restart
     action: docker_restart
@@ -216,6 +218,8 @@ pub(crate) fn failing_catalog(dir: &Path) -> (PathBuf, PathBuf) {
 name: gone
 target: "k2-pd-out-never-created"
 allow_targets: ['k2-.*']
+# P1: its escalation pages (P2 and P3 do not).
+priority: P1
 steps:
   - id: state
     action: docker_inspect

@@ -20,6 +20,8 @@ const COMMON_KEYS: &[&str] = &[
     "timeout",
     "on_failure",
     "approval",
+    "choice",
+    "warning",
 ];
 
 /// Fields of `alert` that templates may read.
@@ -94,6 +96,7 @@ pub(super) fn compile_steps(
         outputs.insert(step.id.clone(), Some((kind.name(), kind.outputs())));
         steps.push(step);
     }
+    check_choices(&steps, problems);
     // `previous` may name any step of the playbook, so it is checked once all are known.
     for (path, var) in problems.take_deferred() {
         let parts: Vec<&str> = var.split('.').collect();
@@ -168,6 +171,26 @@ fn compile_step(
                 false
             }
         };
+    let choice = string_field(take("choice"), &format!("{path}.choice"), problems);
+    if let Some(group) = choice.as_deref().filter(|g| !is_identifier(g)) {
+        problems.add(
+            format!("{path}.choice"),
+            format!("{group:?}: use letters, digits and '_', starting with a letter"),
+        );
+    }
+    if choice.is_some() && !approval {
+        problems.add(
+            format!("{path}.choice"),
+            "an option of a choice is offered for approval: add `approval: required`",
+        );
+    }
+    let warning = string_field(take("warning"), &format!("{path}.warning"), problems);
+    if warning.is_some() && !approval {
+        problems.add(
+            format!("{path}.warning"),
+            "a warning is shown to whoever approves: add `approval: required`",
+        );
+    }
     let mut action = parse_action(path, map, problems)?;
     let kind_name = action.kind().name();
     if approval && !action.kind().destructive() {
@@ -208,7 +231,39 @@ fn compile_step(
         timeout,
         on_failure,
         approval,
+        choice,
+        warning,
     })
+}
+
+/// The options of one `choice:` group are consecutive steps (they are offered together, in
+/// one message, when the first is reached), and a choice of one option is no choice.
+fn check_choices(steps: &[Step], problems: &mut Problems<'_>) {
+    let mut closed: BTreeSet<&str> = BTreeSet::new();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut previous: Option<&str> = None;
+    for step in steps {
+        let group = step.choice.as_deref();
+        if let Some(g) = group {
+            if previous != Some(g) && closed.contains(g) {
+                problems.add(
+                    format!("steps.{}.choice", step.id),
+                    format!("the options of choice {g:?} must be consecutive steps"),
+                );
+            }
+            *counts.entry(g).or_default() += 1;
+        }
+        if let Some(p) = previous.filter(|p| group != Some(*p)) {
+            closed.insert(p);
+        }
+        previous = group;
+    }
+    for (group, count) in counts.into_iter().filter(|(_, n)| *n < 2) {
+        problems.add(
+            "steps",
+            format!("choice {group:?} has {count} option: a choice needs at least two (else use `approval: required` alone)"),
+        );
+    }
 }
 
 fn parse_action(path: &str, map: Mapping, problems: &mut Problems<'_>) -> Option<Action> {

@@ -136,3 +136,56 @@ fn the_shipped_catalog_loads_with_its_pagerduty_rules() {
     let catalog = Catalog::load(&root.join("routes"), &root.join("responders")).unwrap();
     assert!(catalog.extract.len() >= 3, "{:?}", catalog.extract);
 }
+
+/// A responder with `steps` (YAML lines, indented as steps) after one inspect.
+fn with_steps(extra: &str) -> String {
+    format!(
+        "name: r\ntarget: \"{{{{ alert.labels.container }}}}\"\nsteps:\n  - id: a\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n{extra}"
+    )
+}
+
+const OPTION: &str = "    action: docker_restart\n    container: \"{{ target }}\"\n";
+
+#[test]
+fn choices_need_approval_two_options_and_consecutive_steps() {
+    let ok = with_steps(&format!(
+        "  - id: x\n    approval: required\n    choice: fix\n{OPTION}  - id: y\n    approval: required\n    choice: fix\n{OPTION}"
+    ));
+    let catalog = load(&ok).unwrap();
+    let steps = &catalog.responders["r"].steps;
+    assert_eq!(steps[1].choice.as_deref(), Some("fix"));
+    assert_eq!(steps[2].choice.as_deref(), Some("fix"));
+    let cases = [
+        (
+            format!("  - id: x\n    choice: fix\n{OPTION}  - id: y\n    approval: required\n    choice: fix\n{OPTION}"),
+            "add `approval: required`",
+        ),
+        (
+            format!("  - id: x\n    approval: required\n    choice: fix\n{OPTION}"),
+            "a choice needs at least two",
+        ),
+        (
+            format!(
+                "  - id: x\n    approval: required\n    choice: fix\n{OPTION}  - id: z\n    action: docker_inspect\n    container: \"{{{{ target }}}}\"\n  - id: y\n    approval: required\n    choice: fix\n{OPTION}"
+            ),
+            "must be consecutive",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let err = load(&with_steps(&extra)).unwrap_err().to_string();
+        assert!(err.contains(expected), "{expected:?} not in: {err}");
+    }
+}
+
+#[test]
+fn priority_defaults_to_p2_and_an_unknown_one_is_a_problem() {
+    use crate::responders::escalation::Priority;
+    let plain = load(&with_steps("")).unwrap();
+    assert_eq!(plain.responders["r"].priority, Priority::P2);
+    let p1 = load(&format!("priority: P1\n{}", with_steps(""))).unwrap();
+    assert_eq!(p1.responders["r"].priority, Priority::P1);
+    let err = load(&format!("priority: P9\n{}", with_steps("")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("P9") && err.contains("P0"), "{err}");
+}

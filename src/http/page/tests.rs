@@ -99,6 +99,7 @@ fn detail() -> IncidentDetail {
             expires_at_unix: 1_800_000_000,
             decided_by: None,
             decided_at: None,
+            choice: None,
         }],
     }
 }

@@ -66,7 +66,7 @@ fn an_incident_id_cannot_change_the_path() {
 #[test]
 fn an_event_request_adds_the_routing_key_and_no_auth_header() {
     let client = PagerDutyClient::new(config()).unwrap();
-    let event = trigger_event(7, &alert(), "k2-x", "budget exhausted");
+    let event = trigger_event(7, &alert(), "k2-x", "budget exhausted", Priority::P1);
     let request = client.event_request(&event).unwrap();
     assert_eq!(
         request.url().as_str(),
@@ -77,6 +77,7 @@ fn an_event_request_adds_the_routing_key_and_no_auth_header() {
     assert_eq!(sent["routing_key"], "R0UT1NGKEY0000000000000000000000");
     assert_eq!(sent["event_action"], "trigger");
     assert_eq!(sent["dedup_key"], "alert-responder/f00d/7");
+    assert_eq!(sent["payload"]["custom_details"]["priority"], "P1");
     assert_eq!(sent["payload"]["severity"], "warning");
     assert_eq!(sent["payload"]["source"], "k2-x");
     assert_eq!(
@@ -165,7 +166,7 @@ fn unknown_severities_page_and_long_keys_are_cut() {
     let mut a = alert();
     a.labels.insert("severity".into(), "page".into());
     a.fingerprint = "x".repeat(400);
-    let event = trigger_event(1, &a, "t", "r");
+    let event = trigger_event(1, &a, "t", "r", Priority::P0);
     assert_eq!(event["payload"]["severity"], "critical");
     assert_eq!(event["dedup_key"].as_str().unwrap().len(), 255);
 }

@@ -18,6 +18,7 @@ struct Recorder {
     events: Mutex<Vec<String>>,
     admission: Option<String>,
     approval: Option<ApprovalOutcome>,
+    choice: Option<ChoiceOutcome>,
 }
 
 impl Recorder {
@@ -65,6 +66,22 @@ impl RunObserver for Recorder {
             None => {
                 cancel.cancelled().await;
                 ApprovalOutcome::Cancelled
+            }
+        }
+    }
+    async fn choose(
+        &self,
+        group: &str,
+        options: &[(&Step, String)],
+        cancel: &CancellationToken,
+    ) -> ChoiceOutcome {
+        let ids: Vec<&str> = options.iter().map(|(s, _)| s.id.as_str()).collect();
+        self.push(format!("choose {group}: {}", ids.join(" or ")));
+        match &self.choice {
+            Some(outcome) => outcome.clone(),
+            None => {
+                cancel.cancelled().await;
+                ChoiceOutcome::Cancelled
             }
         }
     }
@@ -380,4 +397,40 @@ async fn approvals_denied_expired_or_waiting_through_a_resolve_change_nothing() 
         order,
         ["approval restart", "admit restart", "started restart"]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_choice_is_offered_once_and_only_the_chosen_option_runs() {
+    let option = |id: &str| {
+        format!(
+            "  - id: {id}\n    choice: recover\n    approval: required\n    action: docker_restart\n    container: \"{{{{ target }}}}\"\n"
+        )
+    };
+    let c = catalog(&format!(
+        "steps:\n{}{}  - id: after\n    action: report\n    text: done\n",
+        option("restore"),
+        option("wipe")
+    ));
+    let observer = Recorder {
+        choice: Some(ChoiceOutcome::Chosen {
+            index: 1,
+            by: "ana".into(),
+        }),
+        ..Recorder::default()
+    };
+    run_live(&c, &observer).await;
+    let events = observer.events();
+    let asked: Vec<&String> = events.iter().filter(|e| e.starts_with("choose")).collect();
+    assert_eq!(asked, ["choose recover: restore or wipe"], "{events:?}");
+    assert!(
+        !events.contains(&"started restore".to_owned()),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.starts_with("not_run restore refused")),
+        "{events:?}"
+    );
+    assert!(events.contains(&"started wipe".to_owned()), "{events:?}");
 }

@@ -19,6 +19,8 @@ use time::OffsetDateTime;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use super::corruption::{self, Corruption};
+use super::last_words::last_lines;
 use super::{event_time, read_event, to_alert, ContainerEvent, Death, Deaths, Kind, SIGKILL_EXIT};
 use crate::store::{Intake, Receipt, StoreError};
 
@@ -30,6 +32,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const EXPIRY_TICK: Duration = Duration::from_millis(250);
 /// How long reading a dead container's `OOMKilled` flag may hold up the event stream.
 const INSPECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long reading a dead container's last log lines may hold up the event stream.
+const LOGS_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Follows the engine's `oom` / `die` events of containers matching `allow` and submits one
 /// alert per death to `intake`, until `shutdown` is cancelled.
@@ -177,7 +181,7 @@ impl Follower {
                         continue;
                     };
                     last = Some((time, Instant::now()));
-                    let done = match read_event(&msg, &self.allow) {
+                    let (done, corrupt) = match read_event(&msg, &self.allow) {
                         Ok(event) => {
                             let mut done = Vec::new();
                             if self.oom_flagged(&event).await {
@@ -185,15 +189,16 @@ impl Follower {
                                 let oom = ContainerEvent { kind: Kind::Oom, ..event.clone() };
                                 done = self.deaths.push(oom);
                             }
+                            let corrupt = self.corruption(&event).await;
                             done.extend(self.deaths.push(event));
-                            done
+                            (done, corrupt)
                         }
                         Err(skip) => {
                             tracing::debug!(reason = %skip, "Docker event ignored.");
-                            self.deaths.expire(time)
+                            (self.deaths.expire(time), None)
                         }
                     };
-                    if let Err(e) = self.store(done).await {
+                    if let Err(e) = self.store(done, corrupt).await {
                         return End::Broken { reason: e.to_string(), healthy: false };
                     }
                     self.cursor = self.cursor.max(time);
@@ -201,7 +206,7 @@ impl Follower {
                 _ = tick.tick() => {
                     let Some((time, at)) = last else { continue };
                     let done = self.deaths.expire(time + at.elapsed());
-                    if let Err(e) = self.store(done).await {
+                    if let Err(e) = self.store(done, None).await {
                         return End::Broken { reason: e.to_string(), healthy: false };
                     }
                 }
@@ -235,12 +240,39 @@ impl Follower {
         }
     }
 
-    /// Makes the alerts of `deaths` durable; on failure remembers where to replay them from.
-    async fn store(&mut self, deaths: Vec<Death>) -> Result<(), StoreError> {
-        if deaths.is_empty() {
+    /// The corruption a container that exited on its own shows in its last log lines, if
+    /// any; a read that fails or takes too long leaves the death what it was.
+    async fn corruption(&self, event: &ContainerEvent) -> Option<Corruption> {
+        let engine = self.engine.as_ref()?;
+        match event.kind {
+            Kind::Die { exit_code } if corruption::exited_on_its_own(exit_code) => {}
+            _ => return None,
+        }
+        match tokio::time::timeout(LOGS_TIMEOUT, last_lines(engine, &event.id)).await {
+            Ok(Ok(lines)) => corruption::diagnose(event, lines.iter().map(String::as_str)),
+            Ok(Err(e)) => {
+                tracing::debug!(container = %event.name, error.message = %e, "Could not read a dead container's logs; no corruption check.");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(container = %event.name, "Reading a dead container's logs timed out; no corruption check.");
+                None
+            }
+        }
+    }
+
+    /// Makes the alerts of `deaths` and `corrupt` durable; on failure remembers where to
+    /// replay them from.
+    async fn store(
+        &mut self,
+        deaths: Vec<Death>,
+        corrupt: Option<Corruption>,
+    ) -> Result<(), StoreError> {
+        if deaths.is_empty() && corrupt.is_none() {
             return Ok(());
         }
-        let alerts = deaths.iter().map(to_alert).collect();
+        let mut alerts: Vec<_> = deaths.iter().map(to_alert).collect();
+        alerts.extend(corrupt.iter().map(corruption::to_alert));
         match self.intake.submit(alerts).await {
             Ok(receipt) => {
                 self.totals.accepted += receipt.accepted;
@@ -248,11 +280,15 @@ impl Follower {
                 for d in &deaths {
                     tracing::info!(container = %d.name, reason = d.reason.as_str(), exit_code = ?d.exit_code, "Container killed; alert stored (replays are no-ops).");
                 }
+                if let Some(c) = &corrupt {
+                    tracing::info!(container = %c.name, exit_code = c.exit_code, "Container died with a corrupted checkpoint; alert stored.");
+                }
                 Ok(())
             }
             Err(e) => {
                 tracing::error!(error.message = %e, deaths = deaths.len(), "Could not store container deaths; will replay them.");
-                self.unstored = deaths.iter().map(|d| d.first_event).min();
+                let firsts = deaths.iter().map(|d| d.first_event);
+                self.unstored = firsts.chain(corrupt.iter().map(|c| c.time)).min();
                 Err(e)
             }
         }

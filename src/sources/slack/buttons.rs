@@ -67,9 +67,18 @@ pub(super) async fn interaction(
         return Ok(StatusCode::OK);
     }
     for action in &payload.actions {
+        // A choice's Approve buttons are `approval_approve_<id>` (ids are unique per block);
+        // the value, not the action id, names the approval either way.
         let approve = match action.action_id.as_str() {
             APPROVE_ACTION => true,
             DENY_ACTION => false,
+            id if id
+                .strip_prefix(APPROVE_ACTION)
+                .and_then(|rest| rest.strip_prefix('_'))
+                .is_some_and(|n| n.parse::<i64>().is_ok()) =>
+            {
+                true
+            }
             _ => continue,
         };
         let (outcome, detail, reply) = click(&state, &payload, action, approve).await;
@@ -176,7 +185,12 @@ async fn settled_already(
         }
     };
     let mut row = context.row;
-    if row.state == "pending" {
+    let open = row.expires_at_unix > now.unix_timestamp();
+    if row.state == "pending" && row.choice.is_some() && open {
+        // Refused by the store while unexpired: another option of its choice was approved
+        // (the run closes this one as `refused` at its next look).
+        row.state = "refused".to_owned();
+    } else if row.state == "pending" {
         // Past its expiry, not yet closed by the waiting run: it can no longer be decided.
         row.state = "expired".to_owned();
         row.decided_at = Some(crate::store::format_time(
@@ -192,6 +206,7 @@ async fn settled_already(
         "expired" => "expired".to_owned(),
         "cancelled" => "cancelled (the alert resolved)".to_owned(),
         "preempted" => "preempted (the container died)".to_owned(),
+        "refused" => "refused: another option was chosen (or the choice denied)".to_owned(),
         other => other.to_owned(),
     };
     if let Some(message) = context.message_id {

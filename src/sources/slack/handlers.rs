@@ -272,7 +272,8 @@ async fn decide(state: &SlackState, incident: i64, approve: bool, by: &str) -> D
             )
         }
         Ok(None) => {
-            let why = format!("incident {incident} has no pending approval (decided, expired, or cancelled by a resolve)");
+            // `approve` never picks an option of a choice for a person: its buttons do.
+            let why = format!("incident {incident} has no pending approval (decided, expired, or cancelled by a resolve; an option of a choice is approved with its button)");
             Done::new(
                 "failed",
                 why.clone(),

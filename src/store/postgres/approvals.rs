@@ -10,8 +10,8 @@ use crate::store::{ApprovalRow, NewApproval};
 
 pub(super) async fn request(pool: &PgPool, a: &NewApproval, now: &str) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING id",
+        "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix, choice)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING id",
     )
     .bind(a.incident_id)
     .bind(a.run_id)
@@ -19,11 +19,13 @@ pub(super) async fn request(pool: &PgPool, a: &NewApproval, now: &str) -> Result
     .bind(&a.plan)
     .bind(now)
     .bind(a.expires_at.unix_timestamp())
+    .bind(&a.choice)
     .fetch_one(pool)
     .await?)
 }
 
-/// Decides the incident's oldest pending, unexpired approval.
+/// Decides the incident's oldest pending, unexpired approval; never approves an option of a
+/// choice (which one is for a person to say), though a denial denies the choice.
 pub(super) async fn decide(
     pool: &PgPool,
     incident_id: i64,
@@ -34,7 +36,8 @@ pub(super) async fn decide(
     let id: Option<i64> = sqlx::query_scalar(
         "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3
          WHERE id = (SELECT id FROM approvals WHERE incident_id = $4 AND state = 'pending'
-                     AND expires_at_unix > $5 ORDER BY id LIMIT 1)
+                     AND expires_at_unix > $5 AND (choice IS NULL OR $1 = 'denied')
+                     ORDER BY id LIMIT 1)
            AND state = 'pending'
          RETURNING id",
     )
@@ -51,7 +54,8 @@ pub(super) async fn decide(
     }
 }
 
-/// Decides approval `id` if it is still pending and unexpired.
+/// Decides approval `id` if it is still pending and unexpired and, for an option of a choice,
+/// no other option of it is approved.
 pub(super) async fn decide_by_id(
     pool: &PgPool,
     id: i64,
@@ -59,9 +63,14 @@ pub(super) async fn decide_by_id(
     by: &str,
     now: OffsetDateTime,
 ) -> Result<Option<ApprovalRow>, StoreError> {
-    let decided: Option<i64> = sqlx::query_scalar(
+    // Under READ COMMITTED two options approved at once both see no approved sibling; the
+    // partial unique index `approvals_one_choice` makes the second wait and then fail.
+    let decided: Option<i64> = match sqlx::query_scalar(
         "UPDATE approvals SET state = $1, decided_by = $2, decided_at = $3
          WHERE id = $4 AND state = 'pending' AND expires_at_unix > $5
+           AND ($1 = 'denied' OR choice IS NULL OR NOT EXISTS (
+                SELECT 1 FROM approvals o WHERE o.run_id = approvals.run_id
+                AND o.choice = approvals.choice AND o.state = 'approved'))
          RETURNING id",
     )
     .bind(if approve { "approved" } else { "denied" })
@@ -70,7 +79,12 @@ pub(super) async fn decide_by_id(
     .bind(id)
     .bind(now.unix_timestamp())
     .fetch_optional(pool)
-    .await?;
+    .await
+    {
+        Ok(decided) => decided,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => None,
+        Err(e) => return Err(e.into()),
+    };
     match decided {
         Some(id) => reads::approval(pool, id).await,
         None => Ok(None),

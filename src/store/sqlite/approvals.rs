@@ -13,8 +13,8 @@ pub(super) async fn request(
     expires_at_unix: i64,
 ) -> Result<i64, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        "INSERT INTO approvals (incident_id, run_id, step_id, plan, state, requested_at, expires_at_unix, choice)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
     )
     .bind(a.incident_id)
     .bind(a.run_id)
@@ -22,6 +22,7 @@ pub(super) async fn request(
     .bind(&a.plan)
     .bind(now)
     .bind(expires_at_unix)
+    .bind(&a.choice)
     .execute(pool)
     .await?;
     Ok(done.last_insert_rowid())
@@ -34,11 +35,14 @@ pub(super) async fn decide(
     by: &str,
     now: OffsetDateTime,
 ) -> Result<Option<ApprovalRow>, StoreError> {
-    // One statement: two deciders (or two replicas) cannot both win the same approval.
+    // One statement: two deciders (or two replicas) cannot both win the same approval. An
+    // approval by incident never picks an option of a choice: which one is for a person to
+    // say (a button, or the API's `step`); a denial denies the choice.
     let id: Option<i64> = sqlx::query_scalar(
-        "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?
-         WHERE id = (SELECT id FROM approvals WHERE incident_id = ? AND state = 'pending'
-                     AND expires_at_unix > ? ORDER BY id LIMIT 1)
+        "UPDATE approvals SET state = ?1, decided_by = ?2, decided_at = ?3
+         WHERE id = (SELECT id FROM approvals WHERE incident_id = ?4 AND state = 'pending'
+                     AND expires_at_unix > ?5 AND (choice IS NULL OR ?1 = 'denied')
+                     ORDER BY id LIMIT 1)
          RETURNING id",
     )
     .bind(if approve { "approved" } else { "denied" })

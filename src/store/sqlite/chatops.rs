@@ -161,10 +161,14 @@ impl ChatStore for SqliteStore {
         by: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ApprovalRow>, StoreError> {
-        // One statement: two clicks (or two replicas) cannot both decide the same approval.
-        let decided: Option<i64> = sqlx::query_scalar(
-            "UPDATE approvals SET state = ?, decided_by = ?, decided_at = ?
-             WHERE id = ? AND state = 'pending' AND expires_at_unix > ?
+        // One statement: two clicks (or two replicas) cannot both decide the same approval,
+        // and an option of a choice is approved only while no other option of it is.
+        let decided: Option<i64> = match sqlx::query_scalar(
+            "UPDATE approvals SET state = ?1, decided_by = ?2, decided_at = ?3
+             WHERE id = ?4 AND state = 'pending' AND expires_at_unix > ?5
+               AND (?1 = 'denied' OR choice IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM approvals o WHERE o.run_id = approvals.run_id
+                    AND o.choice = approvals.choice AND o.state = 'approved'))
              RETURNING id",
         )
         .bind(if approve { "approved" } else { "denied" })
@@ -173,7 +177,13 @@ impl ChatStore for SqliteStore {
         .bind(id)
         .bind(now.unix_timestamp())
         .fetch_optional(&self.writer)
-        .await?;
+        .await
+        {
+            Ok(decided) => decided,
+            // `approvals_one_choice`: another option of the choice won at the same moment.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => None,
+            Err(e) => return Err(e.into()),
+        };
         match decided {
             Some(id) => reads::approval(&self.writer, id).await,
             None => Ok(None),

@@ -280,6 +280,7 @@ pub(super) fn approval_row(r: &SqliteRow) -> Result<ApprovalRow, StoreError> {
         expires_at_unix: r.try_get("expires_at_unix")?,
         decided_by: r.try_get("decided_by")?,
         decided_at: r.try_get("decided_at")?,
+        choice: r.try_get("choice")?,
     })
 }
 

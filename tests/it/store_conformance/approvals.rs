@@ -10,6 +10,7 @@ use super::{incident_with_run, now, Backend};
 on_both_backends!(
     two_decisions_at_once_exactly_one_wins,
     an_expired_approval_is_not_decided,
+    two_options_of_one_choice_approved_at_once_only_one_wins,
 );
 
 async fn request(store: &dyn Store, target: &str, fingerprint: &str) -> (i64, i64) {
@@ -20,6 +21,7 @@ async fn request(store: &dyn Store, target: &str, fingerprint: &str) -> (i64, i6
         step_id: "restart".into(),
         plan: format!("restart {target}"),
         expires_at: now() + Duration::from_secs(600),
+        choice: None,
     };
     (
         incident,
@@ -78,5 +80,86 @@ async fn an_expired_approval_is_not_decided(b: Backend) {
             .unwrap()
             .is_none(),
         "{b}: a closed approval stays closed"
+    );
+}
+
+/// Two options of one choice (`choice:` steps) on `run`: their approval ids.
+async fn options(store: &dyn Store, incident: i64, run: i64) -> (i64, i64) {
+    let option = |step: &str| NewApproval {
+        incident_id: incident,
+        run_id: run,
+        step_id: step.into(),
+        plan: format!("{step} the checkpoint"),
+        expires_at: now() + Duration::from_secs(600),
+        choice: Some("resolution".into()),
+    };
+    (
+        store
+            .request_approval(&option("restore"), now())
+            .await
+            .unwrap(),
+        store
+            .request_approval(&option("delete"), now())
+            .await
+            .unwrap(),
+    )
+}
+
+async fn two_options_of_one_choice_approved_at_once_only_one_wins(b: Backend) {
+    let (a, other) = b.replicas().await;
+    // Many rounds: the two clicks race on two rows, which only the store can settle.
+    for round in 0..10 {
+        let fingerprint = format!("70000000000001{round:02}");
+        let (incident, run) =
+            incident_with_run(&*a, &format!("v-choice-{round}"), &fingerprint).await;
+        let (restore, delete) = options(&*a, incident, run).await;
+        let (x, y) = tokio::join!(
+            a.decide_approval_by_id(restore, true, "alice", now()),
+            other.decide_approval_by_id(delete, true, "bob", now()),
+        );
+        let winners: Vec<_> = [x.unwrap(), y.unwrap()].into_iter().flatten().collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{b}: round {round}: one option wins: {winners:?}"
+        );
+        let states = [
+            other.approval(restore).await.unwrap().unwrap().state,
+            other.approval(delete).await.unwrap().unwrap().state,
+        ];
+        let approved = states.iter().filter(|s| *s == "approved").count();
+        assert_eq!(approved, 1, "{b}: round {round}: {states:?}");
+        // The loser stays refused however often it is clicked; denying it is still allowed
+        // (it denies nothing that runs), and an approval by incident never picks an option.
+        let loser = if winners[0].id == restore {
+            delete
+        } else {
+            restore
+        };
+        assert!(
+            a.decide_approval_by_id(loser, true, "carol", now())
+                .await
+                .unwrap()
+                .is_none(),
+            "{b}: round {round}: the other option cannot be approved any more"
+        );
+    }
+    let (incident, run) = incident_with_run(&*a, "v-choice-x", "7000000000000199").await;
+    options(&*a, incident, run).await;
+    assert!(
+        a.decide_approval(incident, true, "dave", now())
+            .await
+            .unwrap()
+            .is_none(),
+        "{b}: `approve <incident>` does not pick an option for a person"
+    );
+    let denied = a
+        .decide_approval(incident, false, "dave", now())
+        .await
+        .unwrap();
+    assert_eq!(
+        denied.map(|r| r.state).as_deref(),
+        Some("denied"),
+        "{b}: a deny denies the choice"
     );
 }

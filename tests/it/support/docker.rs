@@ -170,6 +170,54 @@ impl TestContainer {
         Self::run(prefix, extra, &script(""))
     }
 
+    /// An idle container with the Docker volume `volume` mounted at `/checkpoints`, like the
+    /// Spark master that the checkpoint playbooks exec into.
+    pub fn with_checkpoints(prefix: &str, volume: &CheckpointVolume) -> Self {
+        let mount = format!("{}:/checkpoints", volume.name);
+        Self::run(prefix, &["-v", &mount], &script(""))
+    }
+
+    /// A streaming job over `volume`'s `/checkpoints/<name without k2->`. On its first start
+    /// its checkpoint gets corrupted (and, with `backup`, a good `<dir>.backup` is kept
+    /// beside it); on every start it reads the checkpoint's metadata, and if that says
+    /// "corrupt" it prints the runbook's symptoms and exits 1, as Spark does; otherwise it
+    /// runs. With `symptom` false it exits 1 at once with an unrelated error instead. Not
+    /// waited for: it dies at once.
+    pub fn streaming_job(prefix: &str, volume: &str, symptom: bool, backup: bool) -> Self {
+        let image = test_image();
+        let name = unique_name(prefix);
+        let dir = format!("/checkpoints/{}", name.trim_start_matches("k2-"));
+        let keep = if backup {
+            format!("mkdir -p {dir}.backup; echo 'v1 {{\"id\":\"good-backup\"}}' > {dir}.backup/metadata;")
+        } else {
+            String::new()
+        };
+        let body = if symptom {
+            format!(
+                "if [ ! -e /started ]; then touch /started; mkdir -p {dir}; \
+                 echo 'v1 corrupt batch 41' > {dir}/metadata; {keep} fi; \
+                 if grep -q corrupt {dir}/metadata 2>/dev/null; then \
+                 echo 'INFO MicroBatchExecution: Resuming from {dir}'; \
+                 echo 'ERROR MicroBatchExecution: Query bronze failed: checkpoint corrupted'; \
+                 echo 'Caused by: java.io.IOException: Unable to read checkpoint metadata at {dir}/metadata'; \
+                 exit 1; fi; echo 'k2 test job running'; sleep 3600 & wait"
+            )
+        } else {
+            "echo 'ERROR SparkContext: Could not connect to the Spark master'; exit 1".to_owned()
+        };
+        let mount = format!("{volume}:/checkpoints");
+        let script = format!("trap 'exit 0' TERM; {body}");
+        docker_ok(&[
+            "run", "-d", "--name", &name, "-v", &mount, &image, "sh", "-c", &script,
+        ]);
+        Self { name }
+    }
+
+    /// The job's checkpoint directory (see [`TestContainer::streaming_job`]).
+    pub fn checkpoint_dir(&self) -> String {
+        format!("/checkpoints/{}", self.name.trim_start_matches("k2-"))
+    }
+
     /// Creates and starts the container, then waits until it runs and has printed its line.
     fn run(prefix: &str, extra: &[&str], script: &str) -> Self {
         let image = test_image();
@@ -250,6 +298,11 @@ impl TestContainer {
         docker_ok(&["stop", "-t", "5", &self.name]);
     }
 
+    /// Waits (bounded) until the container runs, or has exited when `running` is false.
+    pub fn wait_running(&self, running: bool) {
+        self.wait_until("its running state", || self.is_running() == running);
+    }
+
     /// Runs `argv` in the container and returns its stdout; panics if it fails.
     pub fn exec(&self, argv: &[&str]) -> String {
         let mut args = vec!["exec", self.name.as_str()];
@@ -278,6 +331,35 @@ impl Drop for TestContainer {
         // Best effort: a failed removal must not turn a passing test into a panic in drop.
         let _ = Command::new("docker")
             .args(["rm", "-f", &self.name])
+            .output();
+    }
+}
+
+/// A Docker volume standing for the K2 `/checkpoints` volume, removed when dropped.
+#[derive(Debug)]
+pub struct CheckpointVolume {
+    name: String,
+}
+
+impl CheckpointVolume {
+    /// Creates a fresh volume.
+    pub fn new(prefix: &str) -> Self {
+        let name = unique_name(prefix);
+        docker_ok(&["volume", "create", &name]);
+        Self { name }
+    }
+
+    /// The volume's name, for `-v <name>:/checkpoints`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for CheckpointVolume {
+    fn drop(&mut self) {
+        // Best effort, after the containers using it (declared after it) were removed.
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "-f", &self.name])
             .output();
     }
 }

@@ -270,6 +270,7 @@ fn a_new_approval_is_a_difference_and_a_decided_one_stands() {
         expires_at_unix: 0,
         decided_by: Some("U1".into()),
         decided_at: None,
+        choice: None,
     };
     let mut recorded = restarted();
     recorded[1] = row("restart", "refused", None, "2026-11-27T05:10:00Z");
