@@ -178,6 +178,7 @@ impl Application {
             replays: Arc::default(),
         };
         let (scheduled, api_catalog) = (catalog.clone(), catalog.clone());
+        let public_url = (settings.grafana.as_ref()).and_then(|g| g.public_url.clone());
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
@@ -199,6 +200,7 @@ impl Application {
             cluster_wake: Arc::new(Notify::new()),
             post_unrouted: settings.slack_post_unrouted,
             folds: Arc::default(),
+            public_url,
             pagerduty_lookup: match pagerduty_lookup(&settings)? {
                 Some(lookup) => Some(lookup),
                 None => {

@@ -13,6 +13,9 @@ mod observer;
 pub mod planning;
 pub mod preempt;
 pub mod priority;
+mod watches;
+
+pub(crate) use watches::compact as compact_duration;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -104,6 +107,8 @@ pub struct Dispatcher {
     pub folds: Arc<Mutex<FoldEdits>>,
     /// Reads PagerDuty incidents' first alerts (`PAGERDUTY_API_TOKEN`); off when `None`.
     pub pagerduty_lookup: Option<Arc<enrich::PagerDutyLookup>>,
+    /// Where people reach this service (`RESPONDER_PUBLIC_URL`), for links to incident pages.
+    pub public_url: Option<String>,
 }
 
 impl Dispatcher {
@@ -269,7 +274,17 @@ impl Dispatcher {
             // thread before the run's replies; posted ones are left as they are.
             self.reporter.opened_in(incident, channel).await;
         }
-        if let AlertPlan::Firing { runs, declines, .. } = plan {
+        if let AlertPlan::Firing {
+            runs,
+            declines,
+            target,
+        } = plan
+        {
+            // A new incident of a watched alert and target: the last fix did not hold. Said
+            // before this incident's own run starts acting again.
+            if let Some(target) = target.as_deref().filter(|_| recorded.opened) {
+                self.recurrence(alert, target, incident).await;
+            }
             for (kind, detail) in declines {
                 tracing::info!(
                     incident,
@@ -446,6 +461,7 @@ impl Dispatcher {
                 Ok(rows) => self.modes.replace(&rows),
                 Err(e) => tracing::warn!(error.message = %e, "Could not read the mode overrides."),
             }
+            self.watches_ended().await;
             if last_reap.elapsed() >= self.reap_every {
                 last_reap = tokio::time::Instant::now();
                 self.recover().await;
@@ -621,6 +637,7 @@ impl Dispatcher {
         }
         self.annotate_end(run, result.outcome, &result.summary)
             .await;
+        self.start_watch(run, &responder, observer.acted()).await;
         if let Some(reason) = &result.escalation {
             observer.escalated(reason).await;
             self.reporter

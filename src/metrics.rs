@@ -103,6 +103,7 @@ pub struct Metrics {
     duplicates: Family<SourceLabels, Counter>,
     runs: Family<RunLabels, Counter>,
     budget_refusals: Family<ResponderLabels, Counter>,
+    ineffective_runs: Family<ResponderLabels, Counter>,
     delivery_failures: Family<DeliveryLabels, Counter>,
     step_duration: Family<StepLabels, Histogram, fn() -> Histogram>,
 }
@@ -143,6 +144,12 @@ impl Metrics {
             "Destructive steps refused by a responder's budget (cooldown or N per window)",
             Family::default(),
         );
+        let ineffective_runs = registered(
+            &mut registry,
+            "alert_responder_ineffective_runs",
+            "Runs whose fix did not hold: their alert fired again on the same target within the responder's watch",
+            Family::default(),
+        );
         let delivery_failures = registered(
             &mut registry,
             "alert_responder_outbox_delivery_failures",
@@ -161,6 +168,7 @@ impl Metrics {
             duplicates,
             runs,
             budget_refusals,
+            ineffective_runs,
             delivery_failures,
             step_duration,
         }
@@ -190,6 +198,14 @@ impl Metrics {
             outcome: outcome.as_str(),
         };
         self.runs.get_or_create(&labels).inc();
+    }
+
+    /// A run of `responder` did not hold: its alert fired again within the watch.
+    pub fn run_ineffective(&self, responder: &str) {
+        let labels = ResponderLabels {
+            responder: responder.to_owned(),
+        };
+        self.ineffective_runs.get_or_create(&labels).inc();
     }
 
     /// A destructive step of `responder` was refused by its budget.

@@ -8,6 +8,7 @@
 mod extract;
 mod schedule;
 mod steps;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -110,6 +111,8 @@ struct RawResponder {
     channel: Option<String>,
     #[serde(default)]
     priority: Priority,
+    #[serde(default)]
+    watch: Option<String>,
     steps: Vec<serde_yaml_ng::Value>,
 }
 
@@ -400,6 +403,13 @@ fn compile_responder(
         .filter(|s| s.action.kind().destructive())
         .map(|s| s.id.clone())
         .collect();
+    let scheduled = schedule.is_some();
+    let watch = watch::compile(
+        raw.watch.as_deref(),
+        !destructive.is_empty(),
+        scheduled,
+        problems,
+    );
     if !destructive.is_empty() && raw.budget.is_none() {
         tracing::debug!(responder = %name, "No budget given; the default (1 per 15m, 3 per 6h) applies.");
     }
@@ -420,6 +430,7 @@ fn compile_responder(
         targetless,
         channel,
         priority: raw.priority,
+        watch,
     })
 }
 

@@ -17,7 +17,7 @@ use crate::responders::preemption::Preemption;
 use crate::responders::{Responder, Step};
 use crate::store::{
     ActionSpend, ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, Spend,
-    StepEnd, RATE_LIMITED,
+    StepEnd, StepState, RATE_LIMITED,
 };
 
 /// Records a run's progress in the store and its thread.
@@ -31,6 +31,8 @@ pub(super) struct StoreObserver<'a> {
     step_started: Mutex<Option<Instant>>,
     /// When the run's first destructive step started: the action its charts mark.
     first_action: Mutex<Option<OffsetDateTime>>,
+    /// The last destructive step that succeeded, and when it ended: what a watch follows.
+    acted: Mutex<Option<(String, OffsetDateTime)>>,
 }
 
 impl<'a> StoreObserver<'a> {
@@ -47,7 +49,13 @@ impl<'a> StoreObserver<'a> {
             preemption,
             step_started: Mutex::new(None),
             first_action: Mutex::new(None),
+            acted: Mutex::new(None),
         }
+    }
+
+    /// The last destructive step that succeeded (its id) and when it ended, if one did.
+    pub(super) fn acted(&self) -> Option<(String, OffsetDateTime)> {
+        self.acted.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// When the run's first destructive step started, if one did.
@@ -135,6 +143,10 @@ impl RunObserver for StoreObserver<'_> {
         if let Some(started) = started {
             let metrics = &self.dispatcher.metrics;
             metrics.step_finished(step.action.kind().name(), started.elapsed());
+        }
+        if step.action.kind().destructive() && end.state == StepState::Succeeded {
+            let acted = (step.id.clone(), OffsetDateTime::now_utc());
+            *self.acted.lock().unwrap_or_else(|e| e.into_inner()) = Some(acted);
         }
         if let Err(e) = self
             .dispatcher

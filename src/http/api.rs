@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState, Gate};
 use crate::responders::schedule::{overview, ScheduleView};
@@ -82,19 +82,26 @@ async fn list(
     ))
 }
 
+/// An incident's record and its watches: whether the fixes it made held, and whose fix it
+/// is the recurrence of.
+#[derive(Debug, Serialize)]
+struct DetailWithWatches {
+    #[serde(flatten)]
+    detail: IncidentDetail,
+    watches: Vec<crate::store::Watch>,
+}
+
 async fn detail(
     State(state): State<ApiState>,
     headers: HeaderMap,
     id: Result<Path<i64>, PathRejection>,
-) -> Result<Json<IncidentDetail>, ApiError> {
+) -> Result<Json<DetailWithWatches>, ApiError> {
     state.access.check(&headers).await?;
     let id = incident_id(id)?;
-    state
-        .store
-        .incident_detail(id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))
+    let detail = (state.store.incident_detail(id).await?)
+        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    let watches = state.store.incident_watches(id).await?;
+    Ok(Json(DetailWithWatches { detail, watches }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -99,6 +99,9 @@ pub struct Responder {
     pub channel: Option<String>,
     /// The runbook priority its escalations carry (`priority:`, default P2).
     pub priority: escalation::Priority,
+    /// How long after a destructive step succeeded its alert is watched for a recurrence
+    /// (`watch:`; 30m when it has a destructive step, `None` when it has none or `watch: off`).
+    pub watch: Option<Duration>,
 }
 
 impl Responder {

@@ -16,6 +16,7 @@ mod record;
 mod schedules;
 mod sqlite;
 mod views;
+pub(crate) mod watches;
 
 pub use annotations::{AnnotationKind, DueAnnotation, NewAnnotation};
 pub use chatops::*;
@@ -28,6 +29,7 @@ pub use postgres::PostgresStore;
 pub use schedules::ScheduleStore;
 pub use sqlite::SqliteStore;
 pub use views::*;
+pub use watches::{NewWatch, Watch, WatchStore};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -174,7 +176,9 @@ impl StoreError {
 
 /// Durable storage for everything the responder sees and does.
 #[async_trait]
-pub trait Store: ChatStore + ScheduleStore + HistoryStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    ChatStore + ScheduleStore + HistoryStore + WatchStore + Send + Sync + std::fmt::Debug
+{
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -20,6 +20,7 @@ mod runs;
 mod schedules;
 mod spend;
 mod wakeups;
+mod watches;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,6 +30,7 @@ mod reads;
 mod record;
 mod schedules;
 mod turns;
+mod watches;
 
 use std::sync::Arc;
 

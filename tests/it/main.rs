@@ -48,5 +48,6 @@ mod slack_outage;
 mod store_conformance;
 mod storm_priority;
 mod streaming_lag;
+mod watches;
 mod web_config;
 mod webhook;

@@ -17,6 +17,7 @@
 //! `Cache-Control: no-store`, so that even an escaping mistake could not run script.
 
 mod timeline;
+mod watches;
 
 use std::sync::LazyLock;
 
@@ -189,6 +190,7 @@ struct DetailPage {
     runs: usize,
     events: Vec<timeline::Event>,
     chart: Option<Chart>,
+    watches: Vec<watches::WatchLine>,
 }
 
 /// The incident's latest chart, inline: the page's policy allows `data:` images and nothing
@@ -214,6 +216,7 @@ impl Chart {
 fn detail_html(
     detail: &crate::store::IncidentDetail,
     chart: Option<(String, Vec<u8>)>,
+    watched: &[crate::store::Watch],
 ) -> Result<String, minijinja::Error> {
     let labels = detail
         .labels
@@ -243,6 +246,7 @@ fn detail_html(
         runs: detail.runs.len(),
         events: timeline::build(detail),
         chart: chart.map(Chart::new),
+        watches: watches::lines(detail.incident.id, watched),
     };
     render("incident.html", &page)
 }
@@ -260,7 +264,8 @@ async fn detail(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
     let chart = state.store.latest_chart(id).await?;
-    let body = detail_html(&detail, chart).map_err(PageError::Render)?;
+    let watched = state.store.incident_watches(id).await?;
+    let body = detail_html(&detail, chart, &watched).map_err(PageError::Render)?;
     Ok(page_response(StatusCode::OK, body))
 }
 

@@ -106,7 +106,7 @@ fn detail() -> IncidentDetail {
 
 #[test]
 fn the_detail_shows_every_step_with_outputs_in_time_order() {
-    let html = detail_html(&detail(), None).unwrap();
+    let html = detail_html(&detail(), None, &[]).unwrap();
     for needle in [
         "Step mem (docker_stats)",
         "memory 97.5%",
@@ -143,7 +143,7 @@ fn the_detail_shows_every_step_with_outputs_in_time_order() {
 
 #[test]
 fn attacker_controlled_text_is_escaped() {
-    let html = detail_html(&detail(), None).unwrap();
+    let html = detail_html(&detail(), None, &[]).unwrap();
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains("<b>bold"), "{html}");
     assert!(
@@ -231,11 +231,16 @@ fn an_error_page_keeps_status_and_escapes_its_message() {
 #[test]
 fn the_incidents_chart_is_shown_inline_under_its_title() {
     let png = vec![0x89, b'P', b'N', b'G', 1, 2, 3];
-    let html = detail_html(&detail(), Some(("HighMemoryUsage: mem > 90".into(), png))).unwrap();
+    let html = detail_html(
+        &detail(),
+        Some(("HighMemoryUsage: mem > 90".into(), png)),
+        &[],
+    )
+    .unwrap();
     assert!(
         html.contains("<img src=\"data:image&#x2f;png;base64,iVBORwECAw==\""),
         "{html}"
     );
     assert!(html.contains("HighMemoryUsage: mem &gt; 90"), "{html}");
-    assert!(!detail_html(&detail(), None).unwrap().contains("<img"));
+    assert!(!detail_html(&detail(), None, &[]).unwrap().contains("<img"));
 }

@@ -78,6 +78,7 @@ mod preemption;
 mod roles;
 mod runs;
 mod spend;
+mod watches;
 
 /// Which database a story runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

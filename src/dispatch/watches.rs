@@ -1,0 +1,150 @@
+//! Did the fix hold: after a run's destructive step succeeded, its incident watches the
+//! alert name and target for the responder's `watch:`.
+//!
+//! A firing of the same alert name and target that opens a new incident inside the window
+//! is a recurrence: both threads say the fix did not hold, linking each other, and the run
+//! counts as ineffective. A window that ends quietly is said once in the thread. Either
+//! ending is taken by one guarded update in the store, so with replicas exactly one reports it.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::Dispatcher;
+use crate::alert::Alert;
+use crate::notify::render::escape;
+use crate::responders::Responder;
+use crate::store::{NewWatch, PendingRun, Watch};
+
+impl Dispatcher {
+    /// Starts the watch of a finished run whose destructive step `acted` (id, when it ended)
+    /// succeeded, if its responder watches.
+    pub(super) async fn start_watch(
+        &self,
+        run: &PendingRun,
+        responder: &Responder,
+        acted: Option<(String, OffsetDateTime)>,
+    ) {
+        let (Some(window), Some((step, at))) = (responder.watch, acted) else {
+            return;
+        };
+        let ends = at + window;
+        let watch = NewWatch {
+            incident_id: run.incident_id,
+            run_id: run.run_id,
+            responder: run.responder.clone(),
+            alertname: run.alert.name().to_owned(),
+            target: run.target.clone(),
+            step,
+            acted_unix: at.unix_timestamp(),
+            ends_unix: ends.unix_timestamp(),
+        };
+        if let Err(e) = self.store.start_watch(&watch).await {
+            tracing::error!(error.message = %e, "Could not start watching whether the fix holds.");
+            return;
+        }
+        tracing::info!(until = %crate::store::format_time(ends), "Watching whether the fix holds.");
+    }
+
+    /// `alert` opened `incident` on `target`: if that ends a watch, says so in both threads
+    /// and counts the watched run as ineffective.
+    pub(super) async fn recurrence(&self, alert: &Alert, target: &str, incident: i64) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let ended = match (self.store)
+            .watch_recurred(alert.name(), target, incident, now)
+            .await
+        {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::error!(incident, error.message = %e, "Could not look for a watch this alert ends.");
+                return;
+            }
+        };
+        for watch in ended {
+            let w = &watch.watch;
+            self.metrics.run_ineffective(&w.responder);
+            tracing::warn!(incident, earlier = w.incident_id, responder = %w.responder, target, "The fix did not hold: the alert fired again within the watch.");
+            let after = compact(now - w.acted_unix);
+            let step = escape(&w.step);
+            let what = format!("{} on `{}`", escape(&w.alertname), escape(&w.target));
+            let earlier = format!(
+                "The fix did not hold (fired again {after} after *{step}*): {what} is firing again in {}. This run of {} counts as ineffective.",
+                self.incident_link(incident),
+                escape(&w.responder),
+            );
+            self.reporter.note(w.incident_id, &earlier).await;
+            let now_text = format!(
+                "The fix did not hold (fired again {after} after *{step}* by {} in {}).",
+                escape(&w.responder),
+                self.incident_link(w.incident_id),
+            );
+            self.reporter.note(incident, &now_text).await;
+            self.reporter.refresh(w.incident_id).await;
+        }
+    }
+
+    /// Says in each thread whose watch ended quietly by now that the fix held.
+    pub(super) async fn watches_ended(&self) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let held = match self.store.watches_held(now).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "Could not look for watches that ended; will retry.");
+                return;
+            }
+        };
+        for Watch { watch: w, .. } in held {
+            let window = compact(w.ends_unix - w.acted_unix);
+            let text = format!(
+                "The fix held for {window}: {} did not fire again on `{}` after *{}*.",
+                escape(&w.alertname),
+                escape(&w.target),
+                escape(&w.step)
+            );
+            self.reporter.note(w.incident_id, &text).await;
+        }
+    }
+
+    /// A Slack link to an incident's page when the public URL is known, else its number.
+    fn incident_link(&self, incident: i64) -> String {
+        match &self.public_url {
+            Some(base) => format!("<{base}/incidents/{incident}|incident #{incident}>"),
+            None => format!("incident #{incident}"),
+        }
+    }
+}
+
+/// `seconds` as people write it: `4m12s`, `30m`, `1h5m`, `45s`.
+pub(crate) fn compact(seconds: i64) -> String {
+    let d = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
+    let parts = [(h, "h"), (m, "m"), (s, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let cases = [
+            (0, "0s"),
+            (45, "45s"),
+            (252, "4m12s"),
+            (1800, "30m"),
+            (3900, "1h5m"),
+            (-3, "0s"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(super::compact(seconds), text);
+        }
+    }
+}

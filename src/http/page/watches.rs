@@ -1,0 +1,53 @@
+//! What the incident page says of its watches: whether the fix it made held, and whether it
+//! is itself the recurrence of an earlier incident's fix.
+
+use serde::Serialize;
+
+use crate::dispatch::compact_duration;
+use crate::store::Watch;
+
+/// One line about a watch, with the other incident it links to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub(super) struct WatchLine {
+    pub(super) text: String,
+    /// The other incident: the recurrence, or the incident whose fix did not hold.
+    pub(super) link: Option<i64>,
+    /// The run counted as ineffective (shown as an alert).
+    pub(super) ineffective: bool,
+}
+
+/// The lines of `incident`'s watches, oldest first.
+pub(super) fn lines(incident: i64, watches: &[Watch]) -> Vec<WatchLine> {
+    watches.iter().map(|w| line(incident, w)).collect()
+}
+
+fn line(incident: i64, w: &Watch) -> WatchLine {
+    let fix = format!("the fix ({} by {})", w.watch.step, w.watch.responder);
+    let window = compact_duration(w.watch.ends_unix - w.watch.acted_unix);
+    let after = w
+        .recurred_unix
+        .map(|at| compact_duration(at - w.watch.acted_unix))
+        .unwrap_or_default();
+    match (w.state.as_str(), w.watch.incident_id == incident) {
+        ("recurred", true) => WatchLine {
+            text: format!("Ineffective run: {fix} did not hold; the alert fired again {after} after it, as incident"),
+            link: w.recurred_incident,
+            ineffective: true,
+        },
+        ("recurred", false) => WatchLine {
+            text: format!("A recurrence: {fix} did not hold ({after} after it) in incident"),
+            link: Some(w.watch.incident_id),
+            ineffective: true,
+        },
+        ("held", _) => WatchLine {
+            text: format!("{fix} held: the alert did not fire again within {window}"),
+            link: None,
+            ineffective: false,
+        },
+        _ => WatchLine {
+            text: format!("Watching for {window} whether {fix} holds"),
+            link: None,
+            ineffective: false,
+        },
+    }
+}

@@ -1,0 +1,139 @@
+//! Watches (did the fix hold): a watch ends once, by a recurrence inside its window or by
+//! its window running out, whichever replica looks; an incident lists the watches it started
+//! and the one it is the recurrence of.
+
+use alert_responder::store::{NewWatch, Store};
+
+use super::Backend;
+
+on_both_backends!(a_watch_ends_once_by_recurrence_or_quietly);
+on_postgres!(two_replicas_report_a_quiet_end_once);
+
+fn watch(incident_id: i64, run_id: i64, target: &str, acted: i64, ends: i64) -> NewWatch {
+    NewWatch {
+        incident_id,
+        run_id,
+        responder: "high-memory".into(),
+        alertname: "HighMemoryUsage".into(),
+        target: target.into(),
+        step: "restart".into(),
+        acted_unix: acted,
+        ends_unix: ends,
+    }
+}
+
+async fn a_watch_ends_once_by_recurrence_or_quietly(b: Backend) {
+    let store = b.open().await;
+    store
+        .start_watch(&watch(10, 100, "w-a", 1000, 2000))
+        .await
+        .unwrap();
+    // The same run again (a second replica's report, a retry) starts nothing new.
+    store
+        .start_watch(&watch(10, 100, "w-a", 1001, 9000))
+        .await
+        .unwrap();
+    store
+        .start_watch(&watch(12, 101, "w-b", 1000, 2000))
+        .await
+        .unwrap();
+
+    let own = store
+        .watch_recurred("HighMemoryUsage", "w-a", 10, 1500)
+        .await
+        .unwrap();
+    assert!(
+        own.is_empty(),
+        "{b}: the watched incident's own re-fire is no recurrence"
+    );
+    let other_name = store
+        .watch_recurred("OtherAlert", "w-a", 11, 1500)
+        .await
+        .unwrap();
+    assert!(
+        other_name.is_empty(),
+        "{b}: another alert name is no recurrence"
+    );
+    let late = store
+        .watch_recurred("HighMemoryUsage", "w-a", 11, 2000)
+        .await
+        .unwrap();
+    assert!(late.is_empty(), "{b}: the window had ended");
+
+    let recurred = store
+        .watch_recurred("HighMemoryUsage", "w-a", 11, 1252)
+        .await
+        .unwrap();
+    assert_eq!(recurred.len(), 1, "{b}: {recurred:#?}");
+    let r = &recurred[0];
+    assert_eq!(r.watch, watch(10, 100, "w-a", 1000, 2000), "{b}");
+    assert_eq!(r.state, "recurred", "{b}");
+    assert_eq!(
+        (r.recurred_incident, r.recurred_unix),
+        (Some(11), Some(1252)),
+        "{b}"
+    );
+    let again = store
+        .watch_recurred("HighMemoryUsage", "w-a", 13, 1300)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{b}: a watch recurs once");
+
+    assert!(
+        store.watches_held(1999).await.unwrap().is_empty(),
+        "{b}: not over yet"
+    );
+    let held = store.watches_held(2000).await.unwrap();
+    assert_eq!(held.len(), 1, "{b}: only the quiet one holds: {held:#?}");
+    assert_eq!(
+        (held[0].watch.target.as_str(), held[0].state.as_str()),
+        ("w-b", "held"),
+        "{b}"
+    );
+    assert!(
+        store.watches_held(5000).await.unwrap().is_empty(),
+        "{b}: said once"
+    );
+
+    let of_new = store.incident_watches(11).await.unwrap();
+    assert_eq!(
+        of_new.len(),
+        1,
+        "{b}: the recurrence lists the watch it ended"
+    );
+    assert_eq!(of_new[0].watch.incident_id, 10, "{b}");
+    assert_eq!(store.incident_watches(10).await.unwrap().len(), 1, "{b}");
+    assert!(store.incident_watches(99).await.unwrap().is_empty(), "{b}");
+
+    // Across a restart: a new store on the same database sees them as they ended.
+    drop(store);
+    let reopened: std::sync::Arc<dyn Store> = b.open().await;
+    let kept = reopened.incident_watches(12).await.unwrap();
+    assert_eq!(kept[0].state, "held", "{b}");
+}
+
+async fn two_replicas_report_a_quiet_end_once(b: Backend) {
+    let (one, two) = b.replicas().await;
+    for run in 0..20 {
+        one.start_watch(&watch(
+            20 + run,
+            200 + run,
+            &format!("w-r{run}"),
+            1000,
+            2000,
+        ))
+        .await
+        .unwrap();
+    }
+    let (a, c) = tokio::join!(one.watches_held(3000), two.watches_held(3000));
+    let (a, c) = (a.unwrap(), c.unwrap());
+    assert_eq!(
+        a.len() + c.len(),
+        20,
+        "{b}: every watch reported: {a:#?} {c:#?}"
+    );
+    let mut runs: Vec<i64> = a.iter().chain(&c).map(|w| w.watch.run_id).collect();
+    runs.sort_unstable();
+    runs.dedup();
+    assert_eq!(runs.len(), 20, "{b}: and each by one replica only");
+}
