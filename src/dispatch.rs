@@ -612,6 +612,7 @@ impl Dispatcher {
                 tracing::warn!(error.message = %e, "Could not read the previous run's outputs; `previous` is empty.");
                 Map::new()
             });
+        let approval_forced = self.approval_forced(run, &responder).await;
         let input = RunInput {
             responder: &responder,
             alert: &run.alert,
@@ -623,6 +624,7 @@ impl Dispatcher {
             preemption: &handle.preemption,
             config: &self.config,
             previous: &previous,
+            approval_forced,
         };
         let result = engine::run(input, &observer).await;
         tracing::info!(outcome = result.outcome.as_str(), summary = %result.summary, "Run finished.");

@@ -19,3 +19,14 @@ CREATE TABLE watches (
 );
 CREATE INDEX watches_watching ON watches (alertname, target) WHERE state = 'watching';
 CREATE INDEX watches_incident ON watches (incident_id);
+
+-- `/responder trust <responder> <target>`: recurrences before `trusted_unix` no longer make
+-- that responder's destructive steps on that target wait for an approval.
+CREATE TABLE watch_trust (
+    responder    TEXT    NOT NULL,
+    target       TEXT    NOT NULL,
+    trusted_unix BIGINT NOT NULL,
+    trusted_by   TEXT    NOT NULL,
+    PRIMARY KEY (responder, target)
+);
+CREATE INDEX watches_recurred ON watches (responder, target, recurred_unix) WHERE state = 'recurred';

@@ -8,7 +8,7 @@
 mod extract;
 mod schedule;
 mod steps;
-mod watch;
+pub(crate) mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -113,6 +113,8 @@ struct RawResponder {
     priority: Priority,
     #[serde(default)]
     watch: Option<String>,
+    #[serde(default)]
+    ineffective_limit: Option<u32>,
     steps: Vec<serde_yaml_ng::Value>,
 }
 
@@ -410,6 +412,7 @@ fn compile_responder(
         scheduled,
         problems,
     );
+    let ineffective_limit = watch::limit(raw.ineffective_limit, watch, problems);
     if !destructive.is_empty() && raw.budget.is_none() {
         tracing::debug!(responder = %name, "No budget given; the default (1 per 15m, 3 per 6h) applies.");
     }
@@ -431,6 +434,7 @@ fn compile_responder(
         channel,
         priority: raw.priority,
         watch,
+        ineffective_limit,
     })
 }
 

@@ -16,6 +16,9 @@ use crate::notify::render::escape;
 use crate::responders::Responder;
 use crate::store::{NewWatch, PendingRun, Watch};
 
+/// The window recurrences are counted in against a responder's `ineffective_limit`.
+const INEFFECTIVE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 impl Dispatcher {
     /// Starts the watch of a finished run whose destructive step `acted` (id, when it ended)
     /// succeeded, if its responder watches.
@@ -103,6 +106,52 @@ impl Dispatcher {
             );
             self.reporter.note(w.incident_id, &text).await;
         }
+    }
+
+    /// Whether this run's destructive steps must wait for an approval, as if `approval:
+    /// required`: its responder's fixes on its target did not hold `ineffective_limit` times
+    /// within a day since the last `/responder trust`. Says why in the thread, with the times.
+    pub(super) async fn approval_forced(&self, run: &PendingRun, responder: &Responder) -> bool {
+        if responder.watch.is_none() {
+            return false;
+        }
+        let now = OffsetDateTime::now_utc();
+        let since = (now - INEFFECTIVE_WINDOW).unix_timestamp();
+        let (who, target) = (escape(&run.responder), escape(&run.target));
+        let times = match self
+            .store
+            .recurrences(&run.responder, &run.target, since)
+            .await
+        {
+            Ok(times) => times,
+            Err(e) => {
+                // Unknown whether the fix keeps failing: a person decides, as if it did.
+                tracing::error!(error.message = %e, "Could not read whether this responder's fixes held; asking for approval.");
+                let text = format!(":lock: Every destructive step of {who} on `{target}` waits for an approval: whether its last fixes held could not be read ({}).", escape(e.reason()));
+                self.reporter.note(run.incident_id, &text).await;
+                return true;
+            }
+        };
+        let limit = usize::try_from(responder.ineffective_limit).unwrap_or(usize::MAX);
+        if times.len() < limit {
+            return false;
+        }
+        let history: Vec<String> = (times.iter())
+            .filter_map(|t| OffsetDateTime::from_unix_timestamp(*t).ok())
+            .map(crate::store::format_time)
+            .collect();
+        tracing::warn!(
+            recurrences = times.len(),
+            limit,
+            "The fix did not hold too often: destructive steps wait for an approval."
+        );
+        let text = format!(
+            ":lock: Every destructive step of {who} on `{target}` waits for an approval: its fix did not hold {} times in 24h (ineffective_limit {limit}); the alert fired again at {}. Once the cause is dealt with, `trust {who} {target}` in the Slack command lifts this.",
+            times.len(),
+            history.join(", "),
+        );
+        self.reporter.note(run.incident_id, &text).await;
+        true
     }
 
     /// A Slack link to an incident's page when the public URL is known, else its number.

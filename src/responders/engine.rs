@@ -83,6 +83,9 @@ pub struct RunInput<'a> {
     pub config: &'a BTreeMap<String, String>,
     /// Outputs of the previous run on this target, as `previous.*`.
     pub previous: &'a Map<String, Json>,
+    /// Every destructive step waits for an approval, as if `approval: required`: this
+    /// responder's fixes on this target did not hold too often (`ineffective_limit:`).
+    pub approval_forced: bool,
 }
 
 impl RunInput<'_> {
@@ -181,7 +184,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
         if kind.destructive() {
             let plan = step.plan(&env);
             if input.mode == Mode::DryRun {
-                let ask = if step.approval {
+                let ask = if step.approval || input.approval_forced {
                     "ask for approval, then "
                 } else {
                     ""
@@ -193,7 +196,7 @@ pub async fn run(input: RunInput<'_>, observer: &dyn RunObserver) -> RunResult {
                 done.push(format!("would {ask}{plan}"));
                 continue;
             }
-            if step.approval && !chosen {
+            if (step.approval || input.approval_forced) && !chosen {
                 if let Err(stopped) =
                     await_approval(step, &plan, &steps[index..], &input, observer, &done).await
                 {

@@ -102,6 +102,9 @@ pub struct Responder {
     /// How long after a destructive step succeeded its alert is watched for a recurrence
     /// (`watch:`; 30m when it has a destructive step, `None` when it has none or `watch: off`).
     pub watch: Option<Duration>,
+    /// Recurrences within a day on one target after which its destructive steps there wait
+    /// for an approval until `/responder trust` (`ineffective_limit:`, default 2).
+    pub ineffective_limit: u32,
 }
 
 impl Responder {

@@ -130,6 +130,24 @@ pub trait WatchStore: Send + Sync {
 
     /// The watches an incident started or was the recurrence of, oldest first.
     async fn incident_watches(&self, incident: i64) -> Result<Vec<Watch>, StoreError>;
+
+    /// When the fixes of `responder` on `target` did not hold (unix seconds, oldest first),
+    /// from `since_unix` on and after its latest trust (`/responder trust`).
+    async fn recurrences(
+        &self,
+        responder: &str,
+        target: &str,
+        since_unix: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// `/responder trust`: recurrences until `now_unix` no longer count.
+    async fn trust_fix(
+        &self,
+        responder: &str,
+        target: &str,
+        by: &str,
+        now_unix: i64,
+    ) -> Result<(), StoreError>;
 }
 
 /// Implements [`WatchStore`] for a backend; `$p` numbers its placeholders (`?` or `$n`).
@@ -226,6 +244,52 @@ macro_rules! watch_store_impl {
                     .fetch_all(&self.$pool)
                     .await?;
                 Ok($crate::store::watches::oldest_first(rows))
+            }
+
+            async fn recurrences(
+                &self,
+                responder: &str,
+                target: &str,
+                since_unix: i64,
+            ) -> Result<Vec<i64>, $crate::store::StoreError> {
+                let sql = format!(
+                    "SELECT w.recurred_unix FROM watches w WHERE w.state = 'recurred' \
+                     AND w.responder = {} AND w.target = {} AND w.recurred_unix >= {} \
+                     AND w.recurred_unix > COALESCE((SELECT t.trusted_unix FROM watch_trust t \
+                     WHERE t.responder = {} AND t.target = {}), -1) ORDER BY w.recurred_unix",
+                    $p1, $p2, $p3, $p4, $p5
+                );
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(responder)
+                    .bind(target)
+                    .bind(since_unix)
+                    .bind(responder)
+                    .bind(target)
+                    .fetch_all(&self.$pool)
+                    .await?)
+            }
+
+            async fn trust_fix(
+                &self,
+                responder: &str,
+                target: &str,
+                by: &str,
+                now_unix: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                let sql = format!(
+                    "INSERT INTO watch_trust (responder, target, trusted_by, trusted_unix) \
+                     VALUES ({}, {}, {}, {}) ON CONFLICT (responder, target) DO UPDATE \
+                     SET trusted_by = excluded.trusted_by, trusted_unix = excluded.trusted_unix",
+                    $p1, $p2, $p3, $p4
+                );
+                sqlx::query(&sql)
+                    .bind(responder)
+                    .bind(target)
+                    .bind(by)
+                    .bind(now_unix)
+                    .execute(&self.$pool)
+                    .await?;
+                Ok(())
             }
         }
     };

@@ -12,24 +12,23 @@ use crate::support::app::{am_alert, shipped_catalog, Options, TestApp};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::{FakeSlack, Recorded};
 
-/// The shipped catalog in `dir`, with high-memory watching for `watch`.
-fn catalog_watching(dir: &Path, watch: &str) -> (PathBuf, PathBuf) {
+mod trust;
+
+/// The shipped catalog in `dir`, with each `(from, to)` replaced in high-memory's file.
+fn catalog_with(dir: &Path, edits: &[(&str, &str)]) -> (PathBuf, PathBuf) {
     let (routes, responders) = shipped_catalog();
     let copy = |from: &Path, to: PathBuf| {
         std::fs::create_dir_all(&to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let path = entry.unwrap().path();
-            let text = std::fs::read_to_string(&path).unwrap();
+            let mut text = std::fs::read_to_string(&path).unwrap();
             let name = path.file_name().unwrap();
-            let text = if name == "high-memory.yaml" {
-                assert!(
-                    text.contains("\nwatch: 30m\n"),
-                    "shipped high-memory watches 30m"
-                );
-                text.replace("\nwatch: 30m\n", &format!("\nwatch: {watch}\n"))
-            } else {
-                text
-            };
+            if name == "high-memory.yaml" {
+                for (was, now) in edits {
+                    assert!(text.contains(was), "shipped high-memory has {was:?}");
+                    text = text.replace(was, now);
+                }
+            }
             std::fs::write(to.join(name), text).unwrap();
         }
         to
@@ -40,7 +39,12 @@ fn catalog_watching(dir: &Path, watch: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-/// The replies of the thread whose parent names `incident` (`#N` in its text), by ts order.
+/// The shipped catalog in `dir`, with high-memory watching for `watch`.
+fn catalog_watching(dir: &Path, watch: &str) -> (PathBuf, PathBuf) {
+    catalog_with(dir, &[("\nwatch: 30m\n", &format!("\nwatch: {watch}\n"))])
+}
+
+/// The replies in the thread of the parent message `parent_ts`, in order.
 fn thread_of(slack: &FakeSlack, parent_ts: &str) -> Vec<String> {
     slack
         .messages()

@@ -13,6 +13,29 @@ use super::{duration, Problems};
 /// The watch of a responder with a destructive step that says nothing.
 pub(crate) const DEFAULT_WATCH: Duration = Duration::from_secs(30 * 60);
 
+/// How many recurrences within a day make a responder's destructive steps
+/// on a target wait for an approval, unless it says otherwise.
+pub(crate) const DEFAULT_INEFFECTIVE_LIMIT: u32 = 2;
+
+/// The `ineffective_limit:` of a responder whose watch is `watch`.
+pub(super) fn limit(raw: Option<u32>, watch: Option<Duration>, problems: &mut Problems<'_>) -> u32 {
+    match (raw, watch) {
+        (None, _) => DEFAULT_INEFFECTIVE_LIMIT,
+        (Some(_), None) => {
+            problems.add(
+                "ineffective_limit",
+                "this responder watches nothing (`watch:`), so no run of it is ever counted ineffective",
+            );
+            DEFAULT_INEFFECTIVE_LIMIT
+        }
+        (Some(0), Some(_)) => {
+            problems.add("ineffective_limit", "must be at least 1");
+            DEFAULT_INEFFECTIVE_LIMIT
+        }
+        (Some(n), Some(_)) => n,
+    }
+}
+
 /// The watch `raw` asks for; `None` when there is none (problems noted in `problems`).
 pub(super) fn compile(
     raw: Option<&str>,
@@ -100,5 +123,22 @@ mod tests {
         let (watch, problems) = compiled_as(Some("30m"), true, true);
         assert_eq!(watch, None);
         assert!(problems[0].contains("scheduled"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_ineffective_limit_defaults_to_2_and_needs_a_watch() {
+        let mut found = Vec::new();
+        let mut problems = Problems {
+            file: "responders/a.yaml",
+            found: &mut found,
+            deferred: Vec::new(),
+        };
+        let watching = Some(DEFAULT_WATCH);
+        assert_eq!(limit(None, watching, &mut problems), 2);
+        assert_eq!(limit(Some(3), watching, &mut problems), 3);
+        assert!(problems.found.is_empty());
+        limit(Some(0), watching, &mut problems);
+        limit(Some(3), None, &mut problems);
+        assert_eq!(found.len(), 2, "{found:?}");
     }
 }

@@ -141,6 +141,7 @@ async fn run_with(
         preemption: &Preemption::default(),
         config,
         previous: &Map::new(),
+        approval_forced: false,
     };
     run(input, observer).await
 }

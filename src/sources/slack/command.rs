@@ -30,6 +30,14 @@ pub enum Command {
     Deny(i64),
     /// `mode`: show; `mode live|dry-run [responder]`: set.
     Mode(Option<(Mode, Option<String>)>),
+    /// `trust <responder> <target>`: its fixes there that did not hold no longer make its
+    /// destructive steps wait for an approval.
+    Trust {
+        /// Responder name.
+        responder: String,
+        /// Target (container name).
+        target: String,
+    },
 }
 
 /// What a subcommand needs beyond using the command at all.
@@ -39,7 +47,7 @@ pub enum Permission {
     Run,
     /// `approve`, `deny`, buttons: SLACK_APPROVE_ALLOWED.
     Approve,
-    /// Setting the mode: SLACK_MODE_ALLOWED.
+    /// Setting the mode, and `trust`: SLACK_MODE_ALLOWED.
     Mode,
 }
 
@@ -66,6 +74,7 @@ impl Command {
             Command::Approve(_) => "approve",
             Command::Deny(_) => "deny",
             Command::Mode(_) => "mode",
+            Command::Trust { .. } => "trust",
         }
     }
 
@@ -74,7 +83,7 @@ impl Command {
         match self {
             Command::Run { .. } => Some(Permission::Run),
             Command::Approve(_) | Command::Deny(_) => Some(Permission::Approve),
-            Command::Mode(Some(_)) => Some(Permission::Mode),
+            Command::Mode(Some(_)) | Command::Trust { .. } => Some(Permission::Mode),
             Command::Help
             | Command::Status(_)
             | Command::Incidents { .. }
@@ -94,6 +103,7 @@ pub fn usage(command: &str) -> String {
          • `{command} schedule`: the scheduled responders and their next slots\n\
          • `{command} approve <incident>` / `{command} deny <incident>`: decide a waiting step\n\
          • `{command} mode [live|dry-run] [responder]`: show or set the mode\n\
+         • `{command} trust <responder> <target>`: its fixes there that did not hold no longer require approvals\n\
          • `{command} help`"
     )
 }
@@ -136,6 +146,13 @@ pub fn parse(text: &str) -> Result<Command, String> {
             let scope = scope.first().map(|r| name(r, "responder")).transpose()?;
             Ok(Command::Mode(Some((mode, scope))))
         }
+        ("trust", [responder, target]) => Ok(Command::Trust {
+            responder: name(responder, "responder")?,
+            target: name(target, "target")?,
+        }),
+        ("trust", _) => Err(
+            "`trust` takes a responder and a target, e.g. `trust high-memory k2-api`".into(),
+        ),
         (sub, _) => Err(format!("cannot read `{}`", one_line(sub, rest))),
     }
 }
@@ -220,6 +237,13 @@ mod tests {
             ("approve 12", Command::Approve(12)),
             ("deny #7", Command::Deny(7)),
             ("mode", Command::Mode(None)),
+            (
+                "trust high-memory k2-api",
+                Command::Trust {
+                    responder: "high-memory".into(),
+                    target: "k2-api".into(),
+                },
+            ),
             ("mode dry-run", Command::Mode(Some((Mode::DryRun, None)))),
             (
                 "Mode live high-memory",
@@ -271,6 +295,12 @@ mod tests {
             parse("mode live").unwrap().permission(),
             Some(Permission::Mode)
         );
+        assert_eq!(
+            parse("trust high-memory k2-api").unwrap().permission(),
+            Some(Permission::Mode),
+            "trusting a responder again is authorized like setting its mode"
+        );
+        assert!(parse("trust high-memory").is_err());
         for read_only in ["mode", "status", "incidents open", "help", "schedule"] {
             assert_eq!(parse(read_only).unwrap().permission(), None, "{read_only}");
         }

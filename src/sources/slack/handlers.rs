@@ -156,6 +156,7 @@ async fn execute(state: &SlackState, slash: &SlashForm, cmd: &Command) -> Done {
         Command::Deny(incident) => decide(state, *incident, false, &by).await,
         Command::Mode(None) => Done::ok("show", format!("Mode: {}", state.modes.describe())),
         Command::Mode(Some((mode, scope))) => set_mode(state, *mode, scope.as_deref(), &by).await,
+        Command::Trust { responder, target } => trust(state, responder, target, &by).await,
     }
 }
 
@@ -323,4 +324,27 @@ async fn set_mode(state: &SlackState, mode: Mode, scope: Option<&str>, by: &str)
         }
     }
     Done::ok(format!("{} {mode}", scope.unwrap_or("global")), reply)
+}
+
+/// `trust <responder> <target>`: the fixes that did not hold so far no longer count, so its
+/// destructive steps there act again without an approval (the record reaches every replica:
+/// each run reads it).
+async fn trust(state: &SlackState, responder: &str, target: &str, by: &str) -> Done {
+    if !state.catalog.responders.contains_key(responder) {
+        let why = format!("no responder named {responder}");
+        return Done::new("failed", why.clone(), format!(":question: {why}."));
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = state.store.trust_fix(responder, target, by, now).await {
+        return Done::new(
+            "failed",
+            e.to_string(),
+            ":warning: The record is unavailable; nothing changed.",
+        );
+    }
+    tracing::warn!(responder, target = %loggable(target), by = %loggable(by), "Fixes trusted again from Slack.");
+    Done::ok(
+        format!("{responder} {target}"),
+        format!(":white_check_mark: {responder} on `{target}` is trusted again: its fixes that did not hold so far no longer make its destructive steps wait for an approval."),
+    )
 }

@@ -105,11 +105,59 @@ async fn a_watch_ends_once_by_recurrence_or_quietly(b: Backend) {
     assert_eq!(store.incident_watches(10).await.unwrap().len(), 1, "{b}");
     assert!(store.incident_watches(99).await.unwrap().is_empty(), "{b}");
 
+    // Recurrences count per responder and target, from a time on and after a trust.
+    let store = &*store;
+    assert_eq!(
+        recurrences(store, "high-memory", "w-a", 0).await,
+        [1252],
+        "{b}"
+    );
+    let others = [
+        ("high-memory", "w-a", 1253),
+        ("high-memory", "w-b", 0),
+        ("oom-killed", "w-a", 0),
+    ];
+    for (responder, target, since) in others {
+        let found = recurrences(store, responder, target, since).await;
+        assert!(found.is_empty(), "{b}: {responder} {target} {since}");
+    }
+    store
+        .trust_fix("high-memory", "w-a", "@alice", 1252)
+        .await
+        .unwrap();
+    assert_eq!(
+        recurrences(store, "high-memory", "w-a", 0).await,
+        Vec::<i64>::new(),
+        "{b}: trusted"
+    );
+    store
+        .start_watch(&watch(14, 102, "w-a", 1300, 2300))
+        .await
+        .unwrap();
+    store
+        .watch_recurred("HighMemoryUsage", "w-a", 15, 1400)
+        .await
+        .unwrap();
+    assert_eq!(
+        recurrences(store, "high-memory", "w-a", 0).await,
+        [1400],
+        "{b}"
+    );
+    store
+        .trust_fix("high-memory", "w-a", "@bob", 1400)
+        .await
+        .unwrap();
+
     // Across a restart: a new store on the same database sees them as they ended.
-    drop(store);
     let reopened: std::sync::Arc<dyn Store> = b.open().await;
     let kept = reopened.incident_watches(12).await.unwrap();
     assert_eq!(kept[0].state, "held", "{b}");
+    let trusted = recurrences(&*reopened, "high-memory", "w-a", 0).await;
+    assert!(trusted.is_empty(), "{b}: the trust holds");
+}
+
+async fn recurrences(store: &dyn Store, responder: &str, target: &str, since: i64) -> Vec<i64> {
+    store.recurrences(responder, target, since).await.unwrap()
 }
 
 async fn two_replicas_report_a_quiet_end_once(b: Backend) {
