@@ -178,7 +178,7 @@ impl Application {
             replays: Arc::default(),
         };
         let (scheduled, api_catalog) = (catalog.clone(), catalog.clone());
-        let public_url = (settings.grafana.as_ref()).and_then(|g| g.public_url.clone());
+        let public_url = settings.public_url.clone();
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,

@@ -346,6 +346,9 @@ pub struct Settings {
     pub slack_chat: SlackChatSettings,
     /// Grafana annotations; `None` while off (URL or token not set).
     pub grafana: Option<GrafanaConfig>,
+    /// Where people reach this service (`RESPONDER_PUBLIC_URL`, no trailing `/`), for links
+    /// to incident pages; read whether Grafana annotations are on or not.
+    pub public_url: Option<String>,
     /// On shutdown, how long webhooks are refused with 503 before the listener closes.
     pub shutdown_drain: std::time::Duration,
     /// The Docker engine's address; `None` uses the local socket. A setting, not only the
@@ -413,6 +416,10 @@ impl Settings {
             file.pagerduty_routing_key,
             file.pagerduty_events_url,
         ];
+        let public_url = (args.grafana.public_url.clone())
+            .or_else(|| file.public_url.clone())
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_owned());
         let grafana_file = [
             file.grafana_url,
             file.grafana_api_token,
@@ -573,6 +580,7 @@ impl Settings {
             pagerduty: pagerduty::load(&args.pagerduty, pagerduty_file),
             slack_chat,
             grafana: grafana::load(&args.grafana, grafana_file)?,
+            public_url,
             shutdown_drain,
             docker_host: pick(&args.docker_host, file.docker_host),
         })

@@ -133,15 +133,7 @@ async fn a_run_ends_with_a_png_of_both_sides_in_its_thread_despite_429_and_500_o
     // The incident page shows the same chart, inline.
     use base64::Engine;
     let incident = detail["incident"]["id"].as_i64().unwrap();
-    let page = app
-        .client
-        .get(format!("{}/incidents/{incident}", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&format!("/incidents/{incident}")).await;
     let inline = base64::engine::general_purpose::STANDARD.encode(&chart.bytes);
     assert!(
         page.contains(&inline.replace('/', "&#x2f;")),

@@ -166,6 +166,12 @@ async fn a_refire_within_the_watch_says_the_fix_did_not_hold_in_both_threads() {
     let page = app.get_json(&format!("/api/incidents/{first}")).await;
     assert_eq!(page["watches"][0]["state"], "recurred", "{page:#}");
     assert_eq!(page["watches"][0]["recurred_incident"], second, "{page:#}");
+    let html = app.get_text(&format!("/incidents/{first}")).await;
+    assert!(html.contains("Ineffective run"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"/incidents/{second}\"")),
+        "{html}"
+    );
     app.stop().await;
 }
 

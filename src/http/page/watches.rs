@@ -51,3 +51,52 @@ fn line(incident: i64, w: &Watch) -> WatchLine {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewWatch;
+
+    fn watch(state: &str, recurred: Option<(i64, i64)>) -> Watch {
+        Watch {
+            id: 1,
+            watch: NewWatch {
+                incident_id: 7,
+                run_id: 70,
+                responder: "high-memory".into(),
+                alertname: "HighMemoryUsage".into(),
+                target: "k2-api".into(),
+                step: "restart".into(),
+                acted_unix: 1000,
+                ends_unix: 2800,
+            },
+            state: state.into(),
+            recurred_incident: recurred.map(|(i, _)| i),
+            recurred_unix: recurred.map(|(_, at)| at),
+        }
+    }
+
+    #[test]
+    fn each_side_of_a_recurrence_links_the_other_and_a_quiet_watch_says_it_held() {
+        let recurred = watch("recurred", Some((9, 1252)));
+        let earlier = lines(7, std::slice::from_ref(&recurred));
+        assert_eq!(earlier[0].link, Some(9));
+        assert!(earlier[0].ineffective);
+        assert!(
+            earlier[0]
+                .text
+                .contains("did not hold; the alert fired again 4m12s after it"),
+            "{earlier:?}"
+        );
+        let later = lines(9, &[recurred]);
+        assert_eq!(later[0].link, Some(7));
+        assert!(later[0].text.starts_with("A recurrence"), "{later:?}");
+        let held = lines(7, &[watch("held", None)]);
+        assert_eq!(held[0].link, None);
+        assert!(!held[0].ineffective);
+        assert!(held[0].text.contains("within 30m"), "{held:?}");
+        assert!(lines(7, &[watch("watching", None)])[0]
+            .text
+            .starts_with("Watching for 30m"));
+    }
+}

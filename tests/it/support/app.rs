@@ -265,6 +265,15 @@ impl TestApp {
 
     /// `GET path` with the token, as JSON.
     pub async fn get_json(&self, path: &str) -> Value {
+        self.get_ok(path).await.json().await.expect("JSON")
+    }
+
+    /// `GET path` with the token, as text (an HTML page).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get_ok(path).await.text().await.expect("text")
+    }
+
+    async fn get_ok(&self, path: &str) -> reqwest::Response {
         let mut request = self.client.get(format!("{}{path}", self.address));
         if let Some(token) = &self.options.webhook_token {
             request = request.bearer_auth(token);
@@ -275,7 +284,7 @@ impl TestApp {
             "GET {path}: {}",
             response.status()
         );
-        response.json().await.expect("JSON")
+        response
     }
 
     /// Rows in the intake journal, counted over an independent connection.
