@@ -11,7 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::Dispatcher;
-use crate::alert::Alert;
+use crate::alert::{Alert, Source};
 use crate::notify::render::escape;
 use crate::responders::Responder;
 use crate::store::{NewWatch, PendingRun, Watch};
@@ -31,6 +31,11 @@ impl Dispatcher {
         let (Some(window), Some((step, at))) = (responder.watch, acted) else {
             return;
         };
+        // A person's `run` or a scheduled slot has no alert that could come back: the next
+        // such run is no recurrence of it.
+        if matches!(run.alert.source, Source::Slack | Source::Schedule) {
+            return;
+        }
         let ends = at + window;
         let watch = NewWatch {
             incident_id: run.incident_id,
@@ -98,12 +103,20 @@ impl Dispatcher {
         };
         for Watch { watch: w, .. } in held {
             let window = compact(w.ends_unix - w.acted_unix);
-            let text = format!(
-                "The fix held for {window}: {} did not fire again on `{}` after *{}*.",
-                escape(&w.alertname),
-                escape(&w.target),
-                escape(&w.step)
-            );
+            let (name, target, step) = (escape(&w.alertname), escape(&w.target), escape(&w.step));
+            // An alert that never resolved did not come back either: it never went away.
+            let still_open = match self.store.incident_detail(w.incident_id).await {
+                Ok(detail) => detail.is_some_and(|d| d.incident.status == "open"),
+                Err(e) => {
+                    tracing::warn!(incident = w.incident_id, error.message = %e, "Could not read whether the watched incident resolved.");
+                    false
+                }
+            };
+            let text = if still_open {
+                format!("Watched for {window} after *{step}*: {name} on `{target}` has not resolved since, so the fix may not have held. Please check.")
+            } else {
+                format!("The fix held for {window}: {name} did not fire again on `{target}` after *{step}*.")
+            };
             self.reporter.note(w.incident_id, &text).await;
         }
     }

@@ -180,7 +180,7 @@ async fn a_watch_that_ends_quietly_says_the_fix_held_once() {
     let hog = TestContainer::memory_hog("watch-held");
     let slack = FakeSlack::start(crate::support::app::SLACK_TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = catalog_watching(dir.path(), "2s");
+    let catalog = catalog_watching(dir.path(), "8s");
     let app = TestApp::spawn(dir.path(), Some(&slack), Options::with_catalog(catalog)).await;
 
     let fire = am_alert(
@@ -193,8 +193,18 @@ async fn a_watch_that_ends_quietly_says_the_fix_held_once() {
     assert_eq!(app.post_alertmanager(&fire).await.status(), 200);
     let detail = app.wait_for_finished_run(hog.name(), 1).await;
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
+    // The alert resolves after the restart (well inside the window): the fix held. One that
+    // never resolves is not said to have held.
+    let resolve = am_alert(
+        "resolved",
+        "HighMemoryUsage",
+        hog.name(),
+        "f0000000000w0002",
+        "2026-11-27T05:00:00Z",
+    );
+    assert_eq!(app.post_alertmanager(&resolve).await.status(), 200);
 
-    let held = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains("The fix held for 2s"));
+    let held = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains("The fix held for 8s"));
     assert!(
         slack.wait_for(held, Duration::from_secs(60)).await,
         "{:#?}",
