@@ -218,3 +218,21 @@ impl Alert {
         Some((responder, target))
     }
 }
+
+/// A firing Alertmanager alert with `labels`, for unit tests of what reads alerts.
+#[cfg(test)]
+pub(crate) fn firing_for_tests(labels: &[(&str, &str)]) -> Alert {
+    Alert {
+        source: Source::Alertmanager,
+        fingerprint: "f".into(),
+        status: Status::Firing,
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        annotations: Labels::new(),
+        starts_at: time::OffsetDateTime::UNIX_EPOCH,
+        ends_at: None,
+        generator_url: None,
+    }
+}

@@ -2,10 +2,7 @@
 
 use std::path::Path;
 
-use time::OffsetDateTime;
-
 use super::*;
-use crate::alert::{Labels, Source, Status};
 use crate::config::Catalog;
 
 fn shipped() -> Catalog {
@@ -14,20 +11,7 @@ fn shipped() -> Catalog {
 }
 
 fn alert(labels: &[(&str, &str)]) -> Alert {
-    let labels: Labels = labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Alert {
-        source: Source::Alertmanager,
-        fingerprint: "f".into(),
-        status: Status::Firing,
-        labels,
-        annotations: Labels::new(),
-        starts_at: OffsetDateTime::UNIX_EPOCH,
-        ends_at: None,
-        generator_url: None,
-    }
+    crate::alert::firing_for_tests(labels)
 }
 
 /// `plan_route` for the shipped responder `name`, live, with no playbook settings.

@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use time::OffsetDateTime;
-
 use super::*;
-use crate::alert::{Labels, Source, Status};
 use crate::config::catalog::Catalog;
 
 /// What the engine told the observer, in order: `started x`, `finished x succeeded: …`,
@@ -103,20 +100,7 @@ fn catalog(yaml: &str) -> Catalog {
 }
 
 fn alert() -> Alert {
-    let labels: Labels = [("alertname", "A"), ("container", "k2-x")]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Alert {
-        source: Source::Alertmanager,
-        fingerprint: "f".into(),
-        status: Status::Firing,
-        labels,
-        annotations: Labels::new(),
-        starts_at: OffsetDateTime::UNIX_EPOCH,
-        ends_at: None,
-        generator_url: None,
-    }
+    crate::alert::firing_for_tests(&[("alertname", "A"), ("container", "k2-x")])
 }
 
 /// Runs `r` of `catalog` in `mode`, Docker at `docker` (refusing by default).
