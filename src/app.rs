@@ -20,6 +20,7 @@ use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
 use crate::metrics::Metrics;
+use crate::notify::alertmanager::AlertmanagerClient;
 use crate::notify::grafana::{AnnotationsApi, GrafanaClient, GrafanaConfig};
 use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
 use crate::notify::slack::{ChatApi, SlackWebApi};
@@ -179,6 +180,7 @@ impl Application {
         };
         let (scheduled, api_catalog) = (catalog.clone(), catalog.clone());
         let public_url = settings.public_url.clone();
+        let alertmanager = alertmanager_client(&settings, &catalog)?;
         let dispatcher = Dispatcher {
             store: store.clone(),
             catalog,
@@ -201,6 +203,7 @@ impl Application {
             post_unrouted: settings.slack_post_unrouted,
             folds: Arc::default(),
             public_url,
+            alertmanager,
             pagerduty_lookup: match pagerduty_lookup(&settings)? {
                 Some(lookup) => Some(lookup),
                 None => {
@@ -408,6 +411,28 @@ fn grafana_client(
     tracing::info!(url = %config.url, dashboard_uid = config.dashboard_uid.as_deref().unwrap_or("(organization)"), "Grafana annotations are on.");
     let client = GrafanaClient::new(&config).context("configuring the Grafana client")?;
     Ok(Some((Arc::new(client), config)))
+}
+
+/// The Alertmanager client silences are made with, when `ALERTMANAGER_URL` is set; says at
+/// startup whether routes that ask for silences get them.
+fn alertmanager_client(
+    settings: &Settings,
+    catalog: &Catalog,
+) -> anyhow::Result<Option<AlertmanagerClient>> {
+    let silencing: Vec<&str> = (catalog.routes.routes.iter())
+        .filter(|r| r.silence)
+        .map(|r| r.origin.as_str())
+        .collect();
+    if settings.alertmanager_urls.is_empty() {
+        if !silencing.is_empty() {
+            tracing::warn!(routes = %silencing.join(", "), "Silences are off: these routes say `silence: true` but ALERTMANAGER_URL is not set; their alerts keep notifying people while they are handled.");
+        }
+        return Ok(None);
+    }
+    tracing::info!(alertmanager = %settings.alertmanager_urls.join(", "), routes = silencing.len(), "Silences are on for routes with `silence: true`.");
+    let client = AlertmanagerClient::new(settings.alertmanager_urls.clone())
+        .map_err(|e| anyhow::anyhow!("configuring the Alertmanager client: {e}"))?;
+    Ok(Some(client))
 }
 
 /// Reads PagerDuty incidents' first alerts for their labels when `PAGERDUTY_API_TOKEN` is set.

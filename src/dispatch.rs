@@ -13,6 +13,7 @@ mod observer;
 pub mod planning;
 pub mod preempt;
 pub mod priority;
+mod silences;
 mod watches;
 
 pub(crate) use watches::compact as compact_duration;
@@ -33,6 +34,7 @@ use crate::alert::{Alert, Source, Status};
 use crate::config::Catalog;
 use crate::limits::Guards;
 use crate::metrics::Metrics;
+use crate::notify::alertmanager::AlertmanagerClient;
 use crate::notify::{pagerduty, Reporter};
 use crate::responders::engine::{self, RunInput, RunResult};
 use crate::responders::escalation::Priority;
@@ -109,6 +111,9 @@ pub struct Dispatcher {
     pub pagerduty_lookup: Option<Arc<enrich::PagerDutyLookup>>,
     /// Where people reach this service (`RESPONDER_PUBLIC_URL`), for links to incident pages.
     pub public_url: Option<String>,
+    /// Makes and lifts silences for routes with `silence: true` (`ALERTMANAGER_URL`); off
+    /// when `None`.
+    pub alertmanager: Option<AlertmanagerClient>,
 }
 
 impl Dispatcher {
@@ -116,6 +121,7 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken) {
         self.recover().await;
         let cluster = tokio::spawn(self.clone().keep_in_step(shutdown.clone()));
+        let silences = tokio::spawn(self.clone().follow_silences(shutdown.clone()));
         loop {
             self.drain_journal().await;
             let owed = self.lock_folds().due(tokio::time::Instant::now());
@@ -148,6 +154,7 @@ impl Dispatcher {
                 .await;
         }
         let _ = cluster.await;
+        let _ = silences.await;
     }
 
     async fn drain_journal(&self) {
@@ -332,6 +339,8 @@ impl Dispatcher {
         self.preempt(&asked).await;
         if recorded.resolved {
             self.resolve(incident, &recorded.active_runs).await;
+            self.lift_silences(incident, None, "the alert resolved")
+                .await;
             if alert.source != Source::PagerDuty {
                 // Queued only when a trigger was (the store checks).
                 let event = pagerduty::resolve_event(incident, alert);
@@ -515,6 +524,8 @@ impl Dispatcher {
                 .escalate(run.incident_id, priority, &text)
                 .await;
             self.annotate_interrupted(&run, &text).await;
+            self.lift_silences(run.incident_id, Some(run.run_id), "the run was interrupted")
+                .await;
             self.reporter.refresh(run.incident_id).await;
         }
         recovery.pending
@@ -639,7 +650,20 @@ impl Dispatcher {
         }
         self.annotate_end(run, result.outcome, &result.summary)
             .await;
-        self.start_watch(run, &responder, observer.acted()).await;
+        let watching = self.start_watch(run, &responder, observer.acted()).await;
+        let lifted = if result.escalation.is_some() {
+            Some("the run escalated to a person")
+        } else if result.outcome != RunOutcome::Succeeded {
+            Some("the run did not succeed")
+        } else if !watching {
+            Some("the run is done and there is no fix to watch")
+        } else {
+            None
+        };
+        if let Some(reason) = lifted {
+            self.lift_silences(run.incident_id, Some(run.run_id), reason)
+                .await;
+        }
         if let Some(reason) = &result.escalation {
             observer.escalated(reason).await;
             self.reporter

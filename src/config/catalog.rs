@@ -81,6 +81,8 @@ struct RawRoute {
     responder: String,
     #[serde(default, rename = "continue")]
     continue_matching: bool,
+    #[serde(default)]
+    silence: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +314,7 @@ fn compile_routes(
             matchers,
             responder: raw.responder,
             continue_matching: raw.continue_matching,
+            silence: raw.silence,
             origin: format!("{file}: {path}"),
         });
     }

@@ -181,6 +181,11 @@ pub struct SettingsArgs {
     /// Grafana annotations.
     #[command(flatten)]
     pub grafana: GrafanaArgs,
+    /// Alertmanager's base URL, or an HA pair's comma-separated: routes with `silence: true`
+    /// silence their alert there while its responder acts and watches the fix
+    /// [default: none: no silences].
+    #[arg(long, env = "ALERTMANAGER_URL")]
+    pub alertmanager_url: Option<String>,
     /// On SIGTERM, how long webhooks keep being answered 503 before the listener closes, so
     /// load balancers and Alertmanager see a refusal, not a reset [default: 2s].
     #[arg(long, env = "RESPONDER_SHUTDOWN_DRAIN")]
@@ -234,6 +239,7 @@ struct FileSettings {
     grafana_api_token: Option<String>,
     grafana_dashboard_uid: Option<String>,
     public_url: Option<String>,
+    alertmanager_url: Option<String>,
     slack_signing_secret: Option<String>,
     slack_command: Option<String>,
     slack_run_allowed: Option<String>,
@@ -280,6 +286,7 @@ impl std::fmt::Debug for SettingsArgs {
             .field("pagerduty", &self.pagerduty)
             .field("slack_chat", &self.slack_chat)
             .field("grafana", &self.grafana)
+            .field("alertmanager_url", &self.alertmanager_url)
             .field("docker_host", &self.docker_host)
             .finish_non_exhaustive()
     }
@@ -349,6 +356,9 @@ pub struct Settings {
     /// Where people reach this service (`RESPONDER_PUBLIC_URL`, no trailing `/`), for links
     /// to incident pages; read whether Grafana annotations are on or not.
     pub public_url: Option<String>,
+    /// Alertmanager peers silences are made on (`ALERTMANAGER_URL`, no trailing `/`); empty
+    /// while off.
+    pub alertmanager_urls: Vec<String>,
     /// On shutdown, how long webhooks are refused with 503 before the listener closes.
     pub shutdown_drain: std::time::Duration,
     /// The Docker engine's address; `None` uses the local socket. A setting, not only the
@@ -581,6 +591,10 @@ impl Settings {
             slack_chat,
             grafana: grafana::load(&args.grafana, grafana_file)?,
             public_url,
+            alertmanager_urls: alertmanager_urls(pick(
+                &args.alertmanager_url,
+                file.alertmanager_url,
+            ))?,
             shutdown_drain,
             docker_host: pick(&args.docker_host, file.docker_host),
         })
@@ -601,6 +615,28 @@ impl Settings {
 }
 
 /// A yes/no setting from a flag or the environment.
+/// `ALERTMANAGER_URL`: base URLs, comma-separated (an HA pair lists both), each http(s).
+fn alertmanager_urls(text: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let mut urls = Vec::new();
+    for url in text.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::Invalid {
+            key: "ALERTMANAGER_URL",
+            reason: format!("{url:?} is not a URL like http://alertmanager:9093: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                key: "ALERTMANAGER_URL",
+                reason: format!("{url:?}: use an http or https URL"),
+            });
+        }
+        urls.push(url.trim_end_matches('/').to_owned());
+    }
+    Ok(urls)
+}
+
 fn parse_bool(key: &'static str, text: &str) -> Result<bool, ConfigError> {
     match text.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" | "on" => Ok(true),

@@ -127,8 +127,15 @@ impl RunObserver for StoreObserver<'_> {
         };
         *self.step_started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         if step.action.kind().destructive() {
-            let mut first = self.first_action.lock().unwrap_or_else(|e| e.into_inner());
-            first.get_or_insert_with(OffsetDateTime::now_utc);
+            let first = {
+                let mut first = self.first_action.lock().unwrap_or_else(|e| e.into_inner());
+                let was = first.is_none();
+                first.get_or_insert_with(OffsetDateTime::now_utc);
+                was
+            };
+            if first {
+                self.dispatcher.silence(self.run, &self.responder).await;
+            }
         }
         handle
     }
@@ -221,6 +228,9 @@ impl RunObserver for StoreObserver<'_> {
         cancel: &CancellationToken,
     ) -> ApprovalOutcome {
         let d = self.dispatcher;
+        let waits = "the run waits for a person's approval";
+        d.lift_silences(self.run.incident_id, Some(self.run.run_id), waits)
+            .await;
         let now = OffsetDateTime::now_utc();
         let ttl = d.approval_ttl;
         let request = NewApproval {
@@ -291,6 +301,10 @@ impl RunObserver for StoreObserver<'_> {
         options: &[(&Step, String)],
         cancel: &CancellationToken,
     ) -> ChoiceOutcome {
+        let waits = "the run waits for a person to choose";
+        (self.dispatcher)
+            .lift_silences(self.run.incident_id, Some(self.run.run_id), waits)
+            .await;
         self.offer_choice(group, options, cancel).await
     }
 }

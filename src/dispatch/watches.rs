@@ -21,20 +21,20 @@ const INEFFECTIVE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 impl Dispatcher {
     /// Starts the watch of a finished run whose destructive step `acted` (id, when it ended)
-    /// succeeded, if its responder watches.
+    /// succeeded, if its responder watches; true when it started.
     pub(super) async fn start_watch(
         &self,
         run: &PendingRun,
         responder: &Responder,
         acted: Option<(String, OffsetDateTime)>,
-    ) {
+    ) -> bool {
         let (Some(window), Some((step, at))) = (responder.watch, acted) else {
-            return;
+            return false;
         };
         // A person's `run` or a scheduled slot has no alert that could come back: the next
         // such run is no recurrence of it.
         if matches!(run.alert.source, Source::Slack | Source::Schedule) {
-            return;
+            return false;
         }
         let ends = at + window;
         let watch = NewWatch {
@@ -49,9 +49,10 @@ impl Dispatcher {
         };
         if let Err(e) = self.store.start_watch(&watch).await {
             tracing::error!(error.message = %e, "Could not start watching whether the fix holds.");
-            return;
+            return false;
         }
         tracing::info!(until = %crate::store::format_time(ends), "Watching whether the fix holds.");
+        true
     }
 
     /// `alert` opened `incident` on `target`: if that ends a watch, says so in both threads
@@ -87,6 +88,8 @@ impl Dispatcher {
                 self.incident_link(w.incident_id),
             );
             self.reporter.note(incident, &now_text).await;
+            self.lift_silences(w.incident_id, None, "the fix did not hold")
+                .await;
             self.reporter.refresh(w.incident_id).await;
         }
     }
@@ -118,6 +121,8 @@ impl Dispatcher {
                 format!("The fix held for {window}: {name} did not fire again on `{target}` after *{step}*.")
             };
             self.reporter.note(w.incident_id, &text).await;
+            self.lift_silences(w.incident_id, None, "the watch ended")
+                .await;
         }
     }
 

@@ -5,6 +5,7 @@
 //! [`Reporter`] renders and queues; [`outbox::deliver`] (Slack), [`outbox::deliver_pagerduty`]
 //! and [`outbox::deliver_grafana`] send, in order per incident and destination.
 
+pub mod alertmanager;
 mod annotate;
 pub mod approval;
 pub mod grafana;

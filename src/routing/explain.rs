@@ -101,6 +101,7 @@ mod tests {
                 .collect(),
             responder: format!("r-{origin}"),
             continue_matching: cont,
+            silence: false,
             origin: origin.to_owned(),
         }
     }

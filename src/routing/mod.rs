@@ -20,6 +20,8 @@ pub struct Route {
     pub responder: String,
     /// Keep evaluating later routes after this one matched.
     pub continue_matching: bool,
+    /// Silence the alert in Alertmanager while its responder acts and watches (`silence:`).
+    pub silence: bool,
     /// Where it was written, e.g. `routes/k2.yaml: routes[0]`, for explanations.
     pub origin: String,
 }
@@ -66,6 +68,7 @@ mod tests {
                 .collect(),
             responder: responder.to_owned(),
             continue_matching: cont,
+            silence: false,
             origin: String::new(),
         }
     }

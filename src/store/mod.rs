@@ -14,6 +14,7 @@ mod open;
 mod postgres;
 mod record;
 mod schedules;
+pub(crate) mod silences;
 mod sqlite;
 mod views;
 pub(crate) mod watches;
@@ -27,6 +28,7 @@ pub(crate) use open::new_owner;
 pub use open::{connect, open_read_only, redact_url, Backend, StoreOptions};
 pub use postgres::PostgresStore;
 pub use schedules::ScheduleStore;
+pub use silences::{NewSilence, Silence, SilenceStore};
 pub use sqlite::SqliteStore;
 pub use views::*;
 pub use watches::{NewWatch, Watch, WatchStore};
@@ -177,7 +179,7 @@ impl StoreError {
 /// Durable storage for everything the responder sees and does.
 #[async_trait]
 pub trait Store:
-    ChatStore + ScheduleStore + HistoryStore + WatchStore + Send + Sync + std::fmt::Debug
+    ChatStore + ScheduleStore + HistoryStore + WatchStore + SilenceStore + Send + Sync + std::fmt::Debug
 {
     /// Cheap liveness check of the database, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;

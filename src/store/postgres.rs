@@ -18,6 +18,7 @@ mod record;
 mod recover;
 mod runs;
 mod schedules;
+mod silences;
 mod spend;
 mod wakeups;
 mod watches;

@@ -29,6 +29,7 @@ mod queries;
 mod reads;
 mod record;
 mod schedules;
+mod silences;
 mod turns;
 mod watches;
 

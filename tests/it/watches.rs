@@ -12,6 +12,7 @@ use crate::support::app::{am_alert, shipped_catalog, Options, TestApp};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::{FakeSlack, Recorded};
 
+mod silences;
 mod trust;
 
 /// The shipped catalog in `dir`, with each `(from, to)` replaced in high-memory's file.

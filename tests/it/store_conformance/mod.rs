@@ -77,6 +77,7 @@ mod pagerduty;
 mod preemption;
 mod roles;
 mod runs;
+mod silences;
 mod spend;
 mod watches;
 

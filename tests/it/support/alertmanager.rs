@@ -317,11 +317,26 @@ impl AlertmanagerCluster {
 
     /// `n` peers (as [`AlertmanagerCluster::start`]) running `config`, which amtool checks.
     pub async fn start_with(n: usize, config: &str) -> Self {
+        Self::start_on(Self::ports(n), config).await
+    }
+
+    /// Free (web, gossip) ports for `n` peers, picked before anything starts so no process
+    /// grabs another's port, and so the app can be told the peers' URLs before they run.
+    pub fn ports(n: usize) -> Vec<(u16, u16)> {
         assert!(n >= 1, "a cluster has at least one peer");
-        // Pick every port before starting anything, so no process grabs another's port.
-        let ports: Vec<(u16, u16)> = (0..n)
+        (0..n)
             .map(|_| (free_tcp_port(), free_cluster_port()))
-            .collect();
+            .collect()
+    }
+
+    /// The base URL a peer on these `ports` answers at.
+    pub fn url_of(ports: (u16, u16)) -> String {
+        format!("http://127.0.0.1:{}", ports.0)
+    }
+
+    /// Peers on `ports` (from [`AlertmanagerCluster::ports`]) running `config`.
+    pub async fn start_on(ports: Vec<(u16, u16)>, config: &str) -> Self {
+        let n = ports.len();
         let mut peers: Vec<Alertmanager> = ports
             .iter()
             .enumerate()

@@ -71,6 +71,8 @@ pub struct Options {
     pub grafana_token: Option<String>,
     /// Where people open the service (`RESPONDER_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// Alertmanager peers silences are made on (`ALERTMANAGER_URL`, comma-separated).
+    pub alertmanager_url: Option<String>,
 }
 
 impl Options {
@@ -166,6 +168,7 @@ impl TestApp {
                 ..Default::default()
             },
             docker_host: options.docker_host.clone(),
+            alertmanager_url: options.alertmanager_url.clone(),
             shutdown_drain: Some(
                 options
                     .shutdown_drain

@@ -1,0 +1,19 @@
+-- Alertmanager silences this service made for an alert it is handling: made when a run's
+-- first destructive step starts, lifted (expired in Alertmanager) when the run fails,
+-- escalates, waits for a person, the fix does not hold, the watch ends or the alert
+-- resolves. While one is active the alert is followed through Alertmanager's API, which
+-- sends no notification for a silenced alert. A silence is lifted once, by one guarded
+-- UPDATE, so two replicas never both report it. Times are unix seconds.
+CREATE TABLE silences (
+    id            BIGSERIAL PRIMARY KEY,
+    incident_id   BIGINT  NOT NULL,
+    run_id        BIGINT  NOT NULL UNIQUE,
+    silence_id    TEXT    NOT NULL,
+    made_on       TEXT    NOT NULL,
+    alert         TEXT    NOT NULL,
+    ends_unix     BIGINT  NOT NULL,
+    state         TEXT    NOT NULL DEFAULT 'active',
+    lifted_reason TEXT,
+    lifted_unix   BIGINT
+);
+CREATE INDEX silences_active ON silences (incident_id) WHERE state = 'active';
