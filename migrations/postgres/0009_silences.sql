@@ -11,6 +11,7 @@ CREATE TABLE silences (
     silence_id    TEXT    NOT NULL,
     made_on       TEXT    NOT NULL,
     alert         TEXT    NOT NULL,
+    made_unix     BIGINT  NOT NULL,
     ends_unix     BIGINT  NOT NULL,
     state         TEXT    NOT NULL DEFAULT 'active',
     lifted_reason TEXT,

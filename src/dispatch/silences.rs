@@ -47,6 +47,8 @@ impl Dispatcher {
         };
         let now = OffsetDateTime::now_utc();
         let ends = now + responder.timeout + responder.watch.unwrap_or_default();
+        // Whole seconds: read by people in the thread and in Alertmanager.
+        let ends = ends.replace_nanosecond(0).unwrap_or(ends);
         let name = run.alert.name();
         let comment = format!(
             "alert-responder is handling this alert: {} on {} in {}. Lifted when the run fails, escalates or waits for a person, when the fix does not hold, and when the alert resolves.",
@@ -73,6 +75,7 @@ impl Dispatcher {
             silence_id: made.id.clone(),
             made_on: made.on.clone(),
             alert: run.alert.clone(),
+            made_unix: now.unix_timestamp(),
             ends_unix: ends.unix_timestamp(),
         };
         if let Err(e) = self.store.record_silence(&silence).await {
@@ -83,7 +86,7 @@ impl Dispatcher {
         }
         tracing::info!(silence = %made.id, alertmanager = %made.on, until = %format_time(ends), "Alert silenced while it is handled.");
         let text = format!(
-            ":zipper_mouth_face: Silenced {} in Alertmanager until {} while this runs and the fix is watched (silence `{}`). It is lifted if the run fails, escalates or waits for a person, if the fix does not hold, and when the alert resolves.",
+            "Silenced {} in Alertmanager until {} while this runs and the fix is watched (silence `{}`). It is lifted if the run fails, escalates or waits for a person, if the fix does not hold, and when the alert resolves.",
             escape(name),
             format_time(ends),
             escape(&made.id),
@@ -128,7 +131,7 @@ impl Dispatcher {
         let text = match client.expire(&s.silence_id, &s.made_on).await {
             Ok(()) => {
                 tracing::info!(silence = %s.silence_id, reason, "Silence lifted.");
-                format!(":bell: Silence lifted ({reason}): Alertmanager notifies people of {name} again.")
+                format!("Silence lifted ({reason}): Alertmanager notifies people of {name} again.")
             }
             Err(e) => {
                 tracing::warn!(silence = %s.silence_id, reason, error.message = %e, "Could not lift the silence: Alertmanager did not answer.");
@@ -178,7 +181,7 @@ impl Dispatcher {
                         .await;
                     continue;
                 }
-                match client.follow(&s.alert, &s.made_on).await {
+                match client.follow(&s.alert, &s.made_on, s.made_unix).await {
                     Ok(followed) => {
                         unanswered.remove(&silence.id);
                         news.extend(journaled(&s.alert, followed, now));

@@ -17,6 +17,10 @@ use crate::alert::{Alert, Labels, Source, Status};
 /// Bound on one call to one peer, connecting included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long after its start an Alertmanager may not yet list an alert that still fires: it
+/// keeps alerts in memory only, and Prometheus sends each again within a minute.
+const RESEND_GRACE: Duration = Duration::from_secs(120);
+
 /// What this service writes as a silence's `createdBy`.
 pub const CREATED_BY: &str = "alert-responder";
 
@@ -53,7 +57,8 @@ struct Listed {
 pub enum Followed {
     /// Still firing since the same start.
     Firing,
-    /// No longer listed: it resolved (Alertmanager lists only alerts not yet ended).
+    /// No longer listed by a peer up for longer than Prometheus takes to send it again: it
+    /// resolved (Alertmanager lists only alerts not yet ended).
     Resolved,
     /// Firing again since a later start: it resolved and came back. The new instance.
     Refired(Box<Alert>),
@@ -154,8 +159,14 @@ impl AlertmanagerClient {
         Err(Unreachable(failures))
     }
 
-    /// Where `alert` (an instance this service received from Alertmanager) stands now.
-    pub async fn follow(&self, alert: &Alert, made_on: &str) -> Result<Followed, Unreachable> {
+    /// Where `alert` (an instance this service received from Alertmanager, silenced at
+    /// `made_unix`) stands now.
+    pub async fn follow(
+        &self,
+        alert: &Alert,
+        made_on: &str,
+        made_unix: i64,
+    ) -> Result<Followed, Unreachable> {
         let mut failures = Vec::new();
         // Filtered by name only, then matched by fingerprint here: label values need no
         // escaping into Alertmanager's matcher syntax.
@@ -186,9 +197,35 @@ impl AlertmanagerClient {
                     continue;
                 }
             };
-            return Ok(standing(alert, listed));
+            let standing = standing(alert, listed);
+            if standing == Followed::Resolved && self.restarted_lately(peer, made_unix).await {
+                // It forgot its alerts, and Prometheus has not sent them again yet.
+                return Ok(Followed::Firing);
+            }
+            return Ok(standing);
         }
         Err(Unreachable(failures))
+    }
+
+    /// Whether `peer` started since `made_unix` (so it may have forgotten the alert) and
+    /// within [`RESEND_GRACE`], or its start cannot be read.
+    async fn restarted_lately(&self, peer: &str, made_unix: i64) -> bool {
+        #[derive(Deserialize)]
+        struct Status {
+            #[serde(with = "time::serde::rfc3339")]
+            uptime: OffsetDateTime,
+        }
+        let sent = self.http.get(format!("{peer}/api/v2/status")).send().await;
+        let Ok(text) = answer(peer, sent).await else {
+            return true;
+        };
+        match serde_json::from_str::<Status>(&text) {
+            Ok(status) => {
+                status.uptime.unix_timestamp() >= made_unix
+                    && OffsetDateTime::now_utc() - status.uptime < RESEND_GRACE
+            }
+            Err(_) => true,
+        }
     }
 }
 

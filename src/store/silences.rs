@@ -23,6 +23,8 @@ pub struct NewSilence {
     /// The alert instance it mutes, as received: followed while muted, and sent again as
     /// resolved when Alertmanager no longer has it.
     pub alert: Alert,
+    /// When it was made (unix seconds).
+    pub made_unix: i64,
     /// When Alertmanager ends it by itself (unix seconds).
     pub ends_unix: i64,
 }
@@ -37,15 +39,15 @@ pub struct Silence {
 }
 
 /// The row as both backends read it.
-pub(crate) type SilenceRow = (i64, i64, i64, String, String, String, i64);
+pub(crate) type SilenceRow = (i64, i64, i64, String, String, String, i64, i64);
 
 /// The columns of [`SilenceRow`], in order.
 pub(crate) const SILENCE_COLUMNS: &str =
-    "id, incident_id, run_id, silence_id, made_on, alert, ends_unix";
+    "id, incident_id, run_id, silence_id, made_on, alert, made_unix, ends_unix";
 
 /// `row` as a silence; its alert is JSON this service wrote.
 pub(crate) fn from_row(row: SilenceRow) -> Result<Silence, StoreError> {
-    let (id, incident_id, run_id, silence_id, made_on, alert, ends_unix) = row;
+    let (id, incident_id, run_id, silence_id, made_on, alert, made_unix, ends_unix) = row;
     let alert = serde_json::from_str(&alert)
         .map_err(|e| StoreError::Corrupt(format!("silence {id}: alert: {e}")))?;
     Ok(Silence {
@@ -56,6 +58,7 @@ pub(crate) fn from_row(row: SilenceRow) -> Result<Silence, StoreError> {
             silence_id,
             made_on,
             alert,
+            made_unix,
             ends_unix,
         },
     })
@@ -87,7 +90,7 @@ pub trait SilenceStore: Send + Sync {
 
 /// Implements [`SilenceStore`] for a backend; `$p` numbers its placeholders (`?` or `$n`).
 macro_rules! silence_store_impl {
-    ($store:ty, $pool:ident, [$p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal]) => {
+    ($store:ty, $pool:ident, [$p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal, $p7:literal]) => {
         #[async_trait::async_trait]
         impl $crate::store::SilenceStore for $store {
             async fn record_silence(
@@ -98,8 +101,9 @@ macro_rules! silence_store_impl {
                     .map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?;
                 let sql = format!(
                     "INSERT INTO silences (incident_id, run_id, silence_id, made_on, alert, \
-                     ends_unix) VALUES ({}, {}, {}, {}, {}, {}) ON CONFLICT (run_id) DO NOTHING",
-                    $p1, $p2, $p3, $p4, $p5, $p6
+                     made_unix, ends_unix) VALUES ({}, {}, {}, {}, {}, {}, {}) \
+                     ON CONFLICT (run_id) DO NOTHING",
+                    $p1, $p2, $p3, $p4, $p5, $p6, $p7
                 );
                 sqlx::query(&sql)
                     .bind(s.incident_id)
@@ -107,6 +111,7 @@ macro_rules! silence_store_impl {
                     .bind(&s.silence_id)
                     .bind(&s.made_on)
                     .bind(alert)
+                    .bind(s.made_unix)
                     .bind(s.ends_unix)
                     .execute(&self.$pool)
                     .await?;

@@ -5,5 +5,5 @@ use super::PostgresStore;
 crate::store::silences::silence_store_impl!(
     PostgresStore,
     pool,
-    ["$1", "$2", "$3", "$4", "$5", "$6"]
+    ["$1", "$2", "$3", "$4", "$5", "$6", "$7"]
 );

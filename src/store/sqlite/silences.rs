@@ -2,4 +2,8 @@
 
 use super::SqliteStore;
 
-crate::store::silences::silence_store_impl!(SqliteStore, writer, ["?", "?", "?", "?", "?", "?"]);
+crate::store::silences::silence_store_impl!(
+    SqliteStore,
+    writer,
+    ["?", "?", "?", "?", "?", "?", "?"]
+);

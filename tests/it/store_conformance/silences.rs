@@ -30,6 +30,7 @@ fn silence(incident_id: i64, run_id: i64, id: &str) -> NewSilence {
         silence_id: id.into(),
         made_on: "http://am-1:9093".into(),
         alert: alert(&format!("f{run_id:015}")),
+        made_unix: 1_000,
         ends_unix: 5_000,
     }
 }

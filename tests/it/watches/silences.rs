@@ -283,6 +283,8 @@ async fn a_refire_while_silenced_says_the_fix_did_not_hold_and_lifts_the_silence
         thread.iter().any(|t| t.contains("Silence lifted (")),
         "the first thread says the silence went: {thread:#?}"
     );
+    // Shown with --nocapture: the thread as Slack got it.
+    println!("--- thread of incident {first} ---\n{}", thread.join("\n"));
     let second = (app.incidents().await.iter())
         .filter_map(|i| i["id"].as_i64())
         .max()
