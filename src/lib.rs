@@ -24,3 +24,4 @@ pub mod sources;
 pub mod store;
 pub mod telemetry;
 pub mod template;
+pub mod text;

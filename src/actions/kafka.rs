@@ -159,10 +159,7 @@ fn exited(container: &str, out: &Ran) -> ActionError {
 
 /// The head of `text`, cut at a character boundary and marked when cut.
 fn cap_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}\n…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    crate::text::cut_marked(text, max, "\n…")
 }
 
 #[async_trait]

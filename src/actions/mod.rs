@@ -239,10 +239,7 @@ pub fn is_container_name(name: &str) -> bool {
 
 /// The first 64 characters of untrusted text, for an error message.
 fn shorten(text: &str) -> String {
-    match text.char_indices().nth(64) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
-    }
+    crate::text::cut(text, 64)
 }
 
 /// A successful step's typed outputs (as a JSON object) and a one-line summary for people.

@@ -3,17 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::store::IncidentRow;
-
-/// Cuts `text` to at most `max` characters, marking the cut with `…`.
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
-}
+use crate::text::fit;
 
 /// Renders incidents as an aligned table: id, status, alert, target, opened, summary.
 pub fn render_table(rows: &[IncidentRow]) -> String {
@@ -27,10 +17,10 @@ pub fn render_table(rows: &[IncidentRow]) -> String {
             [
                 r.id.to_string(),
                 r.status.clone(),
-                truncate(&r.alertname, 30),
-                truncate(r.target.as_deref().unwrap_or("-"), 32),
+                fit(&r.alertname, 30),
+                fit(r.target.as_deref().unwrap_or("-"), 32),
                 r.opened_at.clone(),
-                truncate(r.summary.as_deref().unwrap_or("-"), 60),
+                fit(r.summary.as_deref().unwrap_or("-"), 60),
             ]
         })
         .collect();

@@ -274,7 +274,7 @@ async fn answer(
     if status.is_success() {
         Ok(body)
     } else {
-        let body: String = body.chars().take(200).collect();
+        let body = crate::text::cut(&body, 200);
         Err(format!("{peer}: {status} {}", body.trim()))
     }
 }

@@ -72,12 +72,9 @@ pub struct LogsOutput {
 
 const OUTPUTS: &[&str] = &["container", "lines", "match_count", "matches", "excerpt"];
 
-/// Cuts `line` to [`MAX_LINE_CHARS`] characters (not bytes, so UTF-8 stays valid).
+/// Cuts `line` to [`MAX_LINE_CHARS`] characters.
 fn truncate_line(line: &str) -> String {
-    match line.char_indices().nth(MAX_LINE_CHARS) {
-        Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line.to_owned(),
-    }
+    crate::text::cut(line, MAX_LINE_CHARS)
 }
 
 /// Filters the read lines; pure so it is testable without an engine.

@@ -97,13 +97,7 @@ fn compact(value: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 fn shorten(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default();
-    if line.chars().count() > SHORT_VALUE || line.len() < text.trim_end().len() {
-        let cut: String = line.chars().take(SHORT_VALUE).collect();
-        format!("{cut}…")
-    } else {
-        line.to_owned()
-    }
+    crate::text::first_line(text, SHORT_VALUE)
 }
 
 fn pretty(value: &serde_json::Value) -> Option<String> {
