@@ -8,7 +8,7 @@
 //! for the alert either: [`Dispatcher::follow_silences`] reads its state every few seconds
 //! and journals a resolve or a re-fire as Alertmanager would have sent it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -170,25 +170,36 @@ impl Dispatcher {
                 }
             };
             let now = OffsetDateTime::now_utc();
-            let mut news = Vec::new();
-            for silence in &active {
+            let mut live = BTreeMap::new();
+            for silence in active {
                 let s = &silence.silence;
                 if s.ends_unix <= now.unix_timestamp() {
                     // Alertmanager ended it by itself: nothing to expire, nothing to say.
-                    let _ = self
-                        .store
+                    let _ = (self.store)
                         .lift_silence(silence.id, "it ended", now.unix_timestamp())
                         .await;
                     continue;
                 }
-                match client.follow(&s.alert, &s.made_on, s.made_unix).await {
-                    Ok(followed) => {
-                        unanswered.remove(&silence.id);
-                        news.extend(journaled(&s.alert, followed, now));
+                let key = (s.made_on.clone(), s.alert.name().to_owned());
+                live.entry(key).or_insert_with(Vec::new).push(silence);
+            }
+            let mut news = Vec::new();
+            // One read per peer and alert name, however many of its alerts are silenced.
+            for ((made_on, alertname), silences) in live {
+                match client.listing(&alertname, &made_on).await {
+                    Ok(listing) => {
+                        for silence in silences {
+                            unanswered.remove(&silence.id);
+                            let s = &silence.silence;
+                            let followed = listing.follow(&s.alert, s.made_unix);
+                            news.extend(journaled(&s.alert, followed, now));
+                        }
                     }
                     Err(e) => {
-                        if unanswered.insert(silence.id) {
-                            tracing::warn!(silence = %s.silence_id, error.message = %e, "Cannot follow a silenced alert: Alertmanager did not answer; will keep trying.");
+                        for silence in silences {
+                            if unanswered.insert(silence.id) {
+                                tracing::warn!(silence = %silence.silence.silence_id, error.message = %e, "Cannot follow a silenced alert: Alertmanager did not answer; will keep trying.");
+                            }
                         }
                     }
                 }

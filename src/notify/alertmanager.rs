@@ -159,18 +159,13 @@ impl AlertmanagerClient {
         Err(Unreachable(failures))
     }
 
-    /// Where `alert` (an instance this service received from Alertmanager, silenced at
-    /// `made_unix`) stands now.
-    pub async fn follow(
-        &self,
-        alert: &Alert,
-        made_on: &str,
-        made_unix: i64,
-    ) -> Result<Followed, Unreachable> {
+    /// What a peer lists under `alertname` now (`made_on` asked first, the others if it does
+    /// not answer): read once for every silenced alert of that name.
+    pub async fn listing(&self, alertname: &str, made_on: &str) -> Result<Listing, Unreachable> {
         let mut failures = Vec::new();
-        // Filtered by name only, then matched by fingerprint here: label values need no
-        // escaping into Alertmanager's matcher syntax.
-        let filter = format!("alertname=\"{}\"", matcher_value(alert.name()));
+        // Filtered by name only, then matched by fingerprint: label values need no escaping
+        // into Alertmanager's matcher syntax.
+        let filter = format!("alertname=\"{}\"", matcher_value(alertname));
         let query = [
             ("filter", filter.as_str()),
             ("active", "true"),
@@ -190,51 +185,64 @@ impl AlertmanagerClient {
                     continue;
                 }
             };
-            let listed: Vec<Listed> = match serde_json::from_str(&text) {
-                Ok(listed) => listed,
+            let alerts: Vec<Listed> = match serde_json::from_str(&text) {
+                Ok(alerts) => alerts,
                 Err(e) => {
                     failures.push(format!("{peer}: unreadable alert list ({e})"));
                     continue;
                 }
             };
-            let standing = standing(alert, listed);
-            if standing == Followed::Resolved && self.restarted_lately(peer, made_unix).await {
-                // It forgot its alerts, and Prometheus has not sent them again yet.
-                return Ok(Followed::Firing);
-            }
-            return Ok(standing);
+            return Ok(Listing {
+                alerts,
+                started: self.started(peer).await,
+                now: OffsetDateTime::now_utc(),
+            });
         }
         Err(Unreachable(failures))
     }
 
-    /// Whether `peer` started since `made_unix` (so it may have forgotten the alert) and
-    /// within [`RESEND_GRACE`], or its start cannot be read.
-    async fn restarted_lately(&self, peer: &str, made_unix: i64) -> bool {
+    /// When `peer` started, if it says.
+    async fn started(&self, peer: &str) -> Option<OffsetDateTime> {
         #[derive(Deserialize)]
         struct Status {
             #[serde(with = "time::serde::rfc3339")]
             uptime: OffsetDateTime,
         }
         let sent = self.http.get(format!("{peer}/api/v2/status")).send().await;
-        let Ok(text) = answer(peer, sent).await else {
-            return true;
-        };
-        match serde_json::from_str::<Status>(&text) {
-            Ok(status) => {
-                status.uptime.unix_timestamp() >= made_unix
-                    && OffsetDateTime::now_utc() - status.uptime < RESEND_GRACE
-            }
-            Err(_) => true,
+        let text = answer(peer, sent).await.ok()?;
+        serde_json::from_str::<Status>(&text).ok().map(|s| s.uptime)
+    }
+}
+
+/// The alerts a peer listed under one name, with when it started and when it was read.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    alerts: Vec<Listed>,
+    started: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+}
+
+impl Listing {
+    /// Where `alert` (an instance this service received from Alertmanager, silenced at
+    /// `made_unix`) stands.
+    pub fn follow(&self, alert: &Alert, made_unix: i64) -> Followed {
+        let standing = standing(alert, &self.alerts);
+        // A peer that started since the silence was made (or will not say when it started)
+        // may have forgotten the alert: it keeps alerts in memory, and Prometheus sends
+        // each again within a minute. Absent from it is not resolved until then.
+        let forgetful = self.started.is_none_or(|started| {
+            started.unix_timestamp() >= made_unix && self.now - started < RESEND_GRACE
+        });
+        if standing == Followed::Resolved && forgetful {
+            return Followed::Firing;
         }
+        standing
     }
 }
 
 /// Where `alert` stands among the alerts Alertmanager lists.
-fn standing(alert: &Alert, listed: Vec<Listed>) -> Followed {
-    let Some(now) = listed
-        .into_iter()
-        .find(|l| l.fingerprint == alert.fingerprint)
-    else {
+fn standing(alert: &Alert, listed: &[Listed]) -> Followed {
+    let Some(now) = listed.iter().find(|l| l.fingerprint == alert.fingerprint) else {
         return Followed::Resolved;
     };
     // Alertmanager keeps the first start of an alert that kept firing; a later one is a new
@@ -244,13 +252,13 @@ fn standing(alert: &Alert, listed: Vec<Listed>) -> Followed {
     }
     Followed::Refired(Box::new(Alert {
         source: Source::Alertmanager,
-        fingerprint: now.fingerprint,
+        fingerprint: now.fingerprint.clone(),
         status: Status::Firing,
-        labels: now.labels,
-        annotations: now.annotations,
+        labels: now.labels.clone(),
+        annotations: now.annotations.clone(),
         starts_at: now.starts_at,
         ends_at: None,
-        generator_url: now.generator_url.filter(|u| !u.is_empty()),
+        generator_url: now.generator_url.clone().filter(|u| !u.is_empty()),
     }))
 }
 
@@ -311,22 +319,44 @@ mod tests {
         let mut alert = crate::alert::firing_for_tests(&[("alertname", "HighMemoryUsage")]);
         alert.fingerprint = "f1".to_owned();
         alert.starts_at = OffsetDateTime::from_unix_timestamp(1_000).unwrap();
-        assert_eq!(standing(&alert, vec![]), Followed::Resolved);
-        assert_eq!(
-            standing(&alert, vec![listed("f2", 1_000)]),
-            Followed::Resolved
-        );
-        assert_eq!(
-            standing(&alert, vec![listed("f1", 1_000)]),
-            Followed::Firing
-        );
-        let Followed::Refired(new) = standing(&alert, vec![listed("f2", 5), listed("f1", 1_060)])
+        assert_eq!(standing(&alert, &[]), Followed::Resolved);
+        assert_eq!(standing(&alert, &[listed("f2", 1_000)]), Followed::Resolved);
+        assert_eq!(standing(&alert, &[listed("f1", 1_000)]), Followed::Firing);
+        let Followed::Refired(new) = standing(&alert, &[listed("f2", 5), listed("f1", 1_060)])
         else {
             panic!("a later start is a new instance");
         };
         assert_eq!(new.starts_at.unix_timestamp(), 1_060);
         assert_eq!(new.status, Status::Firing);
         assert_eq!(new.generator_url, None, "an empty generator URL is none");
+    }
+
+    #[test]
+    fn a_peer_that_restarted_since_the_silence_is_not_believed_when_the_alert_is_gone() {
+        let alert = crate::alert::firing_for_tests(&[("alertname", "HighMemoryUsage")]);
+        let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let listing = |started: Option<i64>, now: i64| Listing {
+            alerts: Vec::new(),
+            started: started.map(at),
+            now: at(now),
+        };
+        let made = 1_000;
+        // Up since before the silence: it had the alert, so gone means resolved.
+        assert_eq!(
+            listing(Some(900), 1_010).follow(&alert, made),
+            Followed::Resolved
+        );
+        // Restarted since: not yet, and not before Prometheus had time to send it again.
+        assert_eq!(
+            listing(Some(1_005), 1_010).follow(&alert, made),
+            Followed::Firing
+        );
+        assert_eq!(
+            listing(Some(1_005), 1_200).follow(&alert, made),
+            Followed::Resolved
+        );
+        // A start it would not say is not believed either.
+        assert_eq!(listing(None, 1_010).follow(&alert, made), Followed::Firing);
     }
 
     #[test]
