@@ -15,8 +15,6 @@ pub mod preempt;
 pub mod priority;
 mod watches;
 
-pub(crate) use watches::compact as compact_duration;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

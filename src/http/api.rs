@@ -12,9 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Gate};
+use super::{unread, ApiError, ApiState, Credential, Gate};
 use crate::responders::schedule::{overview, ScheduleView};
-use crate::sources::{unread, Credential};
 use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
@@ -36,7 +35,7 @@ async fn schedules(
     state.access.check(&headers).await?;
     let now = time::OffsetDateTime::now_utc();
     Ok(Json(overview(
-        state.catalog.responders.values().map(|r| &**r),
+        state.responders.iter().map(|r| &**r),
         now,
         5,
     )))

@@ -187,6 +187,23 @@ pub fn pagerduty_update(update: &Alert) -> String {
     }
 }
 
+/// `seconds` as people write it: `4m12s`, `30m`, `1h5m`, `45s`.
+pub fn compact_duration(seconds: i64) -> String {
+    let d = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
+    let parts = [(h, "h"), (m, "m"), (s, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,5 +361,20 @@ mod tests {
         );
         assert!(text.contains("Done: cleanup: deleted 3 files"), "{text}");
         assert!(!text.contains("cleanup: deleted 3 files ·"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let cases = [
+            (0, "0s"),
+            (45, "45s"),
+            (252, "4m12s"),
+            (1800, "30m"),
+            (3900, "1h5m"),
+            (-3, "0s"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(compact_duration(seconds), text);
+        }
     }
 }

@@ -168,7 +168,7 @@ async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
         .take(RECENT as usize)
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    let responders = state.catalog.responders.values().map(|r| &**r);
+    let responders = state.responders.iter().map(|r| &**r);
     let page = ListPage {
         refresh: REFRESH_SECONDS,
         now: crate::store::format_time(now),
