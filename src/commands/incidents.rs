@@ -26,7 +26,7 @@ pub fn render_table(rows: &[IncidentRow]) -> String {
         .map(|r| {
             [
                 r.id.to_string(),
-                r.status.clone(),
+                r.status.as_str().to_owned(),
                 truncate(&r.alertname, 30),
                 truncate(r.target.as_deref().unwrap_or("-"), 32),
                 r.opened_at.clone(),
@@ -59,6 +59,7 @@ pub fn render_table(rows: &[IncidentRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::IncidentStatus;
 
     #[test]
     fn table_aligns_and_truncates() {
@@ -68,7 +69,7 @@ mod tests {
             alertname: "HighMemoryUsage".into(),
             severity: None,
             target: Some("web-frontend".into()),
-            status: "open".into(),
+            status: IncidentStatus::Open,
             summary: Some("x".repeat(80)),
             opened_at: "2026-01-01T00:00:00Z".into(),
             resolved_at: None,

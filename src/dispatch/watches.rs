@@ -14,7 +14,7 @@ use super::Dispatcher;
 use crate::alert::{Alert, Source};
 use crate::notify::render::{compact_duration, escape};
 use crate::responders::Responder;
-use crate::store::{NewWatch, PendingRun, Watch};
+use crate::store::{IncidentStatus, NewWatch, PendingRun, Watch};
 
 /// The window recurrences are counted in against a responder's `ineffective_limit`.
 const INEFFECTIVE_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -106,7 +106,7 @@ impl Dispatcher {
             let (name, target, step) = (escape(&w.alertname), escape(&w.target), escape(&w.step));
             // An alert that never resolved did not come back either: it never went away.
             let still_open = match self.store.incident_detail(w.incident_id).await {
-                Ok(detail) => detail.is_some_and(|d| d.incident.status == "open"),
+                Ok(detail) => detail.is_some_and(|d| d.incident.status == IncidentStatus::Open),
                 Err(e) => {
                     tracing::warn!(incident = w.incident_id, error.message = %e, "Could not read whether the watched incident resolved.");
                     false

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{unread, ApiError, ApiState, Credential, Gate};
 use crate::responders::schedule::{overview, ScheduleView};
-use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
+use crate::store::{ApprovalRow, ApprovalState, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
     let admin = Gate::new(Credential::Admin(state.admin_token.clone()), &state.budget);
@@ -180,7 +180,7 @@ async fn decide_step(
                     && a.run_id == row.run_id
                     && a.choice.is_some()
                     && a.choice == row.choice
-                    && a.state == "approved"
+                    && a.state == ApprovalState::Approved
             })
             .map(|a| {
                 ApiError::Conflict(format!(
@@ -202,7 +202,7 @@ async fn decide_step(
             return Err(refusal);
         }
     }
-    if row.state != "pending" {
+    if row.state != ApprovalState::Pending {
         return Ok(None);
     }
     let decided = state

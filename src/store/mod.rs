@@ -468,7 +468,7 @@ pub trait Store:
     async fn close_approval(
         &self,
         id: i64,
-        state: &str,
+        state: ApprovalState,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 

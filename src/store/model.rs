@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::alert::Alert;
-pub use crate::responders::outcome::{RunOutcome, StepEnd, StepState};
+pub use crate::responders::outcome::{ApprovalState, RunOutcome, RunState, StepEnd, StepState};
 use crate::responders::Mode;
 
 /// How soon the dispatcher takes a journal entry: higher first, arrival order within one.

@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use super::{ApiError, ApiState};
 use crate::responders::schedule::{overview, ScheduleView};
-use crate::store::IncidentRow;
+use crate::store::{ApprovalState, IncidentRow, IncidentStatus};
 
 /// How often the page reloads itself.
 pub const REFRESH_SECONDS: u32 = 10;
@@ -164,7 +164,7 @@ async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
         .list_incidents(false, RECENT + open.len() as u32)
         .await?
         .into_iter()
-        .filter(|i| i.status != "open")
+        .filter(|i| i.status != IncidentStatus::Open)
         .take(RECENT as usize)
         .collect();
     let now = time::OffsetDateTime::now_utc();
@@ -240,7 +240,7 @@ fn detail_html(
         pending: detail
             .approvals
             .iter()
-            .filter(|a| a.state == "pending")
+            .filter(|a| a.state == ApprovalState::Pending)
             .cloned()
             .collect(),
         runs: detail.runs.len(),
