@@ -165,7 +165,7 @@ pub struct StepRow {
 /// A recorded decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRow {
-    /// See [`DecisionKind`].
+    /// See [`super::DecisionKind`].
     pub kind: String,
     /// Why.
     pub detail: String,
