@@ -10,6 +10,12 @@ use time::OffsetDateTime;
 
 pub mod slot;
 
+/// RFC 3339 text, the one timestamp format the store and the API use.
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 /// Label or annotation names to values, sorted so rendering and hashing are stable.
 pub type Labels = BTreeMap<String, String>;
 
@@ -102,6 +108,8 @@ pub const PD_EVENT: &str = "pd_event";
 pub const PD_AGENT: &str = "pd_agent";
 /// The annotation carrying a PagerDuty note's text.
 pub const PD_NOTE: &str = "pd_note";
+/// The `alertname` of a PagerDuty incident whose title names no alert the routes know.
+pub const PD_DEFAULT_ALERTNAME: &str = "PagerDutyIncident";
 
 impl Alert {
     /// Whether nothing will ever send this alert's resolution (see [`ONE_SHOT`]).

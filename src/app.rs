@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actions::ActionCtx;
+use crate::chatops::{self, Access, SlackState};
 use crate::config::{Catalog, Settings};
 use crate::dispatch::enrich::PagerDutyLookup;
 use crate::dispatch::priority::priority;
@@ -27,8 +28,7 @@ use crate::notify::slack::{ChatApi, SlackWebApi};
 use crate::notify::{outbox, Reporter};
 use crate::responders::overrides::ModeOverrides;
 use crate::sources::schedule::{self, Clock};
-use crate::sources::slack::{Access, SlackState};
-use crate::sources::{docker_events, SourceState};
+use crate::sources::{self, docker_events, SourceState};
 use crate::store::{self, Intake, Prioritize, Store};
 
 mod web;
@@ -178,7 +178,8 @@ impl Application {
             body_limit: settings.body_limit,
             replays: Arc::default(),
         };
-        let (scheduled, api_catalog) = (catalog.clone(), catalog.clone());
+        let scheduled = catalog.clone();
+        let responders: Arc<[_]> = catalog.responders.values().cloned().collect();
         let public_url = settings.public_url.clone();
         let alertmanager = alertmanager_client(&settings, &catalog)?;
         let dispatcher = Dispatcher {
@@ -266,10 +267,10 @@ impl Application {
             pagerduty_secret: settings.pagerduty_webhook_secret.clone().map(Arc::new),
             budget: budget.clone(),
             metrics: metrics.clone(),
-            slack,
         };
+        let webhooks = sources::routes(sources).merge(chatops::routes(slack, &budget));
         let router = http::router(
-            sources,
+            webhooks,
             ApiState {
                 store: store.clone(),
                 access,
@@ -279,7 +280,7 @@ impl Application {
                 health: intake_health,
                 request_timeout: settings.request_timeout,
                 budget,
-                catalog: api_catalog,
+                responders,
             },
         );
         let listener = TcpListener::bind(settings.listen)

@@ -16,8 +16,6 @@ pub mod priority;
 mod silences;
 mod watches;
 
-pub(crate) use watches::compact as compact_duration;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -10,6 +10,7 @@ pub mod actions;
 pub mod alert;
 pub mod app;
 pub mod chart;
+pub mod chatops;
 pub mod commands;
 pub mod config;
 pub mod dispatch;

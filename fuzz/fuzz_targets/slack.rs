@@ -3,7 +3,7 @@
 //! and the same signature over other bytes is refused.
 #![no_main]
 
-use alert_responder::sources::slack::{self, command};
+use alert_responder::chatops::{self as slack, command};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;

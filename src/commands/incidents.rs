@@ -16,7 +16,7 @@ pub fn render_table(rows: &[IncidentRow]) -> String {
         .map(|r| {
             [
                 r.id.to_string(),
-                r.status.clone(),
+                r.status.as_str().to_owned(),
                 fit(&r.alertname, 30),
                 fit(r.target.as_deref().unwrap_or("-"), 32),
                 r.opened_at.clone(),
@@ -49,6 +49,7 @@ pub fn render_table(rows: &[IncidentRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::IncidentStatus;
 
     #[test]
     fn table_aligns_and_truncates() {
@@ -58,7 +59,7 @@ mod tests {
             alertname: "HighMemoryUsage".into(),
             severity: None,
             target: Some("web-frontend".into()),
-            status: "open".into(),
+            status: IncidentStatus::Open,
             summary: Some("x".repeat(80)),
             opened_at: "2026-01-01T00:00:00Z".into(),
             resolved_at: None,

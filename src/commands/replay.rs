@@ -19,7 +19,7 @@ use crate::config::{lints, Catalog, Settings, Severity};
 use crate::dispatch::planning::plan_alert;
 use crate::responders::context::Scope;
 use crate::responders::overrides::ModeOverrides;
-use crate::store::{self, AlertPlan, IncidentDetail, PastAlert, RunPlan, RunRow, Store};
+use crate::store::{self, AlertPlan, IncidentDetail, PastAlert, RunPlan, RunRow, RunState, Store};
 use ledger::Ledger;
 use report::{AlertReplay, Fate, FateKind, IncidentReplay, Report, RunReplay, RunSide, StepReplay};
 use steps::{fate_then, replay_steps, unix, RunContext};
@@ -167,7 +167,7 @@ impl Replay<'_> {
             .collect();
         if then_runs
             .iter()
-            .any(|r| r.state == "pending" || r.state == "running")
+            .any(|r| matches!(r.state, RunState::Pending | RunState::Running))
         {
             return Ok(None);
         }
@@ -242,8 +242,8 @@ impl Replay<'_> {
         let then_side = then.map(|t| RunSide {
             run_id: Some(t.id),
             target: t.target.clone(),
-            mode: t.mode.clone(),
-            outcome: t.outcome.clone(),
+            mode: t.mode.as_str().to_owned(),
+            outcome: t.outcome.map(|o| o.as_str().to_owned()),
         });
         let now_side = now.map(|n| RunSide {
             run_id: None,

@@ -16,8 +16,8 @@ use crate::responders::engine::{ApprovalOutcome, ChoiceOutcome, RunObserver};
 use crate::responders::preemption::Preemption;
 use crate::responders::{Responder, Step};
 use crate::store::{
-    ActionSpend, ApprovalRow, DecisionKind, NewApproval, NewDecision, NewStep, PendingRun, Spend,
-    StepEnd, StepState, RATE_LIMITED,
+    ActionSpend, ApprovalRow, ApprovalState, DecisionKind, NewApproval, NewDecision, NewStep,
+    PendingRun, Spend, StepEnd, StepState, RATE_LIMITED,
 };
 
 /// Records a run's progress in the store and its thread.
@@ -259,13 +259,13 @@ impl RunObserver for StoreObserver<'_> {
         let deadline = tokio::time::Instant::now() + ttl;
         loop {
             match d.store.approval(id).await {
-                Ok(Some(row)) if row.state == "approved" || row.state == "denied" => {
+                Ok(Some(row)) if row.state.decided() => {
                     self.settled(message, &row).await;
                     let by = row.decided_by.unwrap_or_else(|| "someone".to_owned());
                     d.reporter
-                        .approval_decided(self.run.incident_id, &step.id, &row.state, &by)
+                        .approval_decided(self.run.incident_id, &step.id, row.state, &by)
                         .await;
-                    return if row.state == "approved" {
+                    return if row.state == ApprovalState::Approved {
                         ApprovalOutcome::Approved { by }
                     } else {
                         ApprovalOutcome::Denied { by }
@@ -282,12 +282,16 @@ impl RunObserver for StoreObserver<'_> {
                 // seen at the next look.
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.close(id, "expired", message).await;
+                    self.close(id, ApprovalState::Expired, message).await;
                     return ApprovalOutcome::Expired { waited };
                 }
                 _ = cancel.cancelled() => {
                     let preempted = self.preemption.preempted_by().is_some();
-                    let state = if preempted { "preempted" } else { "cancelled" };
+                    let state = if preempted {
+                        ApprovalState::Preempted
+                    } else {
+                        ApprovalState::Cancelled
+                    };
                     self.close(id, state, message).await;
                     return ApprovalOutcome::Cancelled;
                 }
@@ -312,7 +316,7 @@ impl RunObserver for StoreObserver<'_> {
 impl StoreObserver<'_> {
     /// Closes a still-pending approval and edits its message to the final state, which may
     /// be a decision that won the race against the close.
-    async fn close(&self, approval: i64, state: &str, message: Option<i64>) {
+    async fn close(&self, approval: i64, state: ApprovalState, message: Option<i64>) {
         let store = &self.dispatcher.store;
         if let Err(e) = store
             .close_approval(approval, state, OffsetDateTime::now_utc())

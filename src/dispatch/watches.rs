@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 
 use super::Dispatcher;
 use crate::alert::{Alert, Source};
-use crate::notify::render::escape;
+use crate::notify::render::{compact_duration, escape};
 use crate::responders::Responder;
-use crate::store::{NewWatch, PendingRun, Watch};
+use crate::store::{IncidentStatus, NewWatch, PendingRun, Watch};
 
 /// The window recurrences are counted in against a responder's `ineffective_limit`.
 const INEFFECTIVE_WINDOW: Duration = Duration::from_secs(24 * 3600);
@@ -73,7 +73,7 @@ impl Dispatcher {
             let w = &watch.watch;
             self.metrics.run_ineffective(&w.responder);
             tracing::warn!(incident, earlier = w.incident_id, responder = %w.responder, target, "The fix did not hold: the alert fired again within the watch.");
-            let after = compact(now - w.acted_unix);
+            let after = compact_duration(now - w.acted_unix);
             let step = escape(&w.step);
             let what = format!("{} on `{}`", escape(&w.alertname), escape(&w.target));
             let earlier = format!(
@@ -105,11 +105,11 @@ impl Dispatcher {
             }
         };
         for Watch { watch: w, .. } in held {
-            let window = compact(w.ends_unix - w.acted_unix);
+            let window = compact_duration(w.ends_unix - w.acted_unix);
             let (name, target, step) = (escape(&w.alertname), escape(&w.target), escape(&w.step));
             // An alert that never resolved did not come back either: it never went away.
             let still_open = match self.store.incident_detail(w.incident_id).await {
-                Ok(detail) => detail.is_some_and(|d| d.incident.status == "open"),
+                Ok(detail) => detail.is_some_and(|d| d.incident.status == IncidentStatus::Open),
                 Err(e) => {
                     tracing::warn!(incident = w.incident_id, error.message = %e, "Could not read whether the watched incident resolved.");
                     false
@@ -177,41 +177,6 @@ impl Dispatcher {
         match &self.public_url {
             Some(base) => format!("<{base}/incidents/{incident}|incident #{incident}>"),
             None => format!("incident #{incident}"),
-        }
-    }
-}
-
-/// `seconds` as people write it: `4m12s`, `30m`, `1h5m`, `45s`.
-pub(crate) fn compact(seconds: i64) -> String {
-    let d = Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
-    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
-    let parts = [(h, "h"), (m, "m"), (s, "s")];
-    let text: String = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n}{unit}"))
-        .collect();
-    if text.is_empty() {
-        "0s".to_owned()
-    } else {
-        text
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_read_as_people_write_them() {
-        let cases = [
-            (0, "0s"),
-            (45, "45s"),
-            (252, "4m12s"),
-            (1800, "30m"),
-            (3900, "1h5m"),
-            (-3, "0s"),
-        ];
-        for (seconds, text) in cases {
-            assert_eq!(super::compact(seconds), text);
         }
     }
 }

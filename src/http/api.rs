@@ -12,10 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, Gate};
+use super::{unread, ApiError, ApiState, Credential, Gate};
 use crate::responders::schedule::{overview, ScheduleView};
-use crate::sources::{unread, Credential};
-use crate::store::{ApprovalRow, AuditRow, IncidentDetail, IncidentRow};
+use crate::store::{ApprovalRow, ApprovalState, AuditRow, IncidentDetail, IncidentRow};
 
 pub(super) fn routes(state: ApiState) -> Router {
     let admin = Gate::new(Credential::Admin(state.admin_token.clone()), &state.budget);
@@ -36,7 +35,7 @@ async fn schedules(
     state.access.check(&headers).await?;
     let now = time::OffsetDateTime::now_utc();
     Ok(Json(overview(
-        state.catalog.responders.values().map(|r| &**r),
+        state.responders.iter().map(|r| &**r),
         now,
         5,
     )))
@@ -181,7 +180,7 @@ async fn decide_step(
                     && a.run_id == row.run_id
                     && a.choice.is_some()
                     && a.choice == row.choice
-                    && a.state == "approved"
+                    && a.state == ApprovalState::Approved
             })
             .map(|a| {
                 ApiError::Conflict(format!(
@@ -203,7 +202,7 @@ async fn decide_step(
             return Err(refusal);
         }
     }
-    if row.state != "pending" {
+    if row.state != ApprovalState::Pending {
         return Ok(None);
     }
     let decided = state

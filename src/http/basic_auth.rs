@@ -18,8 +18,8 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use super::check_bearer;
 use super::ApiError;
-use crate::sources::check_bearer;
 
 /// Verified credentials remembered per set of users; the oldest is forgotten first.
 const CACHE_ENTRIES: usize = 256;

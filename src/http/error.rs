@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::sources::IngestError;
+use super::IngestError;
 use crate::store::StoreError;
 
 /// What a browser is asked for when users are configured: it then shows a login dialog.

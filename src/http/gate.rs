@@ -20,10 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use super::ApiError;
+use super::{ApiError, Credential, IngestError};
 use crate::alert::Source;
 use crate::metrics::Metrics;
-use crate::sources::{Credential, IngestError};
 
 /// The budget counts in KiB: semaphore permits are `u32`, and bodies are far larger than one.
 const UNIT: usize = 1024;

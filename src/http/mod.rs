@@ -15,7 +15,7 @@
 //!   (`{"decision": "approve"|"deny", "by": "name"}`, admin token).
 //! - `GET /api/audit[?limit=N]`: who used the Slack command or buttons, allowed or refused.
 //! - `POST /slack/commands`: the slash command, signed with `SLACK_SIGNING_SECRET` (see
-//!   [`crate::sources::slack`]).
+//!   [`crate::chatops`]).
 //! - `POST /slack/interactions`: Approve / Deny button clicks, signed the same way.
 //!
 //! - `GET /`: the incident page, open and recent incidents (HTML, see [`page`]).
@@ -29,17 +29,23 @@
 //! [`Gate`]).
 
 mod api;
+mod auth;
 mod basic_auth;
+mod credential;
 mod error;
 mod gate;
+mod ingest;
 pub mod page;
 mod reload;
 mod serve;
 pub mod web_config;
 
+pub use auth::check_bearer;
 pub use basic_auth::{Access, Users};
+pub use credential::{Credential, SignedHeaders};
 pub use error::ApiError;
 pub use gate::{BodyBudget, Gate};
+pub use ingest::{read_body, unread, IngestError};
 pub use reload::{Reloader, TlsHandle};
 pub use serve::serve;
 pub use web_config::{WebConfig, WebConfigError};
@@ -56,7 +62,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::Metrics;
-use crate::sources::{self, SourceState};
+use crate::responders::Responder;
 use crate::store::{IntakeHealth, Store};
 
 /// What the non-source handlers need.
@@ -78,16 +84,17 @@ pub struct ApiState {
     pub request_timeout: Duration,
     /// The body limit and the bytes all bodies may hold at once (approvals carry a body).
     pub budget: BodyBudget,
-    /// Responders, for their schedules (`GET /api/schedules`).
-    pub catalog: Arc<crate::config::Catalog>,
+    /// The responders, for their schedules (`GET /api/schedules`).
+    pub responders: Arc<[Arc<Responder>]>,
 }
 
-/// Builds the full router.
-pub fn router(sources: SourceState, api: ApiState) -> Router {
-    let body_limit = sources.budget.limit();
+/// Builds the full router: `webhooks` (the sources' and Slack's routes, composed by the
+/// application) with the API, the page, health and metrics, under one set of layers.
+pub fn router(webhooks: Router, api: ApiState) -> Router {
+    let body_limit = api.budget.limit();
     let request_timeout = api.request_timeout;
     Router::new()
-        .merge(sources::routes(sources))
+        .merge(webhooks)
         .merge(api::routes(api.clone()))
         .merge(page::routes(api.clone()))
         .route("/healthz", get(healthz))

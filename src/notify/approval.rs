@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::render::escape;
-use crate::store::ApprovalRow;
+use crate::store::{ApprovalRow, ApprovalState};
 
 /// The `action_id` of the Approve button; its `value` is the approval id.
 pub const APPROVE_ACTION: &str = "approval_approve";
@@ -74,20 +74,20 @@ pub fn settled(row: &ApprovalRow) -> (String, String) {
     // Names and plans are data (a Slack display name, a rendered target): escaped.
     let by = escape(row.decided_by.as_deref().unwrap_or("someone"));
     let what = format!("*{}*: {}", escape(&row.step_id), escape(&row.plan));
-    let text = match row.state.as_str() {
-        "approved" => format!(":white_check_mark: Approved by {by} at {at}: {what}"),
-        "denied" => format!(":no_entry_sign: Denied by {by} at {at}: {what}. Not run."),
-        "expired" => format!(":hourglass: Expired at {at} without a decision: {what}. Not run."),
-        "cancelled" => format!(
+    let text = match row.state {
+        ApprovalState::Approved => format!(":white_check_mark: Approved by {by} at {at}: {what}"),
+        ApprovalState::Denied => format!(":no_entry_sign: Denied by {by} at {at}: {what}. Not run."),
+        ApprovalState::Expired => format!(":hourglass: Expired at {at} without a decision: {what}. Not run."),
+        ApprovalState::Cancelled => format!(
             ":heavy_multiplication_x: Cancelled at {at} (the alert resolved): {what}. Not run."
         ),
-        "preempted" => format!(
+        ApprovalState::Preempted => format!(
             ":heavy_multiplication_x: Preempted at {at} (the container died): {what}. Not run."
         ),
-        "refused" => format!(
+        ApprovalState::Refused => format!(
             ":heavy_multiplication_x: Not chosen (another option was chosen, or the choice denied): {what}. Not run."
         ),
-        other => format!("{other}: {what}"),
+        ApprovalState::Pending => format!("pending: {what}"),
     };
     let blocks = json!([{"type": "section", "text": {"type": "mrkdwn", "text": text}}]);
     (text, blocks.to_string())
@@ -115,13 +115,13 @@ fn hh_mm(rfc3339: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(state: &str) -> ApprovalRow {
+    fn row(state: ApprovalState) -> ApprovalRow {
         ApprovalRow {
             id: 7,
             run_id: 1,
             step_id: "restart".into(),
             plan: "restart container k2-x".into(),
-            state: state.into(),
+            state,
             requested_at: "2026-11-27T13:50:00Z".into(),
             expires_at_unix: 0,
             decided_by: Some("@alice (U0A)".into()),
@@ -132,17 +132,19 @@ mod tests {
 
     #[test]
     fn settled_text_names_who_and_when_and_drops_the_buttons() {
-        let (text, blocks) = settled(&row("approved"));
+        let (text, blocks) = settled(&row(ApprovalState::Approved));
         assert_eq!(
             text,
             ":white_check_mark: Approved by @alice (U0A) at 14:02 UTC: *restart*: restart container k2-x"
         );
         assert!(!blocks.contains("button"), "{blocks}");
-        assert!(settled(&row("denied"))
+        assert!(settled(&row(ApprovalState::Denied))
             .0
             .starts_with(":no_entry_sign: Denied by @alice"));
-        assert!(settled(&row("expired")).0.contains("Expired at 14:02 UTC"));
-        assert!(settled(&row("preempted"))
+        assert!(settled(&row(ApprovalState::Expired))
+            .0
+            .contains("Expired at 14:02 UTC"));
+        assert!(settled(&row(ApprovalState::Preempted))
             .0
             .contains("Preempted at 14:02 UTC (the container died)"));
     }
@@ -167,7 +169,7 @@ mod tests {
             .collect();
         assert_eq!(values, ["7", "8", "7"]);
         assert_eq!(buttons[1]["text"]["text"], "Approve delete");
-        assert!(settled(&row("refused"))
+        assert!(settled(&row(ApprovalState::Refused))
             .0
             .starts_with(":heavy_multiplication_x: Not chosen"));
     }

@@ -22,7 +22,8 @@ use tokio::sync::Notify;
 use crate::alert::Alert;
 use crate::responders::escalation::Priority;
 use crate::store::{
-    ApprovalRow, MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd, Store,
+    ApprovalRow, ApprovalState, MessageKind, NewMessage, PagerDutyKind, PagerDutyMessage, StepEnd,
+    Store,
 };
 
 /// Who an escalation names when `SLACK_ONCALL_GROUP` is not set: the runbook's primary
@@ -305,8 +306,14 @@ impl Reporter {
     }
 
     /// A human decided an approval.
-    pub async fn approval_decided(&self, incident: i64, step_id: &str, decision: &str, by: &str) {
-        let icon = if decision == "approved" {
+    pub async fn approval_decided(
+        &self,
+        incident: i64,
+        step_id: &str,
+        decision: ApprovalState,
+        by: &str,
+    ) {
+        let icon = if decision == ApprovalState::Approved {
             ":white_check_mark:"
         } else {
             ":no_entry_sign:"

@@ -1,7 +1,9 @@
 //! Message text (Slack mrkdwn): the incident's parent message and its thread replies.
 
 use crate::alert::{slot, Alert, PD_AGENT, PD_EVENT, PD_NOTE};
-use crate::store::{DecisionKind, IncidentView, StepEnd, StepRow, StepState};
+use crate::store::{
+    DecisionKind, IncidentStatus, IncidentView, RunOutcome, RunState, StepEnd, StepRow, StepState,
+};
 
 /// Decisions that follow an incident's first alert without saying why it was not acted on.
 const FOLLOWERS: [&str; 2] = [DecisionKind::Folded.as_str(), DecisionKind::Joined.as_str()];
@@ -23,7 +25,7 @@ pub fn parent(view: &IncidentView) -> String {
     if let (None, Some(missed)) = (&view.run, missed) {
         return format!(":calendar: {}", missed.detail);
     }
-    let resolved = i.status == "resolved";
+    let resolved = i.status == IncidentStatus::Resolved;
     // A scheduled run is routine work, not an alarm.
     let scheduled = i.fingerprint.starts_with(slot::FINGERPRINT_PREFIX);
     if let Some(closing) = scheduled.then(|| closing_report(view)).flatten() {
@@ -54,11 +56,11 @@ pub fn parent(view: &IncidentView) -> String {
             lines.push(format!("Not acted on: {why}"));
         }
         Some(run) => {
-            let progress = match (run.state.as_str(), run.outcome.as_deref()) {
+            let progress = match (run.state, run.outcome) {
                 (_, Some(outcome)) => {
                     format!("*{outcome}*: {}", run.summary.as_deref().unwrap_or(""))
                 }
-                ("pending", _) => "waiting for its turn".to_owned(),
+                (RunState::Pending, _) => "waiting for its turn".to_owned(),
                 _ => "running…".to_owned(),
             };
             lines.push(format!(
@@ -66,13 +68,13 @@ pub fn parent(view: &IncidentView) -> String {
                 run.responder, run.mode
             ));
             let found = summaries(&run.steps, |s| {
-                s.state == "succeeded" && !is_destructive_row(s)
+                s.state == StepState::Succeeded && !is_destructive_row(s)
             });
             if !found.is_empty() {
                 lines.push(format!("Found: {found}"));
             }
             let done = summaries(&run.steps, |s| {
-                is_destructive_row(s) && s.state != "skipped"
+                is_destructive_row(s) && s.state != StepState::Skipped
             });
             if !done.is_empty() {
                 lines.push(format!("Done: {done}"));
@@ -99,9 +101,9 @@ pub fn parent(view: &IncidentView) -> String {
 /// the run goes on, or when it posted no report.
 fn closing_report(view: &IncidentView) -> Option<String> {
     let run = view.run.as_ref()?;
-    let outcome = run.outcome.as_deref()?;
+    let outcome = run.outcome?;
     let report = (run.steps.iter().rev())
-        .filter(|s| s.action == "report" && s.state == "succeeded")
+        .filter(|s| s.action == "report" && s.state == StepState::Succeeded)
         .find_map(|s| {
             let text = s.outputs.as_ref().and_then(|o| o.get("text"));
             (text.and_then(|t| t.as_str()).map(str::to_owned)).or_else(|| s.summary.clone())
@@ -111,8 +113,8 @@ fn closing_report(view: &IncidentView) -> Option<String> {
         format!(" · done at {}Z", at.get(..19).unwrap_or(at))
     });
     let note = match outcome {
-        "succeeded" => String::new(),
-        other => format!(": {}", run.summary.as_deref().unwrap_or(other)),
+        RunOutcome::Succeeded => String::new(),
+        other => format!(": {}", run.summary.as_deref().unwrap_or(other.as_str())),
     };
     Some(format!(
         "{report}\n:calendar: _{} · responder {} ({}) *{outcome}*{note}{at} · every step in the thread_",
@@ -124,7 +126,7 @@ fn is_destructive_row(step: &StepRow) -> bool {
     // The flag recorded with the step, so a `find_files` delete or a `docker_exec` that
     // changes things counts as done; planned (dry-run) and refused rows only exist for
     // destructive steps.
-    step.destructive || matches!(step.state.as_str(), "planned" | "refused")
+    step.destructive || matches!(step.state, StepState::Planned | StepState::Refused)
 }
 
 fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
@@ -135,7 +137,7 @@ fn summaries(steps: &[StepRow], keep: impl Fn(&StepRow) -> bool) -> String {
             format!(
                 "{}: {}",
                 s.step_id,
-                s.summary.as_deref().unwrap_or(&s.state)
+                s.summary.as_deref().unwrap_or(s.state.as_str())
             )
         })
         .collect::<Vec<_>>()
@@ -187,9 +189,27 @@ pub fn pagerduty_update(update: &Alert) -> String {
     }
 }
 
+/// `seconds` as people write it: `4m12s`, `30m`, `1h5m`, `45s`.
+pub fn compact_duration(seconds: i64) -> String {
+    let d = std::time::Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+    let (h, m, s) = (d.as_secs() / 3600, d.as_secs() / 60 % 60, d.as_secs() % 60);
+    let parts = [(h, "h"), (m, "m"), (s, "s")];
+    let text: String = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    if text.is_empty() {
+        "0s".to_owned()
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::responders::Mode;
     use crate::store::{DecisionRow, IncidentRow, RunRow};
 
     fn decision(kind: DecisionKind, detail: &str) -> DecisionRow {
@@ -209,7 +229,7 @@ mod tests {
                 alertname: "Noise".into(),
                 severity: None,
                 target: Some("web-1".into()),
-                status: "open".into(),
+                status: IncidentStatus::Open,
                 summary: None,
                 opened_at: "2026-11-27T05:00:00Z".into(),
                 resolved_at: None,
@@ -228,7 +248,7 @@ mod tests {
             step_id: id.into(),
             action: action.into(),
             destructive: false,
-            state: state.into(),
+            state: StepState::parse(state).expect("a step state"),
             summary: Some(text.into()),
             outputs: Some(serde_json::json!({ "text": text })),
             error: None,
@@ -242,15 +262,15 @@ mod tests {
         let mut v = view(1, Vec::new());
         v.incident.fingerprint = format!("{}daily-health:1", slot::FINGERPRINT_PREFIX);
         v.incident.alertname = "daily-health (scheduled)".into();
-        v.incident.status = "resolved".into();
+        v.incident.status = IncidentStatus::Resolved;
         v.incident.resolved_at = Some("2026-12-04T08:00:09Z".into());
         let mut run = crate::store::RunRow {
             id: 1,
             responder: "daily-health".into(),
             target: "daily-health".into(),
-            mode: "live".into(),
-            state: "finished".into(),
-            outcome: Some("succeeded".into()),
+            mode: Mode::Live,
+            state: RunState::Finished,
+            outcome: Some(RunOutcome::Succeeded),
             summary: Some("no change needed".into()),
             started_at: None,
             finished_at: None,
@@ -281,7 +301,7 @@ mod tests {
         v.run = Some(run.clone());
         assert!(parent(&v).starts_with(":calendar: *daily-health (scheduled)*"));
         // An alert's incident keeps the usual parent whatever it reported.
-        run.outcome = Some("succeeded".into());
+        run.outcome = Some(RunOutcome::Succeeded);
         v.run = Some(run);
         v.incident.fingerprint = "f".into();
         assert!(parent(&v).starts_with(":white_check_mark:"));
@@ -326,9 +346,9 @@ mod tests {
             id: 1,
             responder: "checkpoint-disk".into(),
             target: "k2-spark-master".into(),
-            mode: "live".into(),
-            state: "finished".into(),
-            outcome: Some("succeeded".into()),
+            mode: Mode::Live,
+            state: RunState::Finished,
+            outcome: Some(RunOutcome::Succeeded),
             summary: Some("deleted 3 files".into()),
             started_at: None,
             finished_at: None,
@@ -344,5 +364,20 @@ mod tests {
         );
         assert!(text.contains("Done: cleanup: deleted 3 files"), "{text}");
         assert!(!text.contains("cleanup: deleted 3 files ·"), "{text}");
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let cases = [
+            (0, "0s"),
+            (45, "45s"),
+            (252, "4m12s"),
+            (1800, "30m"),
+            (3900, "1h5m"),
+            (-3, "0s"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(compact_duration(seconds), text);
+        }
     }
 }

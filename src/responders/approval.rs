@@ -1,8 +1,8 @@
 //! Steps marked `approval: required`: the engine asks its observer and acts on the answer.
 
 use super::engine::{end, not_reached, stop, RunInput, RunObserver, RunResult};
+use super::outcome::{RunOutcome, StepState};
 use super::Step;
-use crate::store::{RunOutcome, StepState};
 
 /// What a human decided about a step that needs approval.
 #[derive(Debug, Clone, PartialEq, Eq)]

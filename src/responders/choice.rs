@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value as Json};
 
 use super::engine::{end, not_reached, stop, RunInput, RunObserver, RunResult};
+use super::outcome::{RunOutcome, StepState};
 use super::Step;
 use crate::actions::StepEnv;
-use crate::store::{RunOutcome, StepState};
 
 /// What a human decided about a choice.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use minijinja::Value;
 use serde_json::{Map, Value as Json};
 
 use super::Mode;
+use crate::alert::format_time;
 use crate::alert::Alert;
-use crate::store::format_time;
 
 /// Everything a run's templates read that does not change from step to step.
 #[derive(Debug, Clone, Copy)]

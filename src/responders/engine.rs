@@ -22,12 +22,12 @@ pub use super::choice::ChoiceOutcome;
 use super::choice::{self, Offer};
 use super::conditions::{expectation, gate, Gate};
 use super::context::Scope;
+use super::outcome::{RunOutcome, StepEnd, StepState};
 use super::preemption::{self, Preemption};
 use super::{Mode, OnFailure, Responder, Step};
 use crate::actions::{ActionCtx, StepEnv};
 use crate::alert::Alert;
 use crate::limits::Admission;
-use crate::store::{RunOutcome, StepEnd, StepState};
 use crate::template::Templates;
 
 /// Receives a run's progress; dispatch implements it with the store and the outbox.

@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod context;
 pub mod engine;
 pub mod escalation;
+pub mod outcome;
 pub mod overrides;
 pub mod preemption;
 pub mod schedule;

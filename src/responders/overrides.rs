@@ -5,7 +5,19 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use super::{Mode, Responder};
-use crate::store::ModeOverrideRow;
+
+/// A mode set at runtime, as the store keeps it; `scope` is `None` for the global mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeOverrideRow {
+    /// `None`: global; otherwise a responder name.
+    pub scope: Option<String>,
+    /// `live` or `dry-run`.
+    pub mode: String,
+    /// Who set it.
+    pub set_by: String,
+    /// RFC 3339.
+    pub set_at: String,
+}
 
 /// The configured global mode plus the overrides set at runtime.
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 //!
 //! Precedence, first wins: labels the webhook itself carries, then the details, then the
 //! rules in catalog order. The one exception is the placeholder `alertname` the source gives
-//! a title it does not recognise ([`DEFAULT_ALERTNAME`]): it only says "unknown", so a real
+//! a title it does not recognise ([`PD_DEFAULT_ALERTNAME`]): it only says "unknown", so a real
 //! name replaces it. Every value passes a shape check first (a container must be a Docker
 //! container name); a refused value is dropped and said so, never used.
 
@@ -17,8 +17,8 @@ use std::fmt;
 use regex::Regex;
 use serde::Serialize;
 
+use crate::alert::PD_DEFAULT_ALERTNAME;
 use crate::alert::{Alert, Labels, Source, Status};
-use crate::sources::pagerduty::DEFAULT_ALERTNAME;
 
 pub use details::details_labels;
 
@@ -190,7 +190,7 @@ fn take(labels: &mut Labels, label: &str, value: &str, from: &str, report: &mut 
         return;
     }
     let placeholder =
-        label == "alertname" && labels.get(label).map(String::as_str) == Some(DEFAULT_ALERTNAME);
+        label == "alertname" && labels.get(label).map(String::as_str) == Some(PD_DEFAULT_ALERTNAME);
     if labels.contains_key(label) && !placeholder {
         return;
     }

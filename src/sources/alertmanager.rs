@@ -12,9 +12,9 @@ use axum::Json;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{IngestError, SourceState};
+use super::SourceState;
 use crate::alert::{Alert, Labels, Source, Status};
-use crate::http::ApiError;
+use crate::http::{read_body, ApiError, IngestError};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -94,7 +94,7 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // The gate in front of this route checked the bearer token before the body was read.
-    let body = super::read_body(body, state.budget.limit())?;
+    let body = read_body(body, state.budget.limit())?;
     let alerts = parse(&body)?;
     let count = alerts.len();
     let receipt = state

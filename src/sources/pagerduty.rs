@@ -65,9 +65,9 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::{IngestError, SourceState};
+use super::SourceState;
 use crate::alert::{Alert, Labels, Source, Status, EVENT_ID, PD_AGENT, PD_EVENT};
-use crate::http::ApiError;
+use crate::http::{read_body, ApiError, IngestError};
 
 /// The header carrying the signatures.
 pub const SIGNATURE_HEADER: &str = "x-pagerduty-signature";
@@ -84,7 +84,7 @@ pub const TITLE_ALERTNAMES: &[(&str, &str)] = &[
 ];
 
 /// The `alertname` of an incident whose title matches no entry of [`TITLE_ALERTNAMES`].
-pub const DEFAULT_ALERTNAME: &str = "PagerDutyIncident";
+pub use crate::alert::PD_DEFAULT_ALERTNAME as DEFAULT_ALERTNAME;
 
 /// What one webhook amounts to.
 #[derive(Debug, Clone, PartialEq)]
@@ -349,7 +349,7 @@ async fn accept(
         .pagerduty_secret
         .as_deref()
         .ok_or(IngestError::NotConfigured(OFF))?;
-    let body = super::read_body(body, state.budget.limit())?;
+    let body = read_body(body, state.budget.limit())?;
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     verify_signature(signature, &body, secret.expose_secret())?;
     let webhook_id = headers

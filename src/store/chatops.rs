@@ -7,6 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{ApprovalRow, MessageKind, NewMessage, StoreError};
+pub use crate::responders::overrides::ModeOverrideRow;
 
 /// One attempt to use the responder from Slack, allowed or not.
 #[derive(Debug, Clone)]
@@ -44,19 +45,6 @@ pub struct AuditRow {
     pub outcome: String,
     /// What happened.
     pub detail: String,
-}
-
-/// A mode set at runtime; `scope` is `None` for the global mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModeOverrideRow {
-    /// `None`: global; otherwise a responder name.
-    pub scope: Option<String>,
-    /// `live` or `dry-run`.
-    pub mode: String,
-    /// Who set it.
-    pub set_by: String,
-    /// RFC 3339.
-    pub set_at: String,
 }
 
 /// An approval with what a Slack button needs around it.

@@ -19,6 +19,7 @@ mod sqlite;
 mod views;
 pub(crate) mod watches;
 
+pub use crate::alert::format_time;
 pub use annotations::{AnnotationKind, DueAnnotation, NewAnnotation};
 pub use chatops::*;
 pub use history::{BudgetUse, HistoryStore, PastAlert};
@@ -39,12 +40,6 @@ use time::OffsetDateTime;
 
 use crate::alert::Alert;
 use crate::limits::{Admission, Budget};
-
-/// RFC 3339 text, the one timestamp format the store and the API use.
-pub fn format_time(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
 
 /// Why the store could not do what was asked. Worded for people, the same for every backend:
 /// no driver types, no SQL, no file paths in [`StoreError::reason`].
@@ -475,7 +470,7 @@ pub trait Store:
     async fn close_approval(
         &self,
         id: i64,
-        state: &str,
+        state: ApprovalState,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 

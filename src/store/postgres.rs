@@ -456,10 +456,10 @@ impl Store for PostgresStore {
     async fn close_approval(
         &self,
         id: i64,
-        state: &str,
+        state: ApprovalState,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        approvals::close(&self.pool, id, state, &ts(now)).await
+        approvals::close(&self.pool, id, state.as_str(), &ts(now)).await
     }
 
     async fn budget_uses(

@@ -564,10 +564,10 @@ impl Store for SqliteStore {
     async fn close_approval(
         &self,
         id: i64,
-        state: &str,
+        state: ApprovalState,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        approvals::close(&self.writer, id, state, &ts(now)).await
+        approvals::close(&self.writer, id, state.as_str(), &ts(now)).await
     }
 
     async fn budget_uses(

@@ -2,6 +2,44 @@
 
 use serde::Serialize;
 
+use crate::responders::outcome::{stored_names, ApprovalState, RunOutcome, RunState, StepState};
+use crate::responders::Mode;
+use crate::store::StoreError;
+
+/// A stored name read back as what it stands for: a name this version never writes is a
+/// corrupt record, said so, not a silent default.
+pub(super) fn named<T>(
+    column: &str,
+    text: String,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{column} {text:?} is not known")))
+}
+
+/// [`named`] for a column that may be empty.
+pub(super) fn named_opt<T>(
+    column: &str,
+    text: Option<String>,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| named(column, t, parse)).transpose()
+}
+
+/// Whether an incident is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    /// Its alert fires (or a run is still going).
+    Open,
+    /// Its alert resolved.
+    Resolved,
+}
+
+stored_names!(IncidentStatus {
+    Open => "open",
+    Resolved => "resolved",
+});
+
 /// An incident as listed by the API.
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentRow {
@@ -15,18 +53,46 @@ pub struct IncidentRow {
     pub severity: Option<String>,
     /// What the responder acts on.
     pub target: Option<String>,
-    /// `open` or `resolved`.
-    pub status: String,
+    /// Open or resolved.
+    pub status: IncidentStatus,
     /// The latest run's summary.
     pub summary: Option<String>,
     /// RFC 3339.
     pub opened_at: String,
     /// RFC 3339.
     pub resolved_at: Option<String>,
-    /// The latest run's state (pending / running / finished / interrupted), if any run.
-    pub run_state: Option<String>,
+    /// The latest run's state, if any run.
+    pub run_state: Option<RunState>,
     /// The latest run's outcome once it finished.
-    pub run_outcome: Option<String>,
+    pub run_outcome: Option<RunOutcome>,
+}
+
+/// An incident row as both backends select it (`INCIDENT_COLUMNS`): one reading for both, so
+/// their answers cannot drift apart.
+pub(super) fn incident_row<'r, R>(row: &'r R) -> Result<IncidentRow, StoreError>
+where
+    R: sqlx::Row,
+    &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(IncidentRow {
+        id: row.try_get("id")?,
+        fingerprint: row.try_get("fingerprint")?,
+        alertname: row.try_get("alertname")?,
+        severity: row.try_get("severity")?,
+        target: row.try_get("target")?,
+        status: named("status", row.try_get("status")?, IncidentStatus::parse)?,
+        summary: row.try_get("summary")?,
+        opened_at: row.try_get("opened_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        run_state: named_opt("run_state", row.try_get("run_state")?, RunState::parse)?,
+        run_outcome: named_opt(
+            "run_outcome",
+            row.try_get("run_outcome")?,
+            RunOutcome::parse,
+        )?,
+    })
 }
 
 /// An alert notification as recorded.
@@ -57,12 +123,12 @@ pub struct RunRow {
     pub responder: String,
     /// Target.
     pub target: String,
-    /// live / dry-run.
-    pub mode: String,
-    /// pending / running / finished / interrupted.
-    pub state: String,
-    /// See [`RunOutcome`].
-    pub outcome: Option<String>,
+    /// Live or dry-run.
+    pub mode: Mode,
+    /// Where it stands.
+    pub state: RunState,
+    /// How it ended, once it did.
+    pub outcome: Option<RunOutcome>,
     /// One line.
     pub summary: Option<String>,
     /// RFC 3339.
@@ -82,8 +148,8 @@ pub struct StepRow {
     pub action: String,
     /// Whether the action changes the system.
     pub destructive: bool,
-    /// See [`StepState`].
-    pub state: String,
+    /// How it ended, or that it runs.
+    pub state: StepState,
     /// One line.
     pub summary: Option<String>,
     /// Typed outputs.
@@ -99,7 +165,7 @@ pub struct StepRow {
 /// A recorded decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRow {
-    /// See [`DecisionKind`].
+    /// See [`super::DecisionKind`].
     pub kind: String,
     /// Why.
     pub detail: String,
@@ -188,9 +254,8 @@ pub struct ApprovalRow {
     pub step_id: String,
     /// What the step will do, e.g. `delete 12 files ... in k2-spark-master`.
     pub plan: String,
-    /// pending / approved / denied / expired / cancelled / preempted / refused (an option of
-    /// a choice that was not chosen).
-    pub state: String,
+    /// Where it stands.
+    pub state: ApprovalState,
     /// RFC 3339.
     pub requested_at: String,
     /// Unix seconds after which it expires.
@@ -216,4 +281,19 @@ pub struct StoreGauges {
     pub approvals_pending: i64,
     /// Open incidents.
     pub incidents_open: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::responders::outcome::tests::agree;
+
+    #[test]
+    fn incident_status_names_agree() {
+        agree(
+            IncidentStatus::ALL,
+            IncidentStatus::as_str,
+            IncidentStatus::parse,
+        );
+    }
 }

@@ -26,6 +26,7 @@ mod high_memory;
 mod hostile_text;
 mod lag_actions;
 mod metrics;
+mod module_graph;
 mod oom_responder;
 mod page;
 mod pagerduty;

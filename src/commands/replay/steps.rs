@@ -13,7 +13,7 @@ use crate::limits::Admission;
 use crate::responders::conditions::{expectation, gate, Gate};
 use crate::responders::context::Scope;
 use crate::responders::{Mode, OnFailure, Responder, Step};
-use crate::store::{ApprovalRow, StepRow};
+use crate::store::{ApprovalRow, ApprovalState, StepRow, StepState};
 use crate::template::Templates;
 
 /// What a run's replay needs.
@@ -41,16 +41,19 @@ pub(super) fn fate_then(row: Option<&StepRow>) -> Fate {
     let Some(row) = row else {
         return Fate::new(FateKind::Absent, "not in the run then");
     };
-    let summary = row.summary.clone().unwrap_or_else(|| row.state.clone());
-    let kind = match row.state.as_str() {
-        "succeeded" => FateKind::Ran,
-        "failed" => FateKind::Failed,
-        "skipped" if summary.starts_with("not reached") => FateKind::NotReached,
-        "skipped" => FateKind::Skipped,
-        "refused" => FateKind::Refused,
-        "planned" => FateKind::Planned,
-        // cancelled (a resolve, a preemption), started or unknown (a crash).
-        _ => FateKind::Stopped,
+    let summary = row
+        .summary
+        .clone()
+        .unwrap_or_else(|| row.state.as_str().to_owned());
+    let kind = match row.state {
+        StepState::Succeeded => FateKind::Ran,
+        StepState::Failed => FateKind::Failed,
+        StepState::Skipped if summary.starts_with("not reached") => FateKind::NotReached,
+        StepState::Skipped => FateKind::Skipped,
+        StepState::Refused => FateKind::Refused,
+        StepState::Planned => FateKind::Planned,
+        // A resolve or a preemption cancelled it, or a crash left it started or unknown.
+        StepState::Cancelled | StepState::Started | StepState::Unknown => FateKind::Stopped,
     };
     Fate::new(kind, summary)
 }
@@ -98,7 +101,7 @@ pub(super) fn replay_steps(ctx: &RunContext<'_>, ledger: &mut Ledger) -> Vec<Ste
                 destructive: row.destructive,
                 then: fate_then(Some(row)),
                 now: Fate::new(FateKind::Absent, "no such step in the responder now"),
-                differs: row.state != "skipped",
+                differs: row.state != StepState::Skipped,
             });
         }
     }
@@ -183,8 +186,8 @@ fn replay_step(
             return Replayed::only(fate);
         }
         let asked = ctx.approvals.iter().find(|a| a.step_id == step.id);
-        match (step.approval, asked.map(|a| a.state.as_str())) {
-            (true, Some("approved")) | (false, None) => {}
+        match (step.approval, asked.map(|a| a.state)) {
+            (true, Some(ApprovalState::Approved)) | (false, None) => {}
             (true, Some(state)) => {
                 let fate = Fate::new(FateKind::Refused, format!("approval {state} then"));
                 let why = "not reached: the step before was not approved";
@@ -228,7 +231,7 @@ fn ran(
     unknown: &BTreeSet<String>,
     ask: &str,
 ) -> Replayed {
-    let ran_then = row.filter(|r| r.state == "succeeded" || r.state == "failed");
+    let ran_then = row.filter(|r| matches!(r.state, StepState::Succeeded | StepState::Failed));
     let Some(row) = ran_then else {
         let fate = Fate::new(
             FateKind::Ran,

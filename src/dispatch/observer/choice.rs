@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 use super::StoreObserver;
 use crate::responders::engine::ChoiceOutcome;
 use crate::responders::Step;
-use crate::store::{ApprovalRow, NewApproval};
+use crate::store::{ApprovalRow, ApprovalState, NewApproval};
 
 /// The state an option takes when another was chosen, or the choice was denied.
-const NOT_CHOSEN: &str = "refused";
+const NOT_CHOSEN: ApprovalState = ApprovalState::Refused;
 
 impl StoreObserver<'_> {
     /// Offers `options` of `group` and waits; see [`crate::responders::engine::RunObserver::choose`].
@@ -38,7 +38,7 @@ impl StoreObserver<'_> {
                 Ok(id) => ids.push(id),
                 Err(e) => {
                     tracing::error!(choice = group, error.message = %e, "Could not record a choice; not acting.");
-                    self.close_all(&ids, "expired", None).await;
+                    self.close_all(&ids, ApprovalState::Expired, None).await;
                     return ChoiceOutcome::Expired {
                         waited: "0s (the choice could not be stored)".to_owned(),
                     };
@@ -66,13 +66,17 @@ impl StoreObserver<'_> {
                 // A decision made on another replica is seen at the next look.
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.close_all(&ids, "expired", message).await;
+                    self.close_all(&ids, ApprovalState::Expired, message).await;
                     // A click that won the race against the close still counts.
                     return self.decided(&ids, message).await.unwrap_or(ChoiceOutcome::Expired { waited });
                 }
                 _ = cancel.cancelled() => {
                     let preempted = self.preemption.preempted_by().is_some();
-                    let state = if preempted { "preempted" } else { "cancelled" };
+                    let state = if preempted {
+                        ApprovalState::Preempted
+                    } else {
+                        ApprovalState::Cancelled
+                    };
                     self.close_all(&ids, state, message).await;
                     return ChoiceOutcome::Cancelled;
                 }
@@ -98,8 +102,8 @@ impl StoreObserver<'_> {
         // A denial wins over an approval made at the same moment: anyone's "no" stops it.
         let index = rows
             .iter()
-            .position(|r| r.state == "denied")
-            .or_else(|| rows.iter().position(|r| r.state == "approved"))?;
+            .position(|r| r.state == ApprovalState::Denied)
+            .or_else(|| rows.iter().position(|r| r.state == ApprovalState::Approved))?;
         let row = rows[index].clone();
         self.close_all(ids, NOT_CHOSEN, message).await;
         let by = row
@@ -107,9 +111,9 @@ impl StoreObserver<'_> {
             .clone()
             .unwrap_or_else(|| "someone".to_owned());
         d.reporter
-            .approval_decided(self.run.incident_id, &row.step_id, &row.state, &by)
+            .approval_decided(self.run.incident_id, &row.step_id, row.state, &by)
             .await;
-        Some(if row.state == "approved" {
+        Some(if row.state == ApprovalState::Approved {
             ChoiceOutcome::Chosen { index, by }
         } else {
             ChoiceOutcome::Denied { by }
@@ -117,7 +121,7 @@ impl StoreObserver<'_> {
     }
 
     /// Closes every still-pending option as `state` and edits the message to show them all.
-    async fn close_all(&self, ids: &[i64], state: &str, message: Option<i64>) {
+    async fn close_all(&self, ids: &[i64], state: ApprovalState, message: Option<i64>) {
         let store = &self.dispatcher.store;
         let now = OffsetDateTime::now_utc();
         let mut rows: Vec<ApprovalRow> = Vec::with_capacity(ids.len());

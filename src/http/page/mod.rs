@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use super::{ApiError, ApiState};
 use crate::responders::schedule::{overview, ScheduleView};
-use crate::store::IncidentRow;
+use crate::store::{ApprovalState, IncidentRow, IncidentStatus};
 
 /// How often the page reloads itself.
 pub const REFRESH_SECONDS: u32 = 10;
@@ -164,11 +164,11 @@ async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
         .list_incidents(false, RECENT + open.len() as u32)
         .await?
         .into_iter()
-        .filter(|i| i.status != "open")
+        .filter(|i| i.status != IncidentStatus::Open)
         .take(RECENT as usize)
         .collect();
     let now = time::OffsetDateTime::now_utc();
-    let responders = state.catalog.responders.values().map(|r| &**r);
+    let responders = state.responders.iter().map(|r| &**r);
     let page = ListPage {
         refresh: REFRESH_SECONDS,
         now: crate::store::format_time(now),
@@ -240,7 +240,7 @@ fn detail_html(
         pending: detail
             .approvals
             .iter()
-            .filter(|a| a.state == "pending")
+            .filter(|a| a.state == ApprovalState::Pending)
             .cloned()
             .collect(),
         runs: detail.runs.len(),

@@ -3,8 +3,10 @@
 use serde_json::json;
 
 use super::*;
+use crate::responders::Mode;
 use crate::store::{
-    AlertRow, ApprovalRow, DecisionRow, IncidentDetail, MessageRow, RunRow, StepRow,
+    AlertRow, ApprovalRow, ApprovalState, DecisionRow, IncidentDetail, IncidentStatus, MessageRow,
+    RunOutcome, RunRow, RunState, StepRow, StepState,
 };
 
 const EVIL: &str = "<script>alert(1)</script>";
@@ -16,12 +18,12 @@ fn incident(alertname: &str, status: &str) -> IncidentRow {
         alertname: alertname.into(),
         severity: Some("critical".into()),
         target: Some("k2-spark-master".into()),
-        status: status.into(),
+        status: IncidentStatus::parse(status).expect("an incident status"),
         summary: Some("restarted".into()),
         opened_at: "2026-11-27T05:00:00Z".into(),
         resolved_at: None,
-        run_state: Some("finished".into()),
-        run_outcome: Some("succeeded".into()),
+        run_state: Some(RunState::Finished),
+        run_outcome: Some(RunOutcome::Succeeded),
     }
 }
 
@@ -42,9 +44,9 @@ fn detail() -> IncidentDetail {
             id: 3,
             responder: "high-memory".into(),
             target: "k2-spark-master".into(),
-            mode: "live".into(),
-            state: "finished".into(),
-            outcome: Some("succeeded".into()),
+            mode: Mode::Live,
+            state: RunState::Finished,
+            outcome: Some(RunOutcome::Succeeded),
             summary: Some("restarted".into()),
             started_at: Some("2026-11-27T05:00:02Z".into()),
             finished_at: Some("2026-11-27T05:00:09Z".into()),
@@ -53,7 +55,7 @@ fn detail() -> IncidentDetail {
                     step_id: "mem".into(),
                     action: "docker_stats".into(),
                     destructive: false,
-                    state: "succeeded".into(),
+                    state: StepState::Succeeded,
                     summary: Some("memory 97.5%".into()),
                     outputs: Some(json!({"memory_percent": 97.5, "nested": {"a": [1, 2]}})),
                     error: None,
@@ -64,7 +66,7 @@ fn detail() -> IncidentDetail {
                     step_id: "restart".into(),
                     action: "docker_restart".into(),
                     destructive: true,
-                    state: "succeeded".into(),
+                    state: StepState::Succeeded,
                     summary: Some("restarted".into()),
                     outputs: None,
                     error: None,
@@ -94,7 +96,7 @@ fn detail() -> IncidentDetail {
             run_id: 3,
             step_id: "restart".into(),
             plan: "restart k2-spark-master".into(),
-            state: "pending".into(),
+            state: ApprovalState::Pending,
             requested_at: "2026-11-27T05:00:03.5Z".into(),
             expires_at_unix: 1_800_000_000,
             decided_by: None,

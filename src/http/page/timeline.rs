@@ -4,7 +4,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::store::{ApprovalRow, IncidentDetail, RunRow};
+use crate::store::{ApprovalRow, ApprovalState, IncidentDetail, RunRow};
 
 /// A string longer than this is cut in the compact key/value list (the JSON has it whole).
 const SHORT_VALUE: usize = 160;
@@ -126,9 +126,11 @@ fn run_events(run: &RunRow, events: &mut Vec<Event>) {
     );
     // Once finished, the outcome shows on the end event; the start shows a live state only.
     if run.finished_at.is_none() {
-        start.state = Some(run.state.clone());
+        start.state = Some(run.state.as_str().to_owned());
     }
-    start.fields.push(("mode".to_owned(), run.mode.clone()));
+    start
+        .fields
+        .push(("mode".to_owned(), run.mode.as_str().to_owned()));
     events.push(start);
     for step in &run.steps {
         let mut e = Event::new(
@@ -145,7 +147,7 @@ fn run_events(run: &RunRow, events: &mut Vec<Event>) {
                 }
             ),
         );
-        e.state = Some(step.state.clone());
+        e.state = Some(step.state.as_str().to_owned());
         e.summary = step.summary.clone();
         e.error = step.error.clone();
         if let Some(outputs) = &step.outputs {
@@ -167,7 +169,11 @@ fn run_events(run: &RunRow, events: &mut Vec<Event>) {
     }
     if let Some(finished) = run.finished_at.as_deref() {
         let mut end = Event::new(Some(finished), "run", format!("Run #{} finished", run.id));
-        end.state = run.outcome.clone().or_else(|| Some(run.state.clone()));
+        end.state = Some(
+            run.outcome
+                .map_or(run.state.as_str(), |o| o.as_str())
+                .to_owned(),
+        );
         end.summary = run.summary.clone();
         events.push(end);
     }
@@ -183,8 +189,8 @@ fn approval_events(a: &ApprovalRow, events: &mut Vec<Event>) {
         ),
     );
     asked.summary = Some(a.plan.clone());
-    asked.state = Some(a.state.clone());
-    asked.pending = a.state == "pending";
+    asked.state = Some(a.state.as_str().to_owned());
+    asked.pending = a.state == ApprovalState::Pending;
     if asked.pending {
         if let Ok(expires) = OffsetDateTime::from_unix_timestamp(a.expires_at_unix) {
             asked.fields.push((
@@ -200,7 +206,7 @@ fn approval_events(a: &ApprovalRow, events: &mut Vec<Event>) {
             "approval",
             format!("Approval for step {} {}", a.step_id, a.state),
         );
-        e.state = Some(a.state.clone());
+        e.state = Some(a.state.as_str().to_owned());
         if let Some(by) = &a.decided_by {
             e.fields.push(("by".to_owned(), by.clone()));
         }

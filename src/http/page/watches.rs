@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::dispatch::compact_duration;
+use crate::notify::render::compact_duration;
 use crate::store::Watch;
 
 /// One line about a watch, with the other incident it links to.

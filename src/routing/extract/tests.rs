@@ -94,7 +94,7 @@ fn the_shipped_rules_read_alertmanager_and_runbook_titles() {
             Some("HighMemoryUsage"),
             Some("k2-x"),
         ),
-        ("Disk on fire", Some(DEFAULT_ALERTNAME), None),
+        ("Disk on fire", Some(PD_DEFAULT_ALERTNAME), None),
         // Not a container: shell text never becomes one.
         (
             "High Memory Usage on k2-x;rm -rf /",

@@ -6,28 +6,14 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::StoreError;
 use crate::alert::Alert;
+use crate::responders::Mode;
+use crate::store::views::{incident_row, named, named_opt};
 use crate::store::*;
 
 const INCIDENT_COLUMNS: &str =
     "id, fingerprint, alertname, severity, target, status, summary, opened_at, resolved_at, \
      (SELECT state FROM runs WHERE runs.incident_id = incidents.id ORDER BY runs.id DESC LIMIT 1) AS run_state, \
      (SELECT outcome FROM runs WHERE runs.incident_id = incidents.id ORDER BY runs.id DESC LIMIT 1) AS run_outcome";
-
-fn incident_row(row: &SqliteRow) -> Result<IncidentRow, StoreError> {
-    Ok(IncidentRow {
-        id: row.try_get("id")?,
-        fingerprint: row.try_get("fingerprint")?,
-        alertname: row.try_get("alertname")?,
-        severity: row.try_get("severity")?,
-        target: row.try_get("target")?,
-        status: row.try_get("status")?,
-        summary: row.try_get("summary")?,
-        opened_at: row.try_get("opened_at")?,
-        resolved_at: row.try_get("resolved_at")?,
-        run_state: row.try_get("run_state")?,
-        run_outcome: row.try_get("run_outcome")?,
-    })
-}
 
 pub(super) async fn list_incidents(
     pool: &SqlitePool,
@@ -77,7 +63,7 @@ async fn runs_of(
                     step_id: s.try_get("step_id")?,
                     action: s.try_get("action")?,
                     destructive: s.try_get("destructive")?,
-                    state: s.try_get("state")?,
+                    state: named("state", s.try_get("state")?, StepState::parse)?,
                     summary: s.try_get("summary")?,
                     outputs: json_column(s, "outputs")?,
                     error: s.try_get("error")?,
@@ -90,9 +76,9 @@ async fn runs_of(
             id,
             responder: row.try_get("responder")?,
             target: row.try_get("target")?,
-            mode: row.try_get("mode")?,
-            state: row.try_get("state")?,
-            outcome: row.try_get("outcome")?,
+            mode: named("mode", row.try_get("mode")?, Mode::parse)?,
+            state: named("state", row.try_get("state")?, RunState::parse)?,
+            outcome: named_opt("outcome", row.try_get("outcome")?, RunOutcome::parse)?,
             summary: row.try_get("summary")?,
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,
@@ -275,7 +261,7 @@ pub(super) fn approval_row(r: &SqliteRow) -> Result<ApprovalRow, StoreError> {
         run_id: r.try_get("run_id")?,
         step_id: r.try_get("step_id")?,
         plan: r.try_get("plan")?,
-        state: r.try_get("state")?,
+        state: named("state", r.try_get("state")?, ApprovalState::parse)?,
         requested_at: r.try_get("requested_at")?,
         expires_at_unix: r.try_get("expires_at_unix")?,
         decided_by: r.try_get("decided_by")?,

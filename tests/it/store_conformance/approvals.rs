@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use alert_responder::store::{NewApproval, Store};
+use alert_responder::store::{ApprovalState, NewApproval, Store};
 
 use super::{incident_with_run, now, Backend};
 
@@ -70,9 +70,12 @@ async fn an_expired_approval_is_not_decided(b: Backend) {
             .is_none(),
         "{b}: expired"
     );
-    store.close_approval(id, "expired", later).await.unwrap();
+    store
+        .close_approval(id, ApprovalState::Expired, later)
+        .await
+        .unwrap();
     let stored = store.approval(id).await.unwrap().unwrap();
-    assert_eq!(stored.state, "expired", "{b}");
+    assert_eq!(stored.state, ApprovalState::Expired, "{b}");
     assert!(
         store
             .decide_approval_by_id(id, true, "alice", now())
@@ -127,7 +130,10 @@ async fn two_options_of_one_choice_approved_at_once_only_one_wins(b: Backend) {
             other.approval(restore).await.unwrap().unwrap().state,
             other.approval(delete).await.unwrap().unwrap().state,
         ];
-        let approved = states.iter().filter(|s| *s == "approved").count();
+        let approved = states
+            .iter()
+            .filter(|s| **s == ApprovalState::Approved)
+            .count();
         assert_eq!(approved, 1, "{b}: round {round}: {states:?}");
         // The loser stays refused however often it is clicked; denying it is still allowed
         // (it denies nothing that runs), and an approval by incident never picks an option.
@@ -158,8 +164,8 @@ async fn two_options_of_one_choice_approved_at_once_only_one_wins(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        denied.map(|r| r.state).as_deref(),
-        Some("denied"),
+        denied.map(|r| r.state),
+        Some(ApprovalState::Denied),
         "{b}: a deny denies the choice"
     );
 }

@@ -2,6 +2,8 @@
 //! other fingerprints for the same alert and target folds into it, and a resolve closes it,
 //! asking whichever replica holds its runs to cancel them.
 
+use alert_responder::store::IncidentStatus;
+
 use super::{firing, incident_with_run, journal_and_record, now, resolved, Backend};
 
 on_both_backends!(
@@ -132,7 +134,11 @@ async fn a_resolve_closes_the_incident_and_asks_the_holder_to_cancel_its_runs(b:
         "{b}: closed"
     );
     let incidents = holder.list_incidents(false, 10).await.unwrap();
-    assert_eq!(incidents[0].status, "resolved", "{b}: {incidents:?}");
+    assert_eq!(
+        incidents[0].status,
+        IncidentStatus::Resolved,
+        "{b}: {incidents:?}"
+    );
 }
 
 async fn a_resolve_without_an_open_incident_is_recorded_as_such(b: Backend) {

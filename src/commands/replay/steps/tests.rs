@@ -67,7 +67,7 @@ fn row(id: &str, state: &str, outputs: Option<serde_json::Value>, at: &str) -> S
         }
         .into(),
         destructive: id == "restart",
-        state: state.into(),
+        state: StepState::parse(state).expect("a step state"),
         summary: Some(format!("{id} {state}")),
         outputs,
         error: None,
@@ -265,7 +265,7 @@ fn a_new_approval_is_a_difference_and_a_decided_one_stands() {
         run_id: 2,
         step_id: "restart".into(),
         plan: "restart k2-a".into(),
-        state: "denied".into(),
+        state: ApprovalState::Denied,
         requested_at: "2026-11-27T05:10:00Z".into(),
         expires_at_unix: 0,
         decided_by: Some("U1".into()),

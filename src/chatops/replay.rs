@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::MAX_CLOCK_SKEW_SECS;
-use crate::sources::IngestError;
+use crate::http::IngestError;
 
 /// Signatures accepted within the window, with the time each may be forgotten.
 #[derive(Debug, Default)]

@@ -1,5 +1,7 @@
-//! Slack as a source: the slash command (`POST /slack/commands`) and the approval buttons
-//! (`POST /slack/interactions`).
+//! ChatOps: Slack's slash command (`POST /slack/commands`) and the approval buttons
+//! (`POST /slack/interactions`), a surface of its own beside the sources: besides writing manual
+//! runs to the journal, it reads live state (`status` inspects containers), sets modes and
+//! decides approvals.
 //!
 //! # Authentication
 //! Slack signs every request with the app's signing secret (`SLACK_SIGNING_SECRET`):
@@ -28,10 +30,15 @@ mod handlers;
 mod replay;
 mod runs;
 pub mod schedules;
+mod signature;
 pub mod status;
 
 pub use access::Access;
 pub use replay::Replays;
+pub use signature::{
+    fresh_headers, verify_signature, SlackSigned, MAX_CLOCK_SKEW_SECS, OFF, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+};
 
 use std::sync::Arc;
 
@@ -40,29 +47,18 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::{Credential, IngestError};
 use crate::actions::ActionCtx;
 use crate::alert::Trigger;
 use crate::config::{Catalog, SlackChatSettings};
-use crate::http::{ApiError, BodyBudget, Gate};
+use crate::http::{read_body, ApiError, BodyBudget, Credential, Gate, IngestError};
 use crate::notify::render::escape;
 use crate::notify::Reporter;
 use crate::responders::overrides::ModeOverrides;
 use crate::store::{Intake, NewAudit, Store};
-
-/// Requests older or newer than this are refused, as Slack recommends.
-pub const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
-/// The header carrying the signature.
-pub const SIGNATURE_HEADER: &str = "x-slack-signature";
-/// The header carrying the request's unix time.
-pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
 /// What the Slack handlers need.
 #[derive(Debug, Clone)]
@@ -95,9 +91,9 @@ pub struct SlackState {
 /// headers.
 pub fn routes(state: SlackState, budget: &BodyBudget) -> Router {
     let gate = Gate::new(
-        Credential::SlackSigned {
+        Credential::Signed(Arc::new(SlackSigned {
             configured: state.settings.signing_secret.is_some(),
-        },
+        })),
         budget,
     );
     Router::new()
@@ -112,70 +108,6 @@ pub fn routes(state: SlackState, budget: &BodyBudget) -> Router {
         .with_state(state)
 }
 
-/// Why both Slack endpoints answer 503 without a signing secret.
-pub const OFF: &str = "Slack commands are off: SLACK_SIGNING_SECRET is not configured";
-
-/// The timestamp and signature headers, refused when no body could make them valid: one
-/// missing, a timestamp that is no unix time or lies outside [`MAX_CLOCK_SKEW_SECS`] of `now`.
-/// Needs no body, so it runs before one is read.
-///
-/// # Errors
-/// [`IngestError::Unsigned`] with a one-line reason.
-pub fn fresh_headers<'h>(
-    timestamp: Option<&'h str>,
-    signature: Option<&'h str>,
-    now: i64,
-) -> Result<(&'h str, &'h str), IngestError> {
-    let timestamp = timestamp.ok_or(IngestError::Unsigned(
-        "missing X-Slack-Request-Timestamp header",
-    ))?;
-    let signature = signature.ok_or(IngestError::Unsigned("missing X-Slack-Signature header"))?;
-    let at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| IngestError::Unsigned("X-Slack-Request-Timestamp is not a unix time"))?;
-    if (now - at).abs() > MAX_CLOCK_SKEW_SECS {
-        return Err(IngestError::Unsigned(
-            "X-Slack-Request-Timestamp is more than 5 minutes from now (replayed or clock skew)",
-        ));
-    }
-    Ok((timestamp, signature))
-}
-
-/// Checks Slack's v0 signature of `body` at `now` (unix seconds).
-///
-/// # Errors
-/// [`IngestError::Unsigned`] with a one-line reason: a header missing, a timestamp outside
-/// [`MAX_CLOCK_SKEW_SECS`], or a signature that does not match.
-pub fn verify_signature(
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-    secret: &str,
-    now: i64,
-) -> Result<(), IngestError> {
-    let (timestamp, signature) = fresh_headers(timestamp, signature, now)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|_| IngestError::Unsigned("unusable signing secret"))?;
-    mac.update(b"v0:");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    let expected = format!("v0={}", hex(&mac.finalize().into_bytes()));
-    let presented = signature.trim().to_ascii_lowercase();
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(IngestError::Unsigned(
-            "X-Slack-Signature does not match SLACK_SIGNING_SECRET",
-        ))
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The checks both endpoints start with once the body is read: within the body limit,
 /// configured, signed, and not seen before (a captured request replayed inside the
 /// five-minute window is refused like an unsigned one).
@@ -184,7 +116,7 @@ fn verified(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Bytes, ApiError> {
-    let body = super::read_body(body, state.body_limit)?;
+    let body = read_body(body, state.body_limit)?;
     let secret = state
         .settings
         .signing_secret

@@ -229,8 +229,8 @@ async fn incidents(state: &SlackState, open_only: bool) -> Done {
                 .unwrap_or_default();
             let run = i
                 .run_outcome
-                .as_deref()
-                .or(i.run_state.as_deref())
+                .map(|o| o.as_str())
+                .or(i.run_state.map(|s| s.as_str()))
                 .unwrap_or("no run");
             let summary = i
                 .summary

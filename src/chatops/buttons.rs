@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::{audit, follow_up, form, loggable, verified, who, SlackState};
 use crate::http::ApiError;
 use crate::notify::approval::{APPROVE_ACTION, DENY_ACTION};
-use crate::store::NewAudit;
+use crate::store::{ApprovalState, NewAudit};
 
 #[derive(Deserialize)]
 struct PayloadForm {
@@ -186,28 +186,32 @@ async fn settled_already(
     };
     let mut row = context.row;
     let open = row.expires_at_unix > now.unix_timestamp();
-    if row.state == "pending" && row.choice.is_some() && open {
+    if row.state == ApprovalState::Pending && row.choice.is_some() && open {
         // Refused by the store while unexpired: another option of its choice was approved
         // (the run closes this one as `refused` at its next look).
-        row.state = "refused".to_owned();
-    } else if row.state == "pending" {
+        row.state = ApprovalState::Refused;
+    } else if row.state == ApprovalState::Pending {
         // Past its expiry, not yet closed by the waiting run: it can no longer be decided.
-        row.state = "expired".to_owned();
+        row.state = ApprovalState::Expired;
         row.decided_at = Some(crate::store::format_time(
             OffsetDateTime::from_unix_timestamp(row.expires_at_unix).unwrap_or(now),
         ));
     }
-    let why = match row.state.as_str() {
-        "approved" | "denied" => format!(
+    let why = match row.state {
+        ApprovalState::Approved | ApprovalState::Denied => format!(
             "already {} by {}",
             row.state,
             row.decided_by.as_deref().unwrap_or("someone")
         ),
-        "expired" => "expired".to_owned(),
-        "cancelled" => "cancelled (the alert resolved)".to_owned(),
-        "preempted" => "preempted (the container died)".to_owned(),
-        "refused" => "refused: another option was chosen (or the choice denied)".to_owned(),
-        other => other.to_owned(),
+        ApprovalState::Expired => "expired".to_owned(),
+        ApprovalState::Cancelled => "cancelled (the alert resolved)".to_owned(),
+        ApprovalState::Preempted => "preempted (the container died)".to_owned(),
+        ApprovalState::Refused => {
+            "refused: another option was chosen (or the choice denied)".to_owned()
+        }
+        // Only a refusal by the store while unexpired and not of a choice: a race the
+        // reread did not see settle.
+        ApprovalState::Pending => "pending".to_owned(),
     };
     if let Some(message) = context.message_id {
         state
