@@ -49,7 +49,7 @@ async fn a_bad_file_value_and_an_unknown_key_are_reported_with_the_file_beside_a
     let file = config.display();
     for want in [
         "3 bad settings:\n".to_owned(),
-        format!("max_run (in {file}): unknown setting"),
+        format!("max_run (in {file}): unknown setting; did you mean `max_runs`?"),
         format!("approval_ttl: soon (in {file}): not a duration"),
         "RESPONDER_MODE=yolo: use live or dry-run".to_owned(),
     ] {

@@ -62,9 +62,14 @@ pub(super) fn merge(
         let known =
             |key: &str| key == PLAYBOOK_KEY || (key != "config" && env_names.contains_key(key));
         for key in dict.keys().filter(|k| !known(k)) {
+            let known_keys = env_names.keys().map(String::as_str).chain([PLAYBOOK_KEY]);
+            let hint = match closest(key, known_keys.filter(|k| known(k))) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => "file keys are the settings' names in lowercase, like `max_runs`, and `playbook_config`".to_owned(),
+            };
             problems.push(Problem::new(
                 format!("{key} (in {})", path.display()),
-                "unknown setting: file keys are the settings' names in lowercase, like `max_runs`, and `playbook_config`",
+                format!("unknown setting; {hint}"),
             ));
         }
         dict.retain(|k, _| known(k));
@@ -206,4 +211,45 @@ fn playbook_env(env: impl Iterator<Item = (String, String)>, problems: &mut Vec<
         dict.insert(name.to_ascii_lowercase(), Value::from(value));
     }
     dict
+}
+
+/// The known key nearest to a mistyped one (at most two edits away), for a hint.
+fn closest<'k>(typo: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    known
+        .map(|k| (edits(typo, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance: insertions, deletions and substitutions of characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_key_gets_the_nearest_known_one() {
+        let known = ["max_runs", "max_backlog", "listen"];
+        assert_eq!(closest("max_run", known.into_iter()), Some("max_runs"));
+        assert_eq!(closest("listn", known.into_iter()), Some("listen"));
+        assert_eq!(closest("colour", known.into_iter()), None);
+        assert_eq!(edits("kitten", "sitting"), 3);
+    }
 }

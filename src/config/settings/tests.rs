@@ -145,7 +145,7 @@ fn a_bad_value_from_the_file_is_named_with_the_file() {
     .unwrap_err();
     let shown = path.display();
     for want in [
-        format!("listn (in {shown}): unknown setting"),
+        format!("listn (in {shown}): unknown setting; did you mean `listen`?"),
         format!("max_runs: many (in {shown}): not a number"),
         format!("request_timeout: 0s (in {shown}): must be longer than zero"),
         "RESPONDER_MODE=yolo".to_owned(),
