@@ -64,7 +64,7 @@ pub struct Catalog {
     pub templates: Templates,
     /// `extract:` rules of every routes file, in evaluation order.
     pub extract: Vec<Extraction>,
-    /// The playbook settings' defaults, from `responders/config/*.yaml`.
+    /// The playbook settings' defaults, from the responders files holding `playbook_config:`.
     pub config: BTreeMap<String, String>,
     /// Each playbook setting a template reads, and where the first reader is (`file: path`).
     pub config_reads: BTreeMap<String, String>,
@@ -196,8 +196,12 @@ impl Catalog {
         let mut templates = TemplatesBuilder::default();
         let mut responders = BTreeMap::new();
         let mut config_reads = BTreeMap::new();
-        let config = playbook_config::defaults(responders_dir, &mut found);
+        let mut defaults = playbook_config::Defaults::default();
         for (file, text) in read_dir(responders_dir, &mut found) {
+            if playbook_config::Defaults::holds(&text) {
+                defaults.add(&file, &text, &mut found);
+                continue;
+            }
             let mut problems = Problems {
                 file: &file,
                 found: &mut found,
@@ -242,7 +246,7 @@ impl Catalog {
                 responders,
                 templates: templates.build(),
                 extract: rules,
-                config,
+                config: defaults.values(),
                 config_reads,
             })
         } else {

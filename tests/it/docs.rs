@@ -131,7 +131,7 @@ fn the_settings_page_lists_every_setting_of_serve_help() {
     for open in [
         "| `RESPONDER_CONFIG_<NAME>` |",
         "playbook_config:",
-        "responders/config/",
+        "responders/playbook-config.yaml",
     ] {
         assert!(settings.contains(open), "docs/settings.md lacks {open:?}");
     }

@@ -1,67 +1,68 @@
 //! The playbooks' own settings, `config.<name>` in templates: an open map, so a new playbook
-//! needs no change to the service. Their defaults ship with the playbooks, in
-//! `responders/config/*.yaml` (`playbook_config:` as in a `--config` file); the operator's
-//! values (`RESPONDER_CONFIG_<NAME>`, the `--config` file) go over them. Every setting a
+//! needs no change to the service. Their defaults ship with the playbooks: a YAML file in the
+//! responders directory that holds `playbook_config:` (as in a `--config` file) instead of a
+//! playbook, like the K2 ones in `responders/playbook-config.yaml`. One directory of files, so
+//! it copies (or mounts from a Kubernetes ConfigMap) as it is. The operator's values
+//! (`RESPONDER_CONFIG_<NAME>`, the `--config` file) go over the defaults; every setting a
 //! playbook reads must end up with a value, checked before anything runs.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{read_dir, Catalog, CatalogError, Problem};
+use super::{Catalog, CatalogError, Problem};
 use crate::config::settings::{Text, PLAYBOOK_ENV_PREFIX};
 
-/// The directory, inside the responders directory, of the playbook settings' defaults.
-pub(super) const DEFAULTS_DIR: &str = "config";
+/// The key that makes a responders file one of defaults rather than a playbook.
+const KEY: &str = "playbook_config";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DefaultsFile {
-    #[serde(default)]
     playbook_config: BTreeMap<String, Text>,
 }
 
-/// The defaults in `responders_dir/config/*.yaml`; none when that directory does not exist.
-pub(super) fn defaults(
-    responders_dir: &Path,
-    found: &mut Vec<Problem>,
-) -> BTreeMap<String, String> {
-    let dir = responders_dir.join(DEFAULTS_DIR);
-    let mut defaults = BTreeMap::new();
-    if !dir.is_dir() {
-        return defaults;
+/// The playbook settings' defaults, each with the file that gave it.
+#[derive(Default)]
+pub(super) struct Defaults(BTreeMap<String, (String, String)>);
+
+impl Defaults {
+    /// Whether `text` is a defaults file (it has `playbook_config:`) rather than a playbook.
+    pub(super) fn holds(text: &str) -> bool {
+        serde_yaml_ng::from_str::<serde_yaml_ng::Mapping>(text)
+            .is_ok_and(|map| map.contains_key(KEY))
     }
-    let mut origin: BTreeMap<String, String> = BTreeMap::new();
-    for (file, text) in read_dir(&dir, found) {
+
+    /// Adds the defaults of `file`; a bad name or one another file also sets is a problem.
+    pub(super) fn add(&mut self, file: &str, text: &str, found: &mut Vec<Problem>) {
         let problem = |path: String, reason: String| Problem {
-            file: file.clone(),
+            file: file.to_owned(),
             path,
             reason,
         };
-        let parsed: DefaultsFile = match serde_yaml_ng::from_str(&text) {
+        let parsed: DefaultsFile = match serde_yaml_ng::from_str(text) {
             Ok(parsed) => parsed,
-            Err(e) => {
-                found.push(problem(String::new(), e.to_string()));
-                continue;
-            }
+            Err(e) => return found.push(problem(String::new(), e.to_string())),
         };
         for (name, value) in parsed.playbook_config {
-            let path = format!("playbook_config.{name}");
+            let path = format!("{KEY}.{name}");
             if !is_name(&name) {
                 found.push(problem(
                     path,
                     "use lowercase letters, digits and _".to_owned(),
                 ));
-            } else if let Some(first) = origin.get(&name) {
+            } else if let Some((_, first)) = self.0.get(&name) {
                 found.push(problem(path, format!("also set in {first}")));
             } else {
-                origin.insert(name.clone(), file.clone());
-                defaults.insert(name, value.0);
+                self.0.insert(name, (value.0, file.to_owned()));
             }
         }
     }
-    defaults
+
+    /// The defaults by name.
+    pub(super) fn values(self) -> BTreeMap<String, String> {
+        self.0.into_iter().map(|(k, (v, _))| (k, v)).collect()
+    }
 }
 
 /// A playbook setting's name: lowercase letters, digits and `_`.
@@ -94,7 +95,7 @@ impl Catalog {
                     file: file.to_owned(),
                     path: path.to_owned(),
                     reason: format!(
-                        "`config.{name}` has no value: set {PLAYBOOK_ENV_PREFIX}{}, `playbook_config: {{{name}: ...}}` in the --config file, or a default in the responders' {DEFAULTS_DIR}/ directory",
+                        "`config.{name}` has no value: set {PLAYBOOK_ENV_PREFIX}{}, `playbook_config: {{{name}: ...}}` in the --config file, or a default under `{KEY}:` in a YAML file of the responders directory",
                         name.to_ascii_uppercase()
                     ),
                 }
@@ -113,29 +114,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_read_checked_and_overridden() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join(DEFAULTS_DIR);
-        std::fs::create_dir(&config).unwrap();
-        std::fs::write(
-            config.join("a.yaml"),
-            "playbook_config:\n  kafka: k2-kafka\n  port: 8081\n  Bad: x\n",
-        )
-        .unwrap();
-        std::fs::write(config.join("b.yaml"), "playbook_config:\n  kafka: other\n").unwrap();
+    fn defaults_files_are_told_from_playbooks_read_and_checked() {
+        assert!(Defaults::holds("playbook_config:\n  a: b\n"));
+        assert!(!Defaults::holds("name: r\nsteps: []\n"));
+        assert!(!Defaults::holds("- not a map\n"));
+        let mut defaults = Defaults::default();
         let mut found = Vec::new();
-        let defaults = defaults(dir.path(), &mut found);
-        assert_eq!(defaults["kafka"], "k2-kafka");
-        assert_eq!(defaults["port"], "8081");
+        defaults.add(
+            "a.yaml",
+            "playbook_config:\n  kafka: k2-kafka\n  port: 8081\n  Bad: x\n",
+            &mut found,
+        );
+        defaults.add("b.yaml", "playbook_config:\n  kafka: other\n", &mut found);
+        defaults.add("c.yaml", "playbook_config: {}\nname: x\n", &mut found);
         let reasons: Vec<String> = found.iter().map(ToString::to_string).collect();
-        assert_eq!(found.len(), 2, "{reasons:?}");
-        assert!(reasons[0].contains("playbook_config.Bad"), "{reasons:?}");
-        assert!(reasons[1].contains("also set in"), "{reasons:?}");
-        let mut none = Vec::new();
-        assert!(defaults_of_nothing(&mut none).is_empty() && none.is_empty());
-    }
-
-    fn defaults_of_nothing(found: &mut Vec<Problem>) -> BTreeMap<String, String> {
-        defaults(Path::new("/nonexistent-responders"), found)
+        assert_eq!(found.len(), 3, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("a.yaml: playbook_config.Bad: "),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            reasons[1],
+            "b.yaml: playbook_config.kafka: also set in a.yaml"
+        );
+        assert!(reasons[2].contains("unknown field `name`"), "{reasons:?}");
+        let values = defaults.values();
+        assert_eq!(values["kafka"], "k2-kafka");
+        assert_eq!(values["port"], "8081");
     }
 }

@@ -102,8 +102,8 @@ pub struct SettingsArgs {
     /// Directory of routing rules [default: routes].
     #[arg(long, env = "RESPONDER_ROUTES_DIR", global = true)]
     pub routes_dir: Option<PathBuf>,
-    /// Directory of responder playbooks, and in its `config/` the defaults of the playbooks'
-    /// settings [default: responders].
+    /// Directory of responder playbooks, and of the defaults of their settings (a file
+    /// holding `playbook_config:`) [default: responders].
     #[arg(long, env = "RESPONDER_RESPONDERS_DIR", global = true)]
     pub responders_dir: Option<PathBuf>,
     /// Runs at once across all targets [default: 8].
@@ -137,19 +137,19 @@ pub struct SettingsArgs {
     #[arg(long, env = "RESPONDER_APPROVAL_TTL")]
     pub approval_ttl: Option<Text>,
     /// Playbook setting `config.kafka_container`, like RESPONDER_CONFIG_KAFKA_CONTAINER
-    /// [default: in responders/config/].
+    /// [default: responders/playbook-config.yaml].
     #[arg(long, env = "KAFKA_CONTAINER")]
     pub kafka_container: Option<Text>,
     /// Playbook setting `config.spark_master_container`, like
-    /// RESPONDER_CONFIG_SPARK_MASTER_CONTAINER [default: in responders/config/].
+    /// RESPONDER_CONFIG_SPARK_MASTER_CONTAINER [default: responders/playbook-config.yaml].
     #[arg(long, env = "SPARK_MASTER_CONTAINER")]
     pub spark_master_container: Option<Text>,
     /// Playbook setting `config.spark_master_url`, like RESPONDER_CONFIG_SPARK_MASTER_URL
-    /// [default: in responders/config/].
+    /// [default: responders/playbook-config.yaml].
     #[arg(long, env = "SPARK_MASTER_URL")]
     pub spark_master_url: Option<Text>,
     /// Playbook setting `config.schema_registry_url`, like RESPONDER_CONFIG_SCHEMA_REGISTRY_URL
-    /// [default: in responders/config/].
+    /// [default: responders/playbook-config.yaml].
     #[arg(long, env = "SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<Text>,
     /// Prometheus URL for trends and charts (`config.prometheus_url`, like
@@ -157,7 +157,7 @@ pub struct SettingsArgs {
     #[arg(long, env = "PROMETHEUS_URL")]
     pub prometheus_url: Option<Text>,
     /// Playbook setting `config.cleaner_container`, like RESPONDER_CONFIG_CLEANER_CONTAINER
-    /// [default: in responders/config/].
+    /// [default: responders/playbook-config.yaml].
     #[arg(long, env = "CHECKPOINT_CLEANER_CONTAINER")]
     pub cleaner_container: Option<Text>,
     /// Regex of whole container names whose OOM kills, and exits with checkpoint-corruption
@@ -203,7 +203,7 @@ pub struct SettingsArgs {
     #[arg(long, env = "DOCKER_HOST")]
     pub docker_host: Option<Text>,
     /// Values playbooks read as `config.<name>`: the file's `playbook_config:` map and the
-    /// `RESPONDER_CONFIG_<NAME>` variables, over the defaults in `responders/config/`.
+    /// `RESPONDER_CONFIG_<NAME>` variables, over the defaults shipped with the playbooks.
     #[arg(skip)]
     pub playbook_config: BTreeMap<String, Text>,
 }

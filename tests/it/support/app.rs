@@ -98,17 +98,26 @@ pub struct TestApp {
     options: Options,
 }
 
-/// Writes a catalog for one test: `routes/r.yaml` and one `responders/<name>.yaml` each.
+/// Writes a catalog for one test: `routes/r.yaml` and one `responders/<name>.yaml` each,
+/// beside a copy of the shipped playbook settings' defaults.
 pub fn catalog_dir(dir: &Path, routes: &str, responders: &[(&str, &str)]) -> (PathBuf, PathBuf) {
     let (routes_dir, responders_dir) = (dir.join("routes"), dir.join("responders"));
     std::fs::create_dir_all(&routes_dir).expect("a temp routes dir");
     std::fs::create_dir_all(&responders_dir).expect("a temp responders dir");
+    copy_playbook_defaults(&responders_dir);
     std::fs::write(routes_dir.join("r.yaml"), routes).expect("routes written");
     for (name, text) in responders {
         std::fs::write(responders_dir.join(format!("{name}.yaml")), text)
             .expect("responder written");
     }
     (routes_dir, responders_dir)
+}
+
+/// Copies the shipped `responders/playbook-config.yaml` (the K2 playbooks' settings) into `to`.
+pub fn copy_playbook_defaults(to: &Path) {
+    let (_, shipped) = shipped_catalog();
+    let name = "playbook-config.yaml";
+    std::fs::copy(shipped.join(name), to.join(name)).expect("the shipped defaults copied");
 }
 
 /// The shipped catalog directories.
