@@ -83,6 +83,7 @@ impl Application {
             &settings.routes_dir,
             &settings.responders_dir,
         )?);
+        let playbook_config = catalog.playbook_config(&settings.playbook_config)?;
         tracing::info!(
             routes = catalog.routes.routes.len(),
             responders = catalog.responders.len(),
@@ -193,7 +194,7 @@ impl Application {
             wake: journal_wake,
             active: Arc::default(),
             tracker: TaskTracker::new(),
-            config: Arc::new(settings.playbook_config.clone()),
+            config: Arc::new(playbook_config),
             approval_ttl: settings.approval_ttl,
             approvals: approvals.clone(),
             metrics: metrics.clone(),

@@ -256,6 +256,10 @@ fn check(args: &SettingsArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = catalog.playbook_config(&settings.playbook_config) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
     let lints = lints(&catalog, &settings);
     for lint in &lints {
         match lint.severity {

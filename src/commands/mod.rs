@@ -112,11 +112,14 @@ pub async fn simulate(
             store::redact_url(&settings.database_url)
         ),
     };
+    let config = catalog
+        .playbook_config(&settings.playbook_config)
+        .map_err(|e| e.to_string())?;
     let lookup = crate::app::pagerduty_lookup(settings).map_err(|e| format!("{e:#}"))?;
     let input = simulate::SimInput {
         catalog: &catalog,
         mode: settings.mode,
-        config: &settings.playbook_config,
+        config: &config,
         store: store.as_deref(),
         approval_ttl: settings.approval_ttl,
         approvals_possible: settings.admin_token.is_some(),

@@ -8,7 +8,7 @@ mod ledger;
 pub mod report;
 mod steps;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde_json::Map;
@@ -44,6 +44,9 @@ const HELD: [&str; 2] = ["rate_limited", "fenced"];
 pub async fn replay(settings: &Settings, since: Duration) -> Result<Report, String> {
     let catalog = Catalog::load(&settings.routes_dir, &settings.responders_dir)
         .map_err(|e| format!("the catalog does not load:\n{e}"))?;
+    let config = catalog
+        .playbook_config(&settings.playbook_config)
+        .map_err(|e| format!("the catalog fails `check`:\n{e}"))?;
     let errors: Vec<String> = lints(&catalog, settings)
         .iter()
         .filter(|l| l.severity == Severity::Error)
@@ -78,7 +81,7 @@ pub async fn replay(settings: &Settings, since: Duration) -> Result<Report, Stri
     let overrides = store.mode_overrides().await.map_err(read)?;
     let mut replay = Replay {
         catalog: &catalog,
-        settings,
+        config: &config,
         store: &*store,
         modes: ModeOverrides::new(settings.mode, &overrides),
         ledger: Ledger::new(uses, &replayed),
@@ -140,7 +143,8 @@ pub async fn replay(settings: &Settings, since: Duration) -> Result<Report, Stri
 /// What replaying every alert shares.
 struct Replay<'a> {
     catalog: &'a Catalog,
-    settings: &'a Settings,
+    /// The playbook settings runs see, `config.<name>`.
+    config: &'a BTreeMap<String, String>,
     store: &'a dyn Store,
     modes: ModeOverrides,
     ledger: Ledger,
@@ -179,7 +183,7 @@ impl Replay<'_> {
             .filter(|d| unix(&d.at) == Some(past.received_at.unix_timestamp()))
             .map(|d| format!("{}: {}", d.kind, d.detail))
             .collect();
-        let config = &self.settings.playbook_config;
+        let config = self.config;
         let (runs_now, declined_now) =
             match plan_alert(self.catalog, &self.modes, config, &past.alert) {
                 AlertPlan::Firing { runs, declines, .. } => (
@@ -283,7 +287,7 @@ impl Replay<'_> {
                         target: &plan.target,
                         responder: &responder.name,
                         mode: plan.mode,
-                        config: &self.settings.playbook_config,
+                        config: self.config,
                         previous: &previous,
                     },
                     recorded,

@@ -6,6 +6,7 @@
 //! before the rest is read strictly as its action, so a typo is an error, not a silent default.
 
 mod extract;
+mod playbook_config;
 mod schedule;
 mod steps;
 pub(crate) mod watch;
@@ -63,6 +64,10 @@ pub struct Catalog {
     pub templates: Templates,
     /// `extract:` rules of every routes file, in evaluation order.
     pub extract: Vec<Extraction>,
+    /// The playbook settings' defaults, from the responders files holding `playbook_config:`.
+    pub config: BTreeMap<String, String>,
+    /// Each playbook setting a template reads, and where the first reader is (`file: path`).
+    pub config_reads: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,9 +142,16 @@ pub(crate) struct Problems<'a> {
     file: &'a str,
     found: &'a mut Vec<Problem>,
     deferred: Vec<(String, String)>,
+    /// Playbook settings read, (name, path).
+    reads: Vec<(String, String)>,
 }
 
 impl Problems<'_> {
+    /// Notes that the template at `path` reads the playbook setting `config.<name>`.
+    pub(crate) fn read_config(&mut self, path: &str, name: &str) {
+        self.reads.push((name.to_owned(), path.to_owned()));
+    }
+
     /// Notes a variable to check once the whole playbook is known.
     pub(crate) fn defer(&mut self, path: &str, var: &str) {
         self.deferred.push((path.to_owned(), var.to_owned()));
@@ -185,13 +197,26 @@ impl Catalog {
         let mut found = Vec::new();
         let mut templates = TemplatesBuilder::default();
         let mut responders = BTreeMap::new();
+        let mut config_reads = BTreeMap::new();
+        let mut defaults = playbook_config::Defaults::default();
         for (file, text) in read_dir(responders_dir, &mut found) {
+            if playbook_config::Defaults::holds(&text) {
+                defaults.add(&file, &text, &mut found);
+                continue;
+            }
             let mut problems = Problems {
                 file: &file,
                 found: &mut found,
                 deferred: Vec::new(),
+                reads: Vec::new(),
             };
-            if let Some(r) = compile_responder(&file, &text, &mut templates, &mut problems) {
+            let compiled = compile_responder(&file, &text, &mut templates, &mut problems);
+            for (name, path) in std::mem::take(&mut problems.reads) {
+                config_reads
+                    .entry(name)
+                    .or_insert(format!("{file}: {path}"));
+            }
+            if let Some(r) = compiled {
                 if responders.contains_key(&r.name) {
                     problems.add("name", format!("responder {:?} is defined twice", r.name));
                 } else {
@@ -205,6 +230,7 @@ impl Catalog {
                 file: &file,
                 found: &mut found,
                 deferred: Vec::new(),
+                reads: Vec::new(),
             };
             let parsed = compile_routes(&file, &text, &responders, &mut routes, &mut problems);
             extract::compile(&file, parsed, &mut rules, &mut problems);
@@ -222,6 +248,8 @@ impl Catalog {
                 responders,
                 templates: templates.build(),
                 extract: rules,
+                config: defaults.values(),
+                config_reads,
             })
         } else {
             Err(CatalogError(found))

@@ -108,7 +108,41 @@ pub fn lints(catalog: &Catalog, settings: &Settings) -> Vec<Lint> {
             }
         }
     }
+    found.extend(unread_playbook_settings(catalog, settings));
     found
+}
+
+/// Playbook settings given (`RESPONDER_CONFIG_<NAME>`, `playbook_config:`) that no playbook
+/// reads and no shipped default declares: most likely a typo, which would leave the playbook
+/// on its default. `prometheus_url` is also read by the service itself, for charts.
+fn unread_playbook_settings(catalog: &Catalog, settings: &Settings) -> Vec<Lint> {
+    let read: Vec<&str> = catalog.config_reads.keys().map(String::as_str).collect();
+    settings
+        .playbook_config
+        .keys()
+        .filter(|name| {
+            !catalog.config_reads.contains_key(*name)
+                && !catalog.config.contains_key(*name)
+                && name.as_str() != "prometheus_url"
+        })
+        .map(|name| Lint {
+            severity: Severity::Warning,
+            file: "settings".to_owned(),
+            path: format!("playbook_config.{name}"),
+            reason: format!(
+                "no playbook reads `config.{name}` ({}{}): a typo?",
+                if read.is_empty() {
+                    "none reads any"
+                } else {
+                    "they read "
+                },
+                read.iter()
+                    .map(|n| format!("config.{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect()
 }
 
 /// A route after one without `continue` whose matchers are a subset (same canonical text) of
@@ -275,5 +309,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_playbook_setting_no_playbook_reads_is_a_warning() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let catalog = Catalog::load(&root.join("routes"), &root.join("responders")).unwrap();
+        let mut settings = Settings::load(&SettingsArgs::default()).unwrap();
+        for name in ["kafka_contianer", "kafka_container", "prometheus_url"] {
+            settings
+                .playbook_config
+                .insert(name.to_owned(), "x".to_owned());
+        }
+        let unread: Vec<String> = lints(&catalog, &settings)
+            .iter()
+            .filter(|l| l.file == "settings")
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(unread.len(), 1, "{unread:?}");
+        assert!(
+            unread[0].starts_with("warning: settings: playbook_config.kafka_contianer: no playbook reads `config.kafka_contianer` (they read config.cleaner_container, config.kafka_container"),
+            "{unread:?}"
+        );
     }
 }

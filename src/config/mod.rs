@@ -7,6 +7,6 @@ mod settings;
 pub use catalog::{Catalog, CatalogError, Problem};
 pub use lints::{lints, Lint, Severity};
 pub use settings::{
-    ConfigError, GrafanaArgs, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs,
-    SlackChatSettings, PLAYBOOK_CONFIG,
+    ConfigError, Problem as SettingProblem, Secret, Settings, SettingsArgs, SlackChatSettings,
+    Text, PLAYBOOK_ENV_PREFIX,
 };

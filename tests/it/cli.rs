@@ -37,7 +37,7 @@ fn secret(prefix: &str) -> String {
 }
 
 /// Runs a short command to completion: (status, stdout, stderr).
-async fn run(cmd: Command, dir: &Path) -> (ExitStatus, String, String) {
+pub(crate) async fn run(cmd: Command, dir: &Path) -> (ExitStatus, String, String) {
     let mut child = Child::spawn(cmd, dir);
     let status = child.finished().await;
     (status, child.stdout(), child.stderr())

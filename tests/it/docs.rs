@@ -127,4 +127,12 @@ fn the_settings_page_lists_every_setting_of_serve_help() {
         .filter(|v| !settings.contains(&format!("| `{v}` |")))
         .collect();
     assert!(missing.is_empty(), "docs/settings.md lacks {missing:?}");
+    // Playbook settings are an open map, so no `--help` line lists them one by one.
+    for open in [
+        "| `RESPONDER_CONFIG_<NAME>` |",
+        "playbook_config:",
+        "responders/playbook-config.yaml",
+    ] {
+        assert!(settings.contains(open), "docs/settings.md lacks {open:?}");
+    }
 }

@@ -14,6 +14,7 @@ mod body_memory;
 mod charts;
 mod checkpoint_corruption;
 mod cli;
+mod cli_settings;
 mod deploy;
 mod dlq_checkpoint_actions;
 mod docker_actions;

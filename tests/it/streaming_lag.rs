@@ -9,7 +9,9 @@ use tokio::task::JoinHandle;
 
 use crate::lag_actions::http::spark_master_serving;
 use crate::lag_actions::kafka::{kafka_container, write_file};
-use crate::support::app::{am_alert, shipped_catalog, step_states, Options, TestApp, SLACK_TOKEN};
+use crate::support::app::{
+    am_alert, copy_playbook_defaults, shipped_catalog, step_states, Options, TestApp, SLACK_TOKEN,
+};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
 
@@ -36,6 +38,7 @@ fn quick_catalog(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         .replace("interval: 30s", "interval: 2s")
         .replace("after: 60s", "after: 1s");
     std::fs::write(responders.join("streaming-lag.yaml"), quick).unwrap();
+    copy_playbook_defaults(&responders);
     (routes, responders)
 }
 

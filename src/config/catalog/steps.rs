@@ -7,7 +7,6 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::{duration, Problems};
 use crate::actions::Action;
-use crate::config::PLAYBOOK_CONFIG;
 use crate::responders::{OnFailure, Step};
 use crate::template::{Expr, TemplatesBuilder};
 
@@ -354,6 +353,12 @@ pub(super) fn check_variables(
     problems: &mut Problems<'_>,
 ) {
     for var in vars {
+        // Playbook settings are an open map: which names have values is known only with the
+        // settings, so the names read are kept for `Catalog::playbook_config` to check.
+        if let Some(name) = var.strip_prefix("config.") {
+            problems.read_config(path, name.split('.').next().unwrap_or(name));
+            continue;
+        }
         match check_variable(var, earlier, own_outputs) {
             Err(reason) if reason == DEFER => problems.defer(path, var),
             Err(reason) => problems.add(path, reason),
@@ -379,10 +384,6 @@ fn check_variable(
             "`{var}`: `failed.{id}` is the step's error text; it has no field {field:?}"
         )),
         ["failed", rest @ ..] => check_step_reference(var, rest, earlier, "steps before this one"),
-        ["config", name, ..] if !PLAYBOOK_CONFIG.contains(name) => Err(format!(
-            "`{var}`: no setting {name:?}; playbooks can read config.{}",
-            PLAYBOOK_CONFIG.join(", config.")
-        )),
         ["previous", ..] => Err(DEFER.to_owned()),
         ["output", rest @ ..] => match (own_outputs, rest.first()) {
             (None, _) => Err(format!("`{var}`: `output` is only available in `expect`")),

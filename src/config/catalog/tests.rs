@@ -33,10 +33,6 @@ fn config_previous_and_step_references_are_checked_at_load() {
             "{{ config.kafka_container }} {{ config.prometheus_url }}",
             None,
         ),
-        (
-            "{{ config.kafka_contaner }}",
-            Some("no setting \"kafka_contaner\""),
-        ),
         // `previous` may name any step, even one after this one...
         (
             "{{ previous.b.running }} {{ previous.a.memory_percent }}",
@@ -74,6 +70,46 @@ fn config_previous_and_step_references_are_checked_at_load() {
             (Ok(_), Some(want)) => panic!("{text}: loaded, expected {want}"),
             (Err(e), None) => panic!("{text}: {e}"),
         }
+    }
+}
+
+#[test]
+fn every_playbook_setting_read_needs_a_value_from_the_defaults_or_the_settings() {
+    let catalog = load(&responder_with(
+        "{{ config.kafka_contaner }} {{ config.port }}",
+    ))
+    .unwrap();
+    let err = catalog
+        .playbook_config(&BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "`config.kafka_contaner` has no value: set RESPONDER_CONFIG_KAFKA_CONTANER",
+        "`config.port` has no value",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    let given = BTreeMap::from([
+        ("kafka_contaner".to_owned(), "k".to_owned()),
+        ("port".to_owned(), "1".to_owned()),
+    ]);
+    assert_eq!(catalog.playbook_config(&given).unwrap(), given);
+}
+
+#[test]
+fn the_shipped_playbook_settings_are_defaults_the_settings_override() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = Catalog::load(&root.join("routes"), &root.join("responders")).unwrap();
+    let given = BTreeMap::from([("kafka_container".to_owned(), "kafka-1".to_owned())]);
+    let config = catalog.playbook_config(&given).unwrap();
+    assert_eq!(config["kafka_container"], "kafka-1");
+    assert_eq!(config["spark_master_container"], "k2-spark-master");
+    assert_eq!(config["prometheus_url"], "");
+    for name in catalog.config_reads.keys() {
+        assert!(
+            catalog.config.contains_key(name),
+            "{name} has no shipped default"
+        );
     }
 }
 

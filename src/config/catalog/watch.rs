@@ -98,6 +98,7 @@ mod tests {
             file: "responders/a.yaml",
             found: &mut found,
             deferred: Vec::new(),
+            reads: Vec::new(),
         };
         let watch = compile(raw, destructive, scheduled, &mut problems);
         (watch, found.iter().map(|p| p.reason.clone()).collect())
@@ -132,6 +133,7 @@ mod tests {
             file: "responders/a.yaml",
             found: &mut found,
             deferred: Vec::new(),
+            reads: Vec::new(),
         };
         let watching = Some(DEFAULT_WATCH);
         assert_eq!(limit(None, watching, &mut problems), 2);

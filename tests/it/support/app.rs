@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alert_responder::app::Application;
-use alert_responder::config::{GrafanaArgs, PagerDutyArgs, Settings, SettingsArgs, SlackChatArgs};
+use alert_responder::config::{Secret, Settings, SettingsArgs, Text};
 use alert_responder::sources::schedule::Clock;
 use alert_responder::store::Store;
 use serde_json::{json, Value};
@@ -100,17 +100,26 @@ pub struct TestApp {
     options: Options,
 }
 
-/// Writes a catalog for one test: `routes/r.yaml` and one `responders/<name>.yaml` each.
+/// Writes a catalog for one test: `routes/r.yaml` and one `responders/<name>.yaml` each,
+/// beside a copy of the shipped playbook settings' defaults.
 pub fn catalog_dir(dir: &Path, routes: &str, responders: &[(&str, &str)]) -> (PathBuf, PathBuf) {
     let (routes_dir, responders_dir) = (dir.join("routes"), dir.join("responders"));
     std::fs::create_dir_all(&routes_dir).expect("a temp routes dir");
     std::fs::create_dir_all(&responders_dir).expect("a temp responders dir");
+    copy_playbook_defaults(&responders_dir);
     std::fs::write(routes_dir.join("r.yaml"), routes).expect("routes written");
     for (name, text) in responders {
         std::fs::write(responders_dir.join(format!("{name}.yaml")), text)
             .expect("responder written");
     }
     (routes_dir, responders_dir)
+}
+
+/// Copies the shipped `responders/playbook-config.yaml` (the K2 playbooks' settings) into `to`.
+pub fn copy_playbook_defaults(to: &Path) {
+    let (_, shipped) = shipped_catalog();
+    let name = "playbook-config.yaml";
+    std::fs::copy(shipped.join(name), to.join(name)).expect("the shipped defaults copied");
 }
 
 /// The shipped catalog directories.
@@ -133,91 +142,62 @@ impl TestApp {
         options: Options,
     ) -> Self {
         let (routes, responders) = options.catalog.clone().unwrap_or_else(shipped_catalog);
-        let args = SettingsArgs {
+        let text = |v: &Option<String>| v.clone().map(Text::from);
+        let secret = |v: &Option<String>| v.clone().map(Secret::from);
+        let number = |v: Option<u64>| v.map(|n| Text::from(n.to_string()));
+        let usize_number = |v: Option<usize>| number(v.map(|n| n as u64));
+        let mut args = SettingsArgs {
             listen: Some("127.0.0.1:0".into()),
-            database_url: Some(database_url.clone()),
-            webhook_token: options.webhook_token.clone(),
-            mode: options.mode.clone(),
+            database_url: Some(database_url.clone().into()),
+            webhook_token: secret(&options.webhook_token),
+            mode: text(&options.mode),
             slack_bot_token: slack
                 .filter(|_| !options.no_slack)
-                .map(|_| SLACK_TOKEN.to_owned()),
-            slack_api_url: slack.map(FakeSlack::api_url),
-            slack_oncall_group: options.oncall_group.clone(),
+                .map(|_| SLACK_TOKEN.into()),
+            slack_api_url: slack.map(|s| s.api_url().into()),
+            slack_oncall_group: text(&options.oncall_group),
             routes_dir: Some(routes),
             responders_dir: Some(responders),
-            body_limit: options.body_limit,
-            body_budget: options.body_budget,
-            max_backlog: options.max_backlog,
-            request_timeout: options.request_timeout.clone(),
-            admin_token: options.admin_token.clone(),
-            pagerduty_webhook_secret: options.pagerduty_webhook_secret.clone(),
-            approval_ttl: options.approval_ttl.clone(),
+            body_limit: usize_number(options.body_limit),
+            body_budget: usize_number(options.body_budget),
+            max_backlog: number(options.max_backlog),
+            request_timeout: text(&options.request_timeout),
+            admin_token: secret(&options.admin_token),
+            pagerduty_webhook_secret: secret(&options.pagerduty_webhook_secret),
+            approval_ttl: text(&options.approval_ttl),
             // `^$` only matches an empty name, and Docker names are never empty.
-            oom_containers: Some(
-                options
-                    .oom_containers
-                    .clone()
-                    .unwrap_or_else(|| "^$".into()),
-            ),
-            slack_chat: SlackChatArgs {
-                slack_signing_secret: options.slack_signing_secret.clone(),
-                slack_run_allowed: options.slack_allowed[0].clone(),
-                slack_approve_allowed: options.slack_allowed[1].clone(),
-                slack_mode_allowed: options.slack_allowed[2].clone(),
-                slack_status_containers: options.slack_status_containers.clone(),
-                ..Default::default()
-            },
-            docker_host: options.docker_host.clone(),
-            alertmanager_url: options.alertmanager_url.clone(),
-            shutdown_drain: Some(
-                options
-                    .shutdown_drain
-                    .clone()
-                    .unwrap_or_else(|| "0s".into()),
-            ),
+            oom_containers: Some(options.oom_containers.as_deref().unwrap_or("^$").into()),
+            slack_signing_secret: secret(&options.slack_signing_secret),
+            slack_run_allowed: text(&options.slack_allowed[0]),
+            slack_approve_allowed: text(&options.slack_allowed[1]),
+            slack_mode_allowed: text(&options.slack_allowed[2]),
+            slack_status_containers: text(&options.slack_status_containers),
+            docker_host: text(&options.docker_host),
+            alertmanager_url: text(&options.alertmanager_url),
+            shutdown_drain: Some(options.shutdown_drain.as_deref().unwrap_or("0s").into()),
+            playbook_config: options
+                .config
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), Text::from(value.clone())))
+                .collect(),
             ..Default::default()
         };
-        let mut args = args;
         if let Some(url) = &options.pagerduty_out {
             use super::fake_pagerduty::{PD_FROM, PD_ROUTING_KEY, PD_TOKEN};
-            args.pagerduty = PagerDutyArgs {
-                api_token: Some(
-                    options
-                        .pagerduty_token
-                        .clone()
-                        .unwrap_or_else(|| PD_TOKEN.into()),
-                ),
-                from: Some(PD_FROM.into()),
-                api_url: Some(url.clone()),
-                routing_key: Some(PD_ROUTING_KEY.into()),
-                events_url: Some(url.clone()),
-            };
+            let token = options.pagerduty_token.as_deref().unwrap_or(PD_TOKEN);
+            args.pagerduty_api_token = Some(token.into());
+            args.pagerduty_from = Some(PD_FROM.into());
+            args.pagerduty_api_url = Some(url.as_str().into());
+            args.pagerduty_routing_key = Some(PD_ROUTING_KEY.into());
+            args.pagerduty_events_url = Some(url.as_str().into());
         }
         if let Some(url) = &options.grafana {
             use super::fake_grafana::{GF_DASHBOARD, GF_TOKEN};
-            args.grafana = GrafanaArgs {
-                grafana_url: Some(url.clone()),
-                grafana_api_token: Some(
-                    options
-                        .grafana_token
-                        .clone()
-                        .unwrap_or_else(|| GF_TOKEN.into()),
-                ),
-                grafana_dashboard_uid: Some(GF_DASHBOARD.into()),
-                public_url: options.public_url.clone(),
-            };
-        }
-        for (name, value) in &options.config {
-            let field = match *name {
-                "kafka_container" => &mut args.kafka_container,
-                "spark_master_container" => &mut args.spark_master_container,
-                "spark_master_url" => &mut args.spark_master_url,
-                "schema_registry_url" => &mut args.schema_registry_url,
-                "prometheus_url" => &mut args.prometheus_url,
-                "cleaner_container" => &mut args.cleaner_container,
-                other => panic!("no playbook setting {other}"),
-            };
-            *field = Some(value.clone());
+            let token = options.grafana_token.as_deref().unwrap_or(GF_TOKEN);
+            args.grafana_url = Some(url.as_str().into());
+            args.grafana_api_token = Some(token.into());
+            args.grafana_dashboard_uid = Some(GF_DASHBOARD.into());
+            args.public_url = text(&options.public_url);
         }
         let settings = Settings::load(&args).expect("test settings are valid");
         let clock = options.clock.clone().unwrap_or_default();
