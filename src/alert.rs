@@ -41,6 +41,13 @@ impl Status {
             Status::Update => "update",
         }
     }
+
+    /// The status of a stored name; `None` for a name this version never writes.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Status::Firing, Status::Resolved, Status::Update]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// Where an alert came from.

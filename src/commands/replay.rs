@@ -246,13 +246,13 @@ impl Replay<'_> {
         let then_side = then.map(|t| RunSide {
             run_id: Some(t.id),
             target: t.target.clone(),
-            mode: t.mode.as_str().to_owned(),
-            outcome: t.outcome.map(|o| o.as_str().to_owned()),
+            mode: t.mode,
+            outcome: t.outcome,
         });
         let now_side = now.map(|n| RunSide {
             run_id: None,
             target: n.target.clone(),
-            mode: n.mode.as_str().to_owned(),
+            mode: n.mode,
             outcome: None,
         });
         let notes = run_notes(then_side.as_ref(), now_side.as_ref(), declined_now);
@@ -366,7 +366,7 @@ mod tests {
         RunSide {
             run_id: None,
             target: target.into(),
-            mode: mode.into(),
+            mode: crate::responders::Mode::parse(mode).expect("a mode"),
             outcome: None,
         }
     }

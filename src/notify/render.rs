@@ -6,7 +6,7 @@ use crate::store::{
 };
 
 /// Decisions that follow an incident's first alert without saying why it was not acted on.
-const FOLLOWERS: [&str; 2] = [DecisionKind::Folded.as_str(), DecisionKind::Joined.as_str()];
+const FOLLOWERS: [DecisionKind; 2] = [DecisionKind::Folded, DecisionKind::Joined];
 
 /// Escapes Slack's three control characters so text stays text: alert data such as
 /// `<!channel>` or `<https://example.com|approve>` would otherwise ping a whole channel or
@@ -21,7 +21,7 @@ pub fn escape(text: &str) -> String {
 pub fn parent(view: &IncidentView) -> String {
     let i = &view.incident;
     // A missed scheduled slot is routine news, not an incident: one line says so.
-    let missed = (view.decisions.iter()).find(|d| d.kind == DecisionKind::SlotMissed.as_str());
+    let missed = (view.decisions.iter()).find(|d| d.kind == DecisionKind::SlotMissed);
     if let (None, Some(missed)) = (&view.run, missed) {
         return format!(":calendar: {}", missed.detail);
     }
@@ -50,7 +50,7 @@ pub fn parent(view: &IncidentView) -> String {
                 .decisions
                 .iter()
                 .rev()
-                .find(|d| !FOLLOWERS.contains(&d.kind.as_str()))
+                .find(|d| !FOLLOWERS.contains(&d.kind))
                 .map(|d| d.detail.as_str())
                 .unwrap_or("no responder ran");
             lines.push(format!("Not acted on: {why}"));
@@ -214,7 +214,7 @@ mod tests {
 
     fn decision(kind: DecisionKind, detail: &str) -> DecisionRow {
         DecisionRow {
-            kind: kind.as_str().to_owned(),
+            kind,
             detail: detail.to_owned(),
             run_id: None,
             at: "2026-11-27T05:00:00Z".to_owned(),

@@ -13,7 +13,7 @@ macro_rules! stored_names {
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
 
             /// The stored name.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $($ty::$variant => $name),+
                 }

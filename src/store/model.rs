@@ -179,29 +179,24 @@ pub enum DecisionKind {
     SlotMissed,
 }
 
-impl DecisionKind {
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DecisionKind::NoRoute => "no_route",
-            DecisionKind::TargetRefused => "target_refused",
-            DecisionKind::TargetUnresolved => "target_unresolved",
-            DecisionKind::LabelRefused => "label_refused",
-            DecisionKind::BudgetExhausted => "budget_exhausted",
-            DecisionKind::RateLimited => "rate_limited",
-            DecisionKind::Escalated => "escalated",
-            DecisionKind::Cancelled => "cancelled",
-            DecisionKind::Interrupted => "interrupted",
-            DecisionKind::ResolvedWithoutIncident => "resolved_without_incident",
-            DecisionKind::Folded => "folded",
-            DecisionKind::Joined => "joined",
-            DecisionKind::Fenced => "fenced",
-            DecisionKind::Preempted => "preempted",
-            DecisionKind::PreemptionDeclined => "preemption_declined",
-            DecisionKind::SlotMissed => "slot_missed",
-        }
-    }
-}
+crate::responders::outcome::stored_names!(DecisionKind {
+    NoRoute => "no_route",
+    TargetRefused => "target_refused",
+    TargetUnresolved => "target_unresolved",
+    LabelRefused => "label_refused",
+    BudgetExhausted => "budget_exhausted",
+    RateLimited => "rate_limited",
+    Escalated => "escalated",
+    Cancelled => "cancelled",
+    Interrupted => "interrupted",
+    ResolvedWithoutIncident => "resolved_without_incident",
+    Folded => "folded",
+    Joined => "joined",
+    Fenced => "fenced",
+    Preempted => "preempted",
+    PreemptionDeclined => "preemption_declined",
+    SlotMissed => "slot_missed",
+});
 
 /// A decision to record.
 #[derive(Debug, Clone)]
@@ -360,16 +355,35 @@ pub enum MessageKind {
     Update,
 }
 
-impl MessageKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageKind::Parent => "parent",
-            MessageKind::Reply => "reply",
-            MessageKind::Update => "update",
-        }
-    }
+crate::responders::outcome::stored_names!(MessageKind {
+    Parent => "parent",
+    Reply => "reply",
+    Update => "update",
+});
+
+/// Where a message stands in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Waiting for its turn or its next attempt.
+    Pending,
+    /// Delivered.
+    Sent,
+    /// Given up on (a refusal that retrying cannot fix).
+    Failed,
+    /// A newer edit of the same message replaced it before it was sent.
+    Superseded,
+    /// Kept, never sent: Slack is off (no `SLACK_BOT_TOKEN`).
+    Disabled,
 }
+
+crate::responders::outcome::stored_names!(DeliveryState {
+    Pending => "pending",
+    Sent => "sent",
+    Failed => "failed",
+    Superseded => "superseded",
+    Disabled => "disabled",
+});
 
 /// A message to queue.
 #[derive(Debug, Clone)]
@@ -514,5 +528,25 @@ impl Wakeup {
             "runs" => Wakeup::Runs,
             _ => return None,
         })
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+    use crate::alert::Status;
+    use crate::responders::outcome::tests::agree;
+
+    #[test]
+    fn decision_message_and_delivery_names_agree_with_their_json() {
+        agree(DecisionKind::ALL, DecisionKind::as_str, DecisionKind::parse);
+        agree(MessageKind::ALL, MessageKind::as_str, MessageKind::parse);
+        agree(
+            DeliveryState::ALL,
+            DeliveryState::as_str,
+            DeliveryState::parse,
+        );
+        let statuses = [Status::Firing, Status::Resolved, Status::Update];
+        agree(&statuses, Status::as_str, Status::parse);
     }
 }

@@ -101,7 +101,7 @@ pub struct AlertRow {
     /// Row id.
     pub id: i64,
     /// firing / resolved.
-    pub status: String,
+    pub status: crate::alert::Status,
     /// RFC 3339.
     pub starts_at: String,
     /// RFC 3339.
@@ -165,8 +165,8 @@ pub struct StepRow {
 /// A recorded decision.
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionRow {
-    /// See [`super::DecisionKind`].
-    pub kind: String,
+    /// What was decided.
+    pub kind: super::DecisionKind,
     /// Why.
     pub detail: String,
     /// Run it concerns.
@@ -179,9 +179,9 @@ pub struct DecisionRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageRow {
     /// parent / reply / update.
-    pub kind: String,
-    /// pending / sent / failed / disabled.
-    pub state: String,
+    pub kind: super::MessageKind,
+    /// pending / sent / failed / superseded / disabled.
+    pub state: super::DeliveryState,
     /// Text.
     pub text: String,
     /// Attempts.

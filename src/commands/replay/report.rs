@@ -82,9 +82,9 @@ pub struct RunSide {
     /// Target.
     pub target: String,
     /// live / dry-run.
-    pub mode: String,
+    pub mode: crate::responders::Mode,
     /// How it ended (recorded runs only).
-    pub outcome: Option<String>,
+    pub outcome: Option<crate::responders::outcome::RunOutcome>,
 }
 
 /// What happened, or would happen, to a step.
@@ -222,10 +222,9 @@ fn render_alert(out: &mut String, alert: &AlertReplay) {
                 s.run_id
                     .map_or("would run".to_owned(), |id| format!("run {id}")),
                 s.target,
-                s.mode,
+                s.mode.as_str(),
                 s.outcome
-                    .as_deref()
-                    .map_or(String::new(), |o| format!(", {o}"))
+                    .map_or(String::new(), |o| format!(", {}", o.as_str()))
             ),
             None => "no run".to_owned(),
         };

@@ -33,7 +33,7 @@ fn detail() -> IncidentDetail {
         labels: json!({"alertname": EVIL, "container": "k2-spark-master"}),
         alerts: vec![AlertRow {
             id: 1,
-            status: "firing".into(),
+            status: crate::alert::Status::Firing,
             starts_at: "2026-11-27T05:00:00Z".into(),
             ends_at: None,
             received_at: "2026-11-27T05:00:01.5Z".into(),
@@ -76,14 +76,14 @@ fn detail() -> IncidentDetail {
             ],
         }],
         decisions: vec![DecisionRow {
-            kind: "escalated".into(),
+            kind: crate::store::DecisionKind::Escalated,
             detail: format!("because {EVIL}"),
             run_id: Some(3),
             at: "2026-11-27T05:00:00.9Z".into(),
         }],
         messages: vec![MessageRow {
-            kind: "parent".into(),
-            state: "sent".into(),
+            kind: crate::store::MessageKind::Parent,
+            state: crate::store::DeliveryState::Sent,
             text: "*HighMemoryUsage* FIRING".into(),
             attempts: 1,
             last_error: None,

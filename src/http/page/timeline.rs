@@ -222,9 +222,9 @@ pub(super) fn build(detail: &IncidentDetail) -> Vec<Event> {
         let mut e = Event::new(
             Some(&alert.received_at),
             "alert",
-            format!("Alert {} received", alert.status),
+            format!("Alert {} received", alert.status.as_str()),
         );
-        e.state = Some(alert.status.clone());
+        e.state = Some(alert.status.as_str().to_owned());
         e.summary = alert
             .annotations
             .get("summary")
@@ -262,7 +262,7 @@ pub(super) fn build(detail: &IncidentDetail) -> Vec<Event> {
             "message",
             format!("Slack {} message", m.kind),
         );
-        e.state = Some(m.state.clone());
+        e.state = Some(m.state.as_str().to_owned());
         e.summary = m.text.lines().next().map(shorten);
         e.error = m.last_error.clone();
         e.fields

@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::StoreError;
-use crate::alert::Alert;
+use crate::alert::{Alert, Status};
 use crate::responders::Mode;
 use crate::store::views::{incident_row, named, named_opt};
 use crate::store::*;
@@ -111,7 +111,7 @@ async fn decisions_of(
     .iter()
     .map(|r| {
         Ok(DecisionRow {
-            kind: r.try_get("kind")?,
+            kind: named("kind", r.try_get("kind")?, DecisionKind::parse)?,
             detail: r.try_get("detail")?,
             run_id: r.try_get("run_id")?,
             at: r.try_get("at")?,
@@ -165,7 +165,7 @@ pub(super) async fn incident_detail(
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(AlertRow {
                 id: r.try_get("id")?,
-                status: r.try_get("status")?,
+                status: named("status", r.try_get("status")?, Status::parse)?,
                 starts_at: r.try_get("starts_at")?,
                 ends_at: r.try_get("ends_at")?,
                 received_at: r.try_get("received_at")?,
@@ -183,8 +183,8 @@ pub(super) async fn incident_detail(
         .iter()
         .map(|r| {
             Ok(MessageRow {
-                kind: r.try_get("kind")?,
-                state: r.try_get("state")?,
+                kind: named("kind", r.try_get("kind")?, MessageKind::parse)?,
+                state: named("state", r.try_get("state")?, DeliveryState::parse)?,
                 text: r.try_get("text")?,
                 attempts: r.try_get("attempts")?,
                 last_error: r.try_get("last_error")?,
