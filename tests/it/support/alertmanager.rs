@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::wait;
+mod metrics;
 
 /// The Alertmanager binary as Debian installs it.
 pub const ALERTMANAGER_BIN: &str = "prometheus-alertmanager";
@@ -29,10 +29,6 @@ pub const AMTOOL_BIN: &str = "amtool";
 
 /// How long a peer may take to answer `/-/ready` and report its cluster settled.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Bound on every peer's first flush of a group being over (group_wait, the second peer's
-/// turn, the sends): seconds normally; generous for a loaded machine.
-const FLUSH_OVER_WITHIN: Duration = Duration::from_secs(60);
 
 /// How long a peer waits per position before sending what a lower-position peer should have
 /// sent (0.25 default 15 s). Kept short so the test can wait past it and prove the app made
@@ -262,41 +258,6 @@ impl Alertmanager {
         let body = response.text().await.unwrap_or_default();
         assert_eq!(status, 200, "POST {}/api/v2/alerts: {body}", self.url);
     }
-
-    /// `(notifications, failed)` for the webhook integration, from `/metrics`:
-    /// `alertmanager_notifications_total` counts notifications this peer sent (once each,
-    /// retries not included), `alertmanager_notifications_failed_total` those that gave up.
-    pub async fn webhook_notifications(&self) -> (u64, u64) {
-        let text = self.metrics().await;
-        (
-            metric(
-                &text,
-                "alertmanager_notifications_total{integration=\"webhook\"}",
-            ),
-            metric(
-                &text,
-                "alertmanager_notifications_failed_total{integration=\"webhook\"}",
-            ),
-        )
-    }
-
-    /// How often this peer's dedup stage read its notification log: once per webhook per
-    /// flush, after the peer's wait for its turn (position × peer timeout) and before any send.
-    pub async fn dedup_checks(&self) -> u64 {
-        metric(&self.metrics().await, "alertmanager_nflog_queries_total")
-    }
-
-    async fn metrics(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("{}/metrics: {e}", self.url))
-            .text()
-            .await
-            .expect("metrics are text")
-    }
 }
 
 impl Drop for Alertmanager {
@@ -377,46 +338,6 @@ impl AlertmanagerCluster {
         }
     }
 
-    /// `(notifications, failed)` for the webhook, summed over all peers.
-    pub async fn webhook_notifications(&self) -> (u64, u64) {
-        let mut sum = (0, 0);
-        for peer in &self.peers {
-            let (sent, failed) = peer.webhook_notifications().await;
-            sum.0 += sent;
-            sum.1 += failed;
-        }
-        sum
-    }
-
-    /// Waits until every peer's first flush of a new alert group is over, the second peer's
-    /// turn included: each peer's dedup stage ran for a second flush (`webhooks` checks per
-    /// flush, one per webhook URL of the receiver). Flushes of a group run one after the other
-    /// and a send returns only once the webhook answered, so by then any HA duplicate was
-    /// delivered (or never sent); later flushes send nothing new (`repeat_interval` is 1h).
-    pub async fn wait_first_flush_over(&self, webhooks: usize) {
-        let want = u64::try_from(webhooks).expect("a small count") + 1;
-        let over = wait::until(FLUSH_OVER_WITHIN, || async {
-            for peer in &self.peers {
-                if peer.dedup_checks().await < want {
-                    return false;
-                }
-            }
-            true
-        })
-        .await;
-        if !over {
-            let mut checks = Vec::new();
-            for peer in &self.peers {
-                checks.push(peer.dedup_checks().await);
-            }
-            panic!(
-                "not every peer flushed twice within {FLUSH_OVER_WITHIN:?} (dedup checks per peer \
-                 {checks:?}, want {want} each)\n{}",
-                self.logs()
-            );
-        }
-    }
-
     /// Every peer's log, for failure messages.
     pub fn logs(&self) -> String {
         self.peers
@@ -425,16 +346,6 @@ impl AlertmanagerCluster {
             .collect::<Vec<_>>()
             .join("\n")
     }
-}
-
-/// The value of the sample `series` (name and labels as exposed) in a `/metrics` text; 0 when
-/// absent (a counter Alertmanager has not created yet).
-fn metric(text: &str, series: &str) -> u64 {
-    let prefix = format!("{series} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
 }
 
 /// One alert as Prometheus posts it to `/api/v2/alerts`.
