@@ -124,10 +124,11 @@ async fn alertmanager_ha_pair_drives_one_restart_one_thread_and_the_resolve() {
         .expect("the restart step has a started_at");
     let to_restart = restart_started - posted_wall;
 
-    // Past the second peer's turn (peer-timeout × position 1, after group_wait) and a few
-    // group_interval flushes: any HA duplicate or repeat flush has arrived by now and must
-    // have been a no-op.
-    tokio::time::sleep(PEER_TIMEOUT * 2 + Duration::from_secs(2)).await;
+    // Past the second peer's turn (peer-timeout × position 1, after group_wait): any HA
+    // duplicate was delivered by then, and once a barrier is recorded, the app has recorded
+    // whatever it made of it, which must have been a no-op.
+    ams.wait_first_flush_over(1).await;
+    app.barrier().await;
     let incidents = incidents_for(&app, hog.name()).await;
     assert_eq!(incidents.len(), 1, "one incident: {incidents:#?}");
     let id = incidents[0]["id"].as_i64().expect("id");
@@ -202,7 +203,13 @@ async fn alertmanager_ha_pair_drives_one_restart_one_thread_and_the_resolve() {
     assert_eq!(detail["incident"]["status"], "resolved", "{detail:#}");
 
     // Past the second peer's turn again: the resolve (and any duplicate of it) never acts.
+    // A fixed wait, on purpose: a peer's flush of a resolved group is its last (the group is
+    // then empty), so no later dedup check marks the end of the second peer's turn, and
+    // Alertmanager exposes no other sign that a peer decided not to send. The wait covers
+    // the flush in progress when the resolve was posted and the second peer's turn after
+    // it; the barrier then proves the app recorded whatever arrived.
     tokio::time::sleep(PEER_TIMEOUT * 2 + Duration::from_secs(1)).await;
+    app.barrier().await;
     let detail = app.get_json(&format!("/api/incidents/{id}")).await;
     assert_eq!(detail["incident"]["status"], "resolved", "{detail:#}");
     assert_eq!(
@@ -291,7 +298,13 @@ async fn duplicate_notifications_from_a_split_ha_pair_restart_once() {
 
     let detail = app.wait_for_finished_run(hog.name(), 1).await;
     assert_eq!(detail["runs"][0]["outcome"], "succeeded", "{detail:#}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each peer's first flush is over, its send answered (the app acknowledges only what it
+    // journaled); once a barrier is recorded, so is whatever the duplicate became.
+    tokio::join!(
+        left.wait_first_flush_over(1),
+        right.wait_first_flush_over(1)
+    );
+    app.barrier().await;
     let incidents = incidents_for(&app, hog.name()).await;
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
     let detail = app

@@ -16,6 +16,10 @@ const KILLS: usize = 6;
 /// Writes 64 MiB into a tmpfs inside a 16 MiB memory cgroup: the kernel OOM killer ends it.
 const FILL: &str = "dd if=/dev/zero of=/fill/x bs=1M count=64";
 
+/// How long the app lets an `oom` wait for its container's `die` before it counts alone
+/// (`OOM_WAIT` in the Docker events source).
+const OOM_WAIT: Duration = Duration::from_secs(10);
+
 async fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
         .args(args)
@@ -124,8 +128,8 @@ async fn each_of_several_oom_kills_is_one_incident_that_closes_itself() {
     let first_reason = reason_for(&first_seen_by_engine);
 
     let detail = wait_for_alerts(&app, 1).await;
-    // Both events are in by now; a late oom must not add a second alert.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A late `oom` of this death must not add a second alert; one mishandled would only show
+    // after its wait (OOM_WAIT), so that is proven once, for every death, at the end.
     let incidents = app.incidents().await;
     assert_eq!(incidents.len(), 1, "one incident: {incidents:#?}");
     assert_eq!(incidents[0]["alertname"], "ContainerOomKilled");
@@ -166,7 +170,9 @@ async fn each_of_several_oom_kills_is_one_incident_that_closes_itself() {
         assert_eq!(incidents.len(), kill, "kill {kill}: {incidents:#?}");
     }
     // An `oom` left unpaired would surface as an alert of its own after its wait: give it that.
-    tokio::time::sleep(Duration::from_secs(11)).await;
+    // A fixed wait, on purpose: the wait runs inside the app, which shows no sign of an event
+    // still waiting for its partner, and an alert that must never exist cannot be waited for.
+    tokio::time::sleep(OOM_WAIT + Duration::from_secs(1)).await;
     let incidents = app.incidents().await;
     assert_eq!(
         incidents.len(),

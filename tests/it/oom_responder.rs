@@ -204,7 +204,8 @@ async fn a_real_oom_kill_becomes_one_incident_one_start_and_closes_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(closed["incident"]["status"], "resolved", "{closed:#}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Whatever was journaled of this death since (a second record) is recorded by now.
+    app.barrier().await;
     let incidents: Vec<_> = app
         .incidents()
         .await

@@ -282,7 +282,7 @@ async fn pagerduty_answering_429_then_500_then_ok_gets_every_note_and_event_exac
     assert!(resolved, "{:#?}", pd.events());
 
     // Let any duplicate that would come arrive: the outbox is idle once every row is sent.
-    let idle = wait_until_outbox_empty(&app).await;
+    let idle = app.wait_outbox_drained("pagerduty").await;
     assert!(idle, "the outbox still has pending rows");
     let notes = pd.notes();
     assert_eq!(notes.len(), 1, "{notes:#?}");
@@ -300,27 +300,6 @@ async fn pagerduty_answering_429_then_500_then_ok_gets_every_note_and_event_exac
         "three faults, then one accepted call each"
     );
     app.stop().await;
-}
-
-/// Waits (bounded) until no outbox row is pending.
-async fn wait_until_outbox_empty(app: &TestApp) -> bool {
-    use sqlx::Connection;
-    for _ in 0..300 {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND destination = 'pagerduty'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        if pending == 0 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[tokio::test]

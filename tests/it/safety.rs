@@ -333,7 +333,15 @@ async fn after_a_crash_an_interrupted_run_is_reported_not_rerun_and_a_pending_on
         "{:#?}",
         slack.messages()
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Recovery is over (the never-started run ran after it); a re-run would be a new run
+    // of the incident, recorded by the time a later alert is.
+    app.barrier().await;
+    let after = app.wait_for_finished_run(hog.name(), 1).await;
+    assert_eq!(
+        after["runs"].as_array().map(Vec::len),
+        Some(1),
+        "no new run: {after:#}"
+    );
     assert_eq!(
         hog.started_at(),
         hog_before,

@@ -8,6 +8,7 @@ use crate::faults::{one_route, query_strings};
 use crate::support::app::{am_alert, Options, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
+use crate::support::wait;
 
 const STEPS: [&str; 6] = [
     "state",
@@ -34,9 +35,11 @@ async fn an_outage_and_429s_delay_the_thread_but_lose_and_double_nothing() {
     ))
     .await;
     app.wait_for_finished_run(idle.name(), 1).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
-        slack.requests_seen() > 0,
+        wait::until(Duration::from_secs(30), || async {
+            slack.requests_seen() > 0
+        })
+        .await,
         "delivery was attempted during the outage"
     );
     assert!(
@@ -61,7 +64,11 @@ async fn an_outage_and_429s_delay_the_thread_but_lose_and_double_nothing() {
         )
         .await;
     assert!(all, "{:#?}", slack.calls());
-    tokio::time::sleep(Duration::from_millis(1500)).await; // a chance for any duplicate to show
+    // Every outbox row delivered and recorded so: nothing is left that could be sent twice.
+    assert!(
+        app.wait_outbox_drained("slack").await,
+        "the Slack outbox drains"
+    );
 
     let messages = slack.messages();
     assert_eq!(

@@ -2,14 +2,14 @@
 //! notification reaches every replica, and still one incident, one run, one restart of the
 //! container and one Slack thread, each message sent once and in thread order.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{count_for, only_parent, runs_of, start_replicas, wait_outbox_drained, wait_runs_done};
-use crate::support::alertmanager::{prometheus_alert, AlertmanagerCluster, PEER_TIMEOUT};
+use crate::support::alertmanager::{prometheus_alert, AlertmanagerCluster};
 use crate::support::app::SLACK_TOKEN;
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
@@ -44,9 +44,11 @@ async fn an_alert_through_an_ha_pair_to_three_replicas_restarts_once_in_one_thre
     wait_runs_done(&set, hog.name(), 1).await;
     let to_done = posted.elapsed();
 
-    // Past the second peer's turn and a few flushes: every delivery to every replica (and
-    // any HA duplicate) has arrived, and must have been a no-op.
-    tokio::time::sleep(PEER_TIMEOUT * 2 + Duration::from_secs(2)).await;
+    // Past the second peer's turn: every delivery to every replica (and any HA duplicate)
+    // has been answered, and once a barrier is recorded, so is whatever it became, which
+    // must have been a no-op.
+    ams.wait_first_flush_over(REPLICAS).await;
+    set.barrier().await;
     let (sent, failed) = ams.webhook_notifications().await;
     assert_eq!(failed, 0, "every notification acknowledged\n{}", ams.logs());
     assert!(

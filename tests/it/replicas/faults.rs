@@ -19,6 +19,10 @@ use crate::support::replicas::{Replica, ReplicaConfig, Replicas};
 /// Bound on the replicas noticing the database is gone, and on their recovering once back.
 const NOTICE: Duration = Duration::from_secs(30);
 
+/// How many answers of a kind show the load flowing through a phase of a test (a quarter
+/// of a second of load when all goes well).
+const FLOWING: usize = 10;
+
 /// Fails unless every acknowledged alert of `answers` is in the journal exactly once.
 fn assert_every_ack_journaled_once(db: &Database, answers: &[Answer]) -> usize {
     let mut journaled: HashMap<String, usize> = HashMap::new();
@@ -91,7 +95,13 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
     config.env.push(("RESPONDER_LEASE", "30s".to_owned()));
     let set = Replicas::start(2, &pg.url("replicas"), &config).await;
     let load = Load::start(set.webhook_urls());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    load.wait_for_more(
+        "the load acknowledged before the fault",
+        FLOWING,
+        is_ack,
+        || set.logs(),
+    )
+    .await;
 
     pg.stop();
     let stopped = Instant::now();
@@ -115,7 +125,15 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
         );
     }
     let to_notice = stopped.elapsed();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The load meets the outage: a webhook refuses one of its alerts. One, not more: while
+    // the database is down a refusal can take the pool's whole acquire timeout (3 s).
+    load.wait_for_more(
+        "the load refused during the outage",
+        1,
+        |s| s == Some(503),
+        || set.logs(),
+    )
+    .await;
 
     pg.start_again();
     let restarted = Instant::now();
@@ -123,13 +141,8 @@ async fn postgres_restart_under_load_loses_no_acknowledged_alert() {
         wait_readyz(replica, 200, &set).await;
     }
     let to_recover = restarted.elapsed();
-    let acked_before = load.acknowledged();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        load.acknowledged() > acked_before,
-        "alerts are acknowledged again\n{}",
-        set.logs()
-    );
+    load.wait_for_more("alerts acknowledged again", FLOWING, is_ack, || set.logs())
+        .await;
     let answers = load.finish().await;
     for replica in &set.replicas {
         replica
@@ -175,10 +188,31 @@ async fn sigkill_of_a_replica_under_load_loses_no_acknowledged_alert() {
     let config = ReplicaConfig::new(catalog(dir.path()), slack.api_url());
     let mut set = Replicas::start(2, &fresh_database(), &config).await;
     let load = Load::start(set.webhook_urls());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    load.wait_for_more(
+        "the load acknowledged before the kill",
+        FLOWING,
+        is_ack,
+        || set.logs(),
+    )
+    .await;
     set.replicas[0].kill();
     let acked_at_kill = load.acknowledged();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The survivor goes on acknowledging while the load keeps trying the dead replica too
+    // (every other alert goes there: refused, never acknowledged).
+    tokio::join!(
+        load.wait_for_more(
+            "the survivor acknowledging after the kill",
+            FLOWING,
+            is_ack,
+            || set.logs()
+        ),
+        load.wait_for_more(
+            "the load trying the dead replica",
+            FLOWING,
+            |s| s.is_none(),
+            || set.logs()
+        ),
+    );
     let answers = load.finish().await;
     let acked = assert_every_ack_journaled_once(&set.database, &answers);
     assert!(

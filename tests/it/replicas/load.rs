@@ -9,10 +9,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::firing;
-use crate::support::replicas::WEBHOOK_TOKEN;
+use crate::support::replicas::{poll, WEBHOOK_TOKEN};
 
 /// The pause between two alerts (about 40 a second in all).
 const PACE: Duration = Duration::from_millis(25);
+
+/// Bound on the load reaching a count of answers (a few per second even on a noisy machine).
+const LOAD_WITHIN: Duration = Duration::from_secs(30);
 
 /// What one webhook POST got: the alert's fingerprint, the HTTP status (`None`: no answer
 /// within the client's 5 s) and how long the answer took.
@@ -69,12 +72,36 @@ impl Load {
 
     /// How many alerts were acknowledged (2xx) so far.
     pub(super) fn acknowledged(&self) -> usize {
+        self.count(is_ack)
+    }
+
+    /// How many answers so far had a status `which` accepts (`None`: no answer).
+    pub(super) fn count(&self, which: impl Fn(Option<u16>) -> bool) -> usize {
         self.answers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .filter(|(_, s, _)| is_ack(*s))
+            .filter(|(_, s, _)| which(*s))
             .count()
+    }
+
+    /// Waits until `more` answers whose status `which` accepts came after the call; fails
+    /// with `context()` after [`LOAD_WITHIN`].
+    pub(super) async fn wait_for_more(
+        &self,
+        what: &str,
+        more: usize,
+        which: impl Fn(Option<u16>) -> bool,
+        context: impl Fn() -> String,
+    ) {
+        let want = self.count(&which) + more;
+        poll(
+            what,
+            LOAD_WITHIN,
+            || (self.count(&which) >= want).then_some(()),
+            context,
+        )
+        .await;
     }
 
     /// Stops the stream and returns every answer, in sending order.

@@ -2,16 +2,21 @@
 //! then A is killed (so B, not A woken by B's journal entry, must record and run the alert)
 //! and an alert is posted to B: the run is a dry run and the container is not restarted.
 
+use std::cell::RefCell;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use super::{firing, runs_of, start_replicas, step_state, wait_runs_done};
 use crate::support::app::SLACK_TOKEN;
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::FakeSlack;
 use crate::support::replicas::OPERATOR;
+use crate::support::wait;
 
-/// How long a mode override may take to reach every replica (documented: about 1 s).
-const MODE_PROPAGATION: Duration = Duration::from_secs(3);
+/// Bound on a mode override reaching every replica (documented: at once through NOTIFY,
+/// within about 1 s without); generous for a noisy machine.
+const MODE_PROPAGATION: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn dry_run_set_through_one_replica_is_obeyed_by_another() {
@@ -25,15 +30,24 @@ async fn dry_run_set_through_one_replica_is_obeyed_by_another() {
     assert_eq!(status, 200, "{answer}");
     let text = answer["text"].as_str().unwrap_or_default();
     assert!(text.contains("Global mode set to *dry-run*"), "{answer}");
-    tokio::time::sleep(MODE_PROPAGATION).await;
-    let (status, shown) = b.slack_command(OPERATOR, "mode").await;
-    assert_eq!(status, 200, "{shown}");
-    assert!(
-        shown["text"]
+    // B shows the modes its plans read (the same in-memory overrides), so once it reports
+    // dry-run, its dispatcher obeys it.
+    let shown = RefCell::new(Value::Null);
+    let reached = wait::until(MODE_PROPAGATION, || async {
+        let (status, answer) = b.slack_command(OPERATOR, "mode").await;
+        assert_eq!(status, 200, "{answer}");
+        let dry_run = answer["text"]
             .as_str()
             .unwrap_or_default()
-            .contains("global *dry-run*"),
-        "B reports the mode A set: {shown}"
+            .contains("global *dry-run*");
+        *shown.borrow_mut() = answer;
+        dry_run
+    })
+    .await;
+    assert!(
+        reached,
+        "B reports the mode A set within {MODE_PROPAGATION:?}: {}",
+        shown.borrow()
     );
 
     set.replicas[0].kill();

@@ -78,7 +78,8 @@ async fn an_oom_kill_seen_by_every_replica_is_one_incident() {
         || set.logs(),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Anything journaled since (a second record of the death) is recorded by now.
+    set.barrier().await;
     let runs = db.count(&format!(
         "SELECT COUNT(*) FROM runs WHERE target = {}",
         literal(&name)

@@ -122,17 +122,22 @@ async fn a_killed_replicas_run_is_reported_interrupted_by_another_and_never_reru
         "{text}"
     );
 
-    // Past another lease and reap period: nothing re-ran the step or went on to the restart.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Past another lease and reap period (lease 3 s, a pass every second), nothing re-ran
+    // the step or went on to the restart. A fixed wait, on purpose: a reaper's pass that
+    // finds nothing leaves no trace to wait for. Meanwhile the survivors keep acting.
+    let reaped_again = tokio::time::sleep(Duration::from_secs(6));
+    let survivors_act = async {
+        set.any_alive()
+            .post_alert_ok(&firing("HighMemoryUsage", later.name(), "d100000000000002"))
+            .await;
+        wait_runs_done(&set, later.name(), 1).await;
+    };
+    tokio::join!(reaped_again, survivors_act);
     assert_eq!(marks(&slow), 1, "the destructive step ran once");
     assert_eq!(slow.starts(), 1, "never restarted");
     assert_eq!(runs_of(&db, slow.name()).len(), 1, "no new run");
 
-    // The survivors keep acting.
-    set.any_alive()
-        .post_alert_ok(&firing("HighMemoryUsage", later.name(), "d100000000000002"))
-        .await;
-    wait_runs_done(&set, later.name(), 1).await;
+    // The survivors kept acting.
     let after = &set.any_alive().incidents_of(later.name()).await[0];
     assert_eq!(after["runs"][0]["outcome"], "succeeded", "{after:#}");
     assert_eq!(later.starts(), 2, "restarted by a survivor");

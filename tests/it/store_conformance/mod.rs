@@ -155,10 +155,17 @@ impl fmt::Display for Backend {
 /// shortest there is.
 pub const SHORT_LEASE: Duration = Duration::from_secs(1);
 
-/// Waits until a [`SHORT_LEASE`] taken before the call has surely expired: its end is the
-/// next whole second at the latest, and "expired" means a later second.
+/// Waits until a [`SHORT_LEASE`] taken before the call has surely expired: it ends at the
+/// taking second plus one at the latest (whole unix seconds), and "expired" means a later
+/// second, so the clock must read the call's second plus two. Waiting for that second, not
+/// for a fixed span, takes one to two seconds instead of always the worst case.
 pub async fn outlive_short_lease() {
-    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let expired_from = now().unix_timestamp() + 2;
+    while now().unix_timestamp() < expired_from {
+        // Until the next whole second, plus a little so it has surely begun.
+        let into_second = u64::from(now().millisecond());
+        tokio::time::sleep(Duration::from_millis(1_000 - into_second + 10)).await;
+    }
 }
 
 pub fn now() -> OffsetDateTime {

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod metrics;
+
 /// The Alertmanager binary as Debian installs it.
 pub const ALERTMANAGER_BIN: &str = "prometheus-alertmanager";
 
@@ -256,33 +258,6 @@ impl Alertmanager {
         let body = response.text().await.unwrap_or_default();
         assert_eq!(status, 200, "POST {}/api/v2/alerts: {body}", self.url);
     }
-
-    /// `(notifications, failed)` for the webhook integration, from `/metrics`:
-    /// `alertmanager_notifications_total` counts notifications this peer sent (once each,
-    /// retries not included), `alertmanager_notifications_failed_total` those that gave up.
-    pub async fn webhook_notifications(&self) -> (u64, u64) {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.url))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .unwrap_or_else(|e| panic!("{}/metrics: {e}", self.url))
-            .text()
-            .await
-            .expect("metrics are text");
-        let metric = |name: &str| {
-            let prefix = format!("{name}{{integration=\"webhook\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(&prefix))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .map_or(0, |v| v as u64)
-        };
-        (
-            metric("alertmanager_notifications_total"),
-            metric("alertmanager_notifications_failed_total"),
-        )
-    }
 }
 
 impl Drop for Alertmanager {
@@ -361,17 +336,6 @@ impl AlertmanagerCluster {
         for peer in &self.peers {
             peer.post_alerts(alerts).await;
         }
-    }
-
-    /// `(notifications, failed)` for the webhook, summed over all peers.
-    pub async fn webhook_notifications(&self) -> (u64, u64) {
-        let mut sum = (0, 0);
-        for peer in &self.peers {
-            let (sent, failed) = peer.webhook_notifications().await;
-            sum.0 += sent;
-            sum.1 += failed;
-        }
-        sum
     }
 
     /// Every peer's log, for failure messages.

@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod app;
+pub mod barrier;
 pub mod binary;
 pub mod docker;
 pub mod fake_grafana;
@@ -15,3 +16,4 @@ pub mod replicas;
 pub mod slack;
 pub mod step;
 pub mod tls;
+pub mod wait;

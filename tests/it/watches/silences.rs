@@ -18,6 +18,7 @@ use crate::support::alertmanager::{config_yaml, prometheus_alert, AlertmanagerCl
 use crate::support::app::{am_alert, Options, TestApp, SLACK_TOKEN};
 use crate::support::docker::TestContainer;
 use crate::support::fake_slack::{FakeSlack, Recorded};
+use crate::support::wait;
 
 const TOKEN: &str = "silences-webhook-token-0123456789";
 
@@ -44,24 +45,6 @@ async fn ours(peer: &str, state: &str) -> Vec<Value> {
     (silences(peer).await.into_iter())
         .filter(|s| s["createdBy"] == "alert-responder" && s["status"]["state"] == state)
         .collect()
-}
-
-/// Polls `check` every 200 ms until it holds or `within` passes; whether it held.
-async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// An app with the shipped catalog (high-memory watching for an hour) and a real
@@ -173,7 +156,7 @@ async fn the_alert_is_silenced_while_the_fix_is_watched_and_the_silence_goes_whe
     );
     let id = silence["id"].as_str().unwrap().to_owned();
     let other = &ams.peers[1].url;
-    let gossiped = eventually(Duration::from_secs(30), || async {
+    let gossiped = wait::until(Duration::from_secs(30), || async {
         ours(other, "active")
             .await
             .iter()
@@ -203,7 +186,7 @@ async fn the_alert_is_silenced_while_the_fix_is_watched_and_the_silence_goes_whe
     // The resolve: muted by the silence, so it comes only from following the alert.
     ams.post_alerts(&posted(&hog, starts, OffsetDateTime::now_utc()))
         .await;
-    let lifted = eventually(Duration::from_secs(60), || async {
+    let lifted = wait::until(Duration::from_secs(60), || async {
         ours(&ams.peers[0].url, "active").await.is_empty()
     })
     .await;
@@ -217,7 +200,7 @@ async fn the_alert_is_silenced_while_the_fix_is_watched_and_the_silence_goes_whe
         expired.iter().any(|s| s["id"] == id.as_str()),
         "{expired:#?}"
     );
-    let resolved = eventually(Duration::from_secs(30), || async {
+    let resolved = wait::until(Duration::from_secs(30), || async {
         app.get_json(&format!("/api/incidents/{incident}")).await["incident"]["status"]
             == "resolved"
     })
@@ -269,7 +252,7 @@ async fn a_refire_while_silenced_says_the_fix_did_not_hold_and_lifts_the_silence
         "{:#?}",
         slack.calls()
     );
-    let lifted = eventually(Duration::from_secs(30), || async {
+    let lifted = wait::until(Duration::from_secs(30), || async {
         ours(&ams.peers[0].url, "expired")
             .await
             .iter()
@@ -390,7 +373,7 @@ steps:
         "{:#?}",
         slack.calls()
     );
-    let lifted = eventually(Duration::from_secs(30), || async {
+    let lifted = wait::until(Duration::from_secs(30), || async {
         ours(&peer, "active").await.is_empty() && ours(&peer, "expired").await.len() == 1
     })
     .await;
