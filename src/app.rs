@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::notify::alertmanager::AlertmanagerClient;
 use crate::notify::grafana::{AnnotationsApi, GrafanaClient, GrafanaConfig};
 use crate::notify::pagerduty::{PagerDutyApi, PagerDutyClient};
-use crate::notify::slack::{ChatApi, SlackWebApi};
+use crate::notify::slack::{ChatApi, SlackLink, SlackWebApi};
 use crate::notify::{outbox, Reporter};
 use crate::responders::overrides::ModeOverrides;
 use crate::sources::schedule::{self, Clock};
@@ -100,7 +100,10 @@ impl Application {
         let cluster_outbox_wake = outbox_wake.clone();
         // The outbox outlives the dispatcher, so the last steps' messages can still go out.
         let outbox_stop = CancellationToken::new();
-        let chat = slack_client(&settings)?;
+        // The one Slack client: the outbox, group lookups and response_url follow-ups share it.
+        let slack_link = SlackLink::new(&settings.slack_api_url)
+            .context("configuring the Slack client (SLACK_API_URL)")?;
+        let chat = slack_client(&settings, &slack_link)?;
         let reporter = Reporter::new(
             store.clone(),
             chat.is_some(),
@@ -172,10 +175,10 @@ impl Application {
             approvals: approvals.clone(),
             reporter: reporter.clone(),
             access: Arc::new(Access::new(
-                &settings.slack_api_url,
+                slack_link.clone(),
                 settings.slack_bot_token.clone(),
-                actions.http.clone(),
             )),
+            slack: slack_link,
             body_limit: settings.body_limit,
             replays: Arc::default(),
         };
@@ -369,13 +372,13 @@ impl Application {
     }
 }
 
-fn slack_client(settings: &Settings) -> anyhow::Result<Option<Arc<dyn ChatApi>>> {
+/// The outbox's Slack calls over the shared client, when a bot token is set.
+fn slack_client(settings: &Settings, link: &SlackLink) -> anyhow::Result<Option<Arc<dyn ChatApi>>> {
     let Some(token) = settings.slack_bot_token.clone() else {
         tracing::warn!("Slack delivery is off: SLACK_BOT_TOKEN is not set. Incidents, steps and messages are still recorded (GET /api/incidents).");
         return Ok(None);
     };
-    let client = SlackWebApi::new(&settings.slack_api_url, token)
-        .context("configuring the Slack client (SLACK_API_URL)")?;
+    let client = SlackWebApi::over(link.clone(), token).context("configuring the Slack client")?;
     tracing::info!(channel = %settings.slack_channel, "Slack delivery is on.");
     Ok(Some(Arc::new(client)))
 }

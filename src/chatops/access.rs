@@ -6,11 +6,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use secrecy::SecretString;
+
+use crate::notify::slack::SlackLink;
 
 /// How long a group's member list is trusted.
 const MEMBERS_TTL: Duration = Duration::from_secs(60);
+
+/// How long one lookup may take: part of the 3 s Slack gives a command, so a slow lookup
+/// refuses rather than times out.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Group ID -> when its members were read, and who they are.
 type Members = HashMap<String, (Instant, Arc<HashSet<String>>)>;
@@ -18,28 +23,17 @@ type Members = HashMap<String, (Instant, Arc<HashSet<String>>)>;
 /// Checks users against allow-lists, looking up group members in Slack.
 #[derive(Debug)]
 pub struct Access {
-    api_url: String,
+    slack: SlackLink,
     token: Option<SecretString>,
-    http: reqwest::Client,
     members: Mutex<Members>,
 }
 
-#[derive(Deserialize)]
-struct UsersList {
-    ok: bool,
-    #[serde(default)]
-    users: Vec<String>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
 impl Access {
-    /// Group lookups go to the Web API at `api_url` with the bot `token` (none: groups never match).
-    pub fn new(api_url: &str, token: Option<SecretString>, http: reqwest::Client) -> Self {
+    /// Group lookups go through `slack` with the bot `token` (none: groups never match).
+    pub fn new(slack: SlackLink, token: Option<SecretString>) -> Self {
         Self {
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            slack,
             token,
-            http,
             members: Mutex::default(),
         }
     }
@@ -76,25 +70,11 @@ impl Access {
             }
         }
         let token = self.token.as_ref().ok_or("SLACK_BOT_TOKEN is not set")?;
-        let response = self
-            .http
-            .post(format!("{}/usergroups.users.list", self.api_url))
-            .bearer_auth(token.expose_secret())
-            .form(&[("usergroup", group)])
-            // Part of the 3 s Slack gives a command: a slow lookup refuses rather than times out.
-            .timeout(Duration::from_secs(1))
-            .send()
+        let lookup = self.slack.usergroup_members(token, group);
+        let users = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
             .await
-            .map_err(|e| format!("Slack unreachable ({})", e.without_url()))?;
-        let status = response.status();
-        let list: UsersList = response
-            .json()
-            .await
-            .map_err(|_| format!("Slack answered HTTP {}", status.as_u16()))?;
-        if !list.ok {
-            return Err(list.error.unwrap_or_else(|| "ok:false".to_owned()));
-        }
-        let members = Arc::new(list.users.into_iter().collect::<HashSet<_>>());
+            .map_err(|_elapsed| "Slack unreachable (timed out)".to_owned())??;
+        let members = Arc::new(users.into_iter().collect::<HashSet<_>>());
         self.lock()
             .insert(group.to_owned(), (Instant::now(), members.clone()));
         Ok(members)

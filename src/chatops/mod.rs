@@ -56,6 +56,7 @@ use crate::alert::Trigger;
 use crate::config::{Catalog, SlackChatSettings};
 use crate::http::{read_body, ApiError, BodyBudget, Credential, Gate, IngestError};
 use crate::notify::render::escape;
+use crate::notify::slack::{SlackLink, CALL_TIMEOUT};
 use crate::notify::Reporter;
 use crate::responders::overrides::ModeOverrides;
 use crate::store::{Intake, NewAudit, Store};
@@ -73,8 +74,10 @@ pub struct SlackState {
     pub catalog: Arc<Catalog>,
     /// Runtime modes, shared with the dispatcher.
     pub modes: Arc<ModeOverrides>,
-    /// Docker (for `status`) and the HTTP client (for `response_url`).
+    /// Docker, for `status`.
     pub actions: ActionCtx,
+    /// The process's one Slack client, for `response_url` follow-ups.
+    pub slack: SlackLink,
     /// Notified after a decision so the waiting run looks at once.
     pub approvals: Arc<tokio::sync::Notify>,
     /// Edits approval messages.
@@ -186,28 +189,24 @@ async fn audit(state: &SlackState, entry: NewAudit) {
     }
 }
 
-/// Posts a follow-up to a `response_url` (ephemeral), in the background.
+/// Posts a follow-up to a `response_url` (ephemeral, the original left in place), in the
+/// background.
 fn follow_up(state: &SlackState, response_url: &str, text: String) {
     if response_url.is_empty() {
         return;
     }
-    let (http, url) = (state.actions.http.clone(), response_url.to_owned());
+    let (slack, url) = (state.slack.clone(), response_url.to_owned());
     tokio::spawn(async move {
         // Escaped like every immediate reply (see [`ephemeral`]).
-        let body = serde_json::json!({
-            "response_type": "ephemeral",
-            "replace_original": false,
-            "text": escape(&text),
-        });
-        match http.post(&url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(
-                status = r.status().as_u16(),
-                "Slack refused a response_url follow-up."
-            ),
-            Err(e) => {
-                tracing::warn!(error.message = %e.without_url(), "Could not post a response_url follow-up.")
+        let text = escape(&text);
+        let post = slack.respond(&url, &text);
+        // Bounded like every other Slack call, so a hung response_url holds no task forever.
+        match tokio::time::timeout(CALL_TIMEOUT, post).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error.message = %e, "Could not post a response_url follow-up.")
             }
+            Err(_elapsed) => tracing::warn!("A response_url follow-up timed out."),
         }
     });
 }

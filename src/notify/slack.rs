@@ -1,6 +1,7 @@
 //! The Slack Web API client: the calls the outbox makes (`chat.postMessage`, `chat.update`, and
 //! the external file upload flow, see `upload`),
-//! and the mapping of every Slack failure into retryable or permanent [`SlackError`]s.
+//! and the mapping of every Slack failure into retryable or permanent [`SlackError`]s. Every
+//! call goes through the one client the process shares, [`SlackLink`].
 //!
 //! It owns no retry or rate control: the persisted outbox decides when to try again, so a 429
 //! surfaces as [`SlackError::RateLimited`] with Slack's `Retry-After` instead of being slept on here.
@@ -132,11 +133,9 @@ impl SlackError {
     }
 }
 
-/// [`ChatApi`] over Slack's Web API, through slack-morphism's hyper client.
+/// [`ChatApi`] over Slack's Web API, through the process's one slack-morphism client ([`SlackLink`]).
 pub struct SlackWebApi {
-    // HTTPS for real Slack; plain HTTP is allowed too, for a local fake.
-    client: SlackHyperClient,
-    api_url: String,
+    link: SlackLink,
     token: SecretString,
     timeout: Duration,
     // The file upload legs: one goes to a URL outside the Web API, which slack-morphism's
@@ -148,7 +147,7 @@ impl fmt::Debug for SlackWebApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Written by hand so the bot token can never reach logs.
         f.debug_struct("SlackWebApi")
-            .field("api_url", &self.api_url)
+            .field("api_url", &self.link.api_url())
             .field("token", &"[redacted]")
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -156,43 +155,20 @@ impl fmt::Debug for SlackWebApi {
 }
 
 impl SlackWebApi {
-    /// A client for the Web API at `api_url` (`https://slack.com/api`, or a fake's `http://…/api`).
+    /// A client for the Web API at `api_url` (`https://slack.com/api`, or a fake's `http://…/api`)
+    /// on a link of its own; the app shares one link through [`SlackWebApi::over`].
     pub fn new(api_url: &str, token: SecretString) -> Result<Self, SlackError> {
-        let api_url = api_url.trim_end_matches('/');
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            return Err(SlackError::Rejected(format!(
-                "invalid api url {:?}: must start with https:// or http://",
-                one_line(api_url)
-            )));
-        }
-        // When more than one rustls provider is compiled in (ring, plus aws-lc-rs via another
-        // dependency), rustls cannot pick one and the connector panics; installing ring first is
-        // harmless if a provider is already set.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| {
-                // Missing CA roots are a host setup problem that no retry fixes.
-                SlackError::Rejected(format!(
-                    "no TLS root certificates: {}",
-                    one_line(&e.to_string())
-                ))
-            })?
-            // `https_or_http` (not slack-morphism's `new()`, which is https-only) so tests can
-            // point the client at a plain-HTTP fake Slack.
-            .https_or_http()
-            .enable_http1()
-            .build();
-        // Deliberately no `with_rate_control`: retries and pacing belong to the persisted outbox.
-        let connector =
-            SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        Self::over(SlackLink::new(api_url)?, token)
+    }
+
+    /// The outbox's calls over `link`, the client the rest of the process uses too.
+    pub fn over(link: SlackLink, token: SecretString) -> Result<Self, SlackError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("alert-responder/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| SlackError::Rejected(format!("HTTP client: {e}")))?;
         Ok(Self {
-            client: SlackClient::new(connector),
-            api_url: api_url.to_owned(),
+            link,
             token,
             timeout: CALL_TIMEOUT,
             http,
@@ -268,7 +244,7 @@ impl ChatApi for SlackWebApi {
         // Incident reports carry dashboard and runbook links; previews would bury the text.
         .with_unfurl_links(false);
         let token = self.api_token();
-        let session = self.client.open_session(&token);
+        let session = self.link.client().open_session(&token);
         let resp = self.call(session.chat_post_message(&req)).await?;
         Ok(Posted {
             channel: resp.channel.0,
@@ -289,7 +265,7 @@ impl ChatApi for SlackWebApi {
             SlackTs(ts.to_owned()),
         );
         let token = self.api_token();
-        let session = self.client.open_session(&token);
+        let session = self.link.client().open_session(&token);
         self.call(session.chat_update(&req)).await?;
         Ok(())
     }
@@ -398,7 +374,9 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
+mod link;
 mod upload;
+pub use link::SlackLink;
 pub use upload::FileUpload;
 
 #[cfg(test)]

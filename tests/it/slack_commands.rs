@@ -18,6 +18,7 @@ const ALICE: User = ("U0ALICE", "alice");
 const BOB: User = ("U0BOB", "bob");
 const MALLORY: User = ("U0MALLORY", "mallory");
 
+mod groups;
 mod mode;
 mod replays;
 mod status;

@@ -30,7 +30,7 @@ impl SlackWebApi {
     ) -> Result<(), SlackError> {
         let length = file.bytes.len().to_string();
         let form = [("filename", file.filename.as_str()), ("length", &length)];
-        let url = format!("{}/files.getUploadURLExternal", self.api_url);
+        let url = format!("{}/files.getUploadURLExternal", self.link.api_url());
         let answer = self
             .leg(
                 self.http
@@ -55,7 +55,7 @@ impl SlackWebApi {
             "channel_id": channel,
             "thread_ts": thread_ts,
         });
-        let url = format!("{}/files.completeUploadExternal", self.api_url);
+        let url = format!("{}/files.completeUploadExternal", self.link.api_url());
         self.leg(
             self.http
                 .post(url)

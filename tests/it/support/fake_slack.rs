@@ -5,7 +5,8 @@
 //!
 //! Faithful where the client's behaviour depends on it: errors are HTTP 200 with
 //! `{"ok":false,"error":CODE}`, rate limits are HTTP 429 with `Retry-After`, channel names resolve
-//! to IDs in answers, and bodies may be JSON (slack-morphism) or form-encoded.
+//! to IDs in answers, and arguments may come as a JSON or form-encoded POST body or in the
+//! query string (of a GET or a POST), as Slack's Web API takes them.
 #![allow(unreachable_pub)] // a test fixture: `pub` is for the sibling test modules
 
 use std::collections::HashMap;
@@ -14,10 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -116,7 +117,7 @@ impl FakeSlack {
         }
         let state = Arc::new(Mutex::new(st));
         let app = Router::new()
-            .route("/api/{method}", post(api))
+            .route("/api/{method}", get(api).post(api))
             .route("/response/{id}", post(response))
             .route("/upload/{id}", post(files::upload))
             .fallback(not_found)
@@ -325,6 +326,7 @@ async fn not_found(State(state): State<Arc<Mutex<FakeSlackState>>>) -> Response 
 async fn api(
     State(state): State<Arc<Mutex<FakeSlackState>>>,
     Path(method): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -370,9 +372,16 @@ async fn api(
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response();
     }
 
-    let Some(args) = parse_args(&headers, &body) else {
+    let Some(mut args) = parse_args(&headers, &body) else {
         return slack_error("invalid_form_data");
     };
+    // Query arguments count too (a GET has nothing else); the body wins where both name one.
+    let Some(query) = form_args(query.as_deref().unwrap_or("")) else {
+        return slack_error("invalid_form_data");
+    };
+    for (k, v) in query {
+        args.entry(k).or_insert(v);
+    }
 
     // Slack takes the token from the Authorization header, or from a form body's `token` field.
     let bearer = headers
@@ -528,15 +537,19 @@ fn parse_args(headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, String
                 .collect(),
         )
     } else {
-        let body = std::str::from_utf8(body).ok()?;
-        body.split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                Some((form_decode(k)?, form_decode(v)?))
-            })
-            .collect()
+        form_args(std::str::from_utf8(body).ok()?)
     }
+}
+
+/// `k=v&…` pairs of a form body or a query string, decoded.
+fn form_args(s: &str) -> Option<HashMap<String, String>> {
+    s.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((form_decode(k)?, form_decode(v)?))
+        })
+        .collect()
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte.
