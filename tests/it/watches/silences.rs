@@ -347,21 +347,25 @@ steps:
         )],
     );
     let options = Options {
+        webhook_token: Some(TOKEN.to_owned()),
         alertmanager_url: Some(peer.clone()),
         approval_ttl: Some("1h".to_owned()),
         ..Options::with_catalog(catalog)
     };
     let app = TestApp::spawn(dir.path(), Some(&slack), options).await;
     let webhook = format!("{}/webhook/alertmanager", app.address);
-    let _ams = AlertmanagerCluster::start_on(ports, &config_yaml(&webhook, TOKEN)).await;
-    let fire = am_alert(
-        "firing",
-        "Careful",
-        idle.name(),
-        "f00000000000s004",
-        "2026-11-27T05:00:00Z",
-    );
-    assert_eq!(app.post_alertmanager(&fire).await.status(), 200);
+    let ams = AlertmanagerCluster::start_on(ports, &config_yaml(&webhook, TOKEN)).await;
+    // Through Alertmanager, as in production: it lists the alert while the run acts, so
+    // following the silenced alert sees it still firing, not resolved.
+    let labels = json!({"alertname": "Careful", "container": idle.name(), "severity": "critical"});
+    let starts = OffsetDateTime::now_utc() - time::Duration::seconds(30);
+    let firing = json!([prometheus_alert(
+        &labels,
+        &json!({"summary": "careful"}),
+        &rfc3339(starts),
+        &rfc3339(starts + time::Duration::hours(1)),
+    )]);
+    ams.post_alerts(&firing).await;
 
     let asked = |calls: &[Recorded]| {
         calls
