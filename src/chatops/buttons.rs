@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::{audit, follow_up, form, loggable, verified, who, SlackState};
 use crate::http::ApiError;
 use crate::notify::approval::{APPROVE_ACTION, DENY_ACTION};
+use crate::store::AuditOutcome;
 use crate::store::{ApprovalState, NewAudit};
 
 #[derive(Deserialize)]
@@ -89,7 +90,7 @@ pub(super) async fn interaction(
                 user_name: user_name(&payload.user).to_owned(),
                 command: "button".to_owned(),
                 args: format!("{} {}", action.action_id, action.value),
-                outcome: outcome.to_owned(),
+                outcome,
                 detail,
             },
         )
@@ -113,7 +114,7 @@ async fn click(
     payload: &Payload,
     action: &Action,
     approve: bool,
-) -> (&'static str, String, String) {
+) -> (AuditOutcome, String, String) {
     let user = &payload.user;
     if let Err(why) = state
         .access
@@ -126,11 +127,11 @@ async fn click(
     {
         let reply =
             format!(":no_entry: Not allowed to decide approvals: {why}. The attempt is recorded.");
-        return ("refused", why, reply);
+        return (AuditOutcome::Refused, why, reply);
     }
     let Ok(id) = action.value.parse::<i64>() else {
         return (
-            "failed",
+            AuditOutcome::Failed,
             format!("button value {:?} is not an approval id", action.value),
             ":warning: This button is not one of mine.".to_owned(),
         );
@@ -147,14 +148,14 @@ async fn click(
             tracing::info!(approval = id, state = %row.state, by = %loggable(&by), "Approval decided in Slack.");
             let verb = if approve { "approved" } else { "denied" };
             (
-                "allowed",
+                AuditOutcome::Allowed,
                 format!("{verb} approval {id}"),
                 format!("You {verb} *{}*: {}", row.step_id, row.plan),
             )
         }
         Ok(None) => settled_already(state, id, now).await,
         Err(e) => (
-            "failed",
+            AuditOutcome::Failed,
             e.to_string(),
             ":warning: The record is unavailable; nothing was decided. Try again.".to_owned(),
         ),
@@ -166,19 +167,19 @@ async fn settled_already(
     state: &SlackState,
     id: i64,
     now: OffsetDateTime,
-) -> (&'static str, String, String) {
+) -> (AuditOutcome, String, String) {
     let context = match state.store.approval_context(id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return (
-                "failed",
+                AuditOutcome::Failed,
                 format!("no approval {id}"),
                 ":warning: This approval no longer exists.".to_owned(),
             )
         }
         Err(e) => {
             return (
-                "failed",
+                AuditOutcome::Failed,
                 e.to_string(),
                 ":warning: The record is unavailable; try again.".to_owned(),
             )
@@ -220,7 +221,7 @@ async fn settled_already(
             .await;
     }
     (
-        "refused",
+        AuditOutcome::Refused,
         format!("approval {id}: {why}"),
         format!(
             ":information_source: Nothing changed: *{}* was {why}.",

@@ -15,6 +15,7 @@ use super::{audit, ephemeral, follow_up, form, loggable, status, verified, who, 
 use super::{runs, schedules};
 use crate::http::ApiError;
 use crate::responders::Mode;
+use crate::store::AuditOutcome;
 use crate::store::NewAudit;
 
 /// How long a reply may wait for work before answering and following up via `response_url`;
@@ -40,18 +41,18 @@ pub(super) struct SlashForm {
 
 /// How a command ended, for the audit.
 pub(super) struct Done {
-    outcome: &'static str,
+    outcome: AuditOutcome,
     detail: String,
     reply: String,
 }
 
 impl Done {
     pub(super) fn ok(detail: impl Into<String>, reply: impl Into<String>) -> Self {
-        Self::new("allowed", detail, reply)
+        Self::new(AuditOutcome::Allowed, detail, reply)
     }
 
     pub(super) fn new(
-        outcome: &'static str,
+        outcome: AuditOutcome,
         detail: impl Into<String>,
         reply: impl Into<String>,
     ) -> Self {
@@ -82,7 +83,7 @@ pub(super) async fn command(
             user_name: slash.user_name.clone(),
             command: name.to_owned(),
             args: slash.text.trim().chars().take(500).collect(),
-            outcome: done.outcome.to_owned(),
+            outcome: done.outcome,
             detail: done.detail,
         },
     )
@@ -99,13 +100,13 @@ async fn answer(state: &SlackState, slash: &SlashForm) -> (&'static str, Done) {
             settings.command, slash.command
         );
         let reply = format!(":no_entry: Not mine: {why}. Check the command in the Slack app.");
-        return ("unknown", Done::new("refused", why, reply));
+        return ("unknown", Done::new(AuditOutcome::Refused, why, reply));
     }
     let cmd = match command::parse(&slash.text) {
         Ok(cmd) => cmd,
         Err(why) => {
             let reply = format!(":question: {why}.\n{}", command::usage(&settings.command));
-            return ("invalid", Done::new("failed", why, reply));
+            return ("invalid", Done::new(AuditOutcome::Failed, why, reply));
         }
     };
     if let Some(permission) = cmd.permission() {
@@ -124,7 +125,7 @@ async fn answer(state: &SlackState, slash: &SlashForm) -> (&'static str, Done) {
                 cmd.name(),
                 permission.setting()
             );
-            return (cmd.name(), Done::new("refused", why, reply));
+            return (cmd.name(), Done::new(AuditOutcome::Refused, why, reply));
         }
     }
     (cmd.name(), execute(state, slash, &cmd).await)
@@ -179,8 +180,16 @@ async fn status_reply(state: &SlackState, one: Option<String>, response_url: &st
     let mut work = work;
     match tokio::time::timeout(INLINE_BUDGET, &mut work).await {
         Ok(Ok(Ok(table))) => Done::ok("status", table),
-        Ok(Ok(Err(why))) => Done::new("failed", why.clone(), format!(":warning: {why}")),
-        Ok(Err(_)) => Done::new("failed", "status task failed", ":warning: Status failed."),
+        Ok(Ok(Err(why))) => Done::new(
+            AuditOutcome::Failed,
+            why.clone(),
+            format!(":warning: {why}"),
+        ),
+        Ok(Err(_)) => Done::new(
+            AuditOutcome::Failed,
+            "status task failed",
+            ":warning: Status failed.",
+        ),
         Err(_) => {
             // Slack gives up after 3 s; the table follows when the engine has answered.
             let (state, url) = (state.clone(), response_url.to_owned());
@@ -205,7 +214,7 @@ async fn incidents(state: &SlackState, open_only: bool) -> Done {
         Ok(rows) => rows,
         Err(e) => {
             return Done::new(
-                "failed",
+                AuditOutcome::Failed,
                 e.to_string(),
                 ":warning: The record is unavailable; try again.",
             )
@@ -276,13 +285,13 @@ async fn decide(state: &SlackState, incident: i64, approve: bool, by: &str) -> D
             // `approve` never picks an option of a choice for a person: its buttons do.
             let why = format!("incident {incident} has no pending approval (decided, expired, or cancelled by a resolve; an option of a choice is approved with its button)");
             Done::new(
-                "failed",
+                AuditOutcome::Failed,
                 why.clone(),
                 format!(":information_source: Nothing changed: {why}."),
             )
         }
         Err(e) => Done::new(
-            "failed",
+            AuditOutcome::Failed,
             e.to_string(),
             ":warning: The record is unavailable; nothing was decided.",
         ),
@@ -293,7 +302,11 @@ async fn set_mode(state: &SlackState, mode: Mode, scope: Option<&str>, by: &str)
     if let Some(name) = scope {
         if !state.catalog.responders.contains_key(name) {
             let why = format!("no responder named {name}");
-            return Done::new("failed", why.clone(), format!(":question: {why}."));
+            return Done::new(
+                AuditOutcome::Failed,
+                why.clone(),
+                format!(":question: {why}."),
+            );
         }
     }
     let now = OffsetDateTime::now_utc();
@@ -303,7 +316,7 @@ async fn set_mode(state: &SlackState, mode: Mode, scope: Option<&str>, by: &str)
         .await
     {
         return Done::new(
-            "failed",
+            AuditOutcome::Failed,
             e.to_string(),
             ":warning: The record is unavailable; the mode is unchanged.",
         );
@@ -332,12 +345,16 @@ async fn set_mode(state: &SlackState, mode: Mode, scope: Option<&str>, by: &str)
 async fn trust(state: &SlackState, responder: &str, target: &str, by: &str) -> Done {
     if !state.catalog.responders.contains_key(responder) {
         let why = format!("no responder named {responder}");
-        return Done::new("failed", why.clone(), format!(":question: {why}."));
+        return Done::new(
+            AuditOutcome::Failed,
+            why.clone(),
+            format!(":question: {why}."),
+        );
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     if let Err(e) = state.store.trust_fix(responder, target, by, now).await {
         return Done::new(
-            "failed",
+            AuditOutcome::Failed,
             e.to_string(),
             ":warning: The record is unavailable; nothing changed.",
         );

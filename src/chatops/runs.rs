@@ -15,6 +15,7 @@ use super::{follow_up, trigger, SlackState};
 use crate::alert::slot::Slot;
 use crate::alert::Alert;
 use crate::responders::Mode;
+use crate::store::AuditOutcome;
 
 /// `run <responder> <target>`: a manual trigger, run like an alert.
 pub(super) async fn run(
@@ -30,7 +31,7 @@ pub(super) async fn run(
     // The dispatcher checks again when it plans the run; checking first gives a clear no.
     if let Some(detail) = playbook.target_refusal(target) {
         return Done::new(
-            "refused",
+            AuditOutcome::Refused,
             detail.clone(),
             format!(":no_entry: Refused: {detail}."),
         );
@@ -49,7 +50,7 @@ pub(super) fn unknown(state: &SlackState, responder: &str) -> Done {
         .collect();
     let why = format!("no responder named {responder}");
     Done::new(
-        "failed",
+        AuditOutcome::Failed,
         why.clone(),
         format!(":question: {why}; known: {}", known.join(", ")),
     )
@@ -68,7 +69,7 @@ pub(super) async fn start_run(
     let fingerprint = alert.fingerprint.clone();
     if let Err(e) = state.intake.submit(vec![alert]).await {
         return Done::new(
-            "failed",
+            AuditOutcome::Failed,
             e.to_string(),
             ":warning: The run could not be recorded; nothing was started. Try again.",
         );
@@ -116,7 +117,7 @@ pub(super) async fn run_now(
     let Some(schedule) = &playbook.schedule else {
         let why = format!("{responder} has no schedule, so no target of its own");
         return Done::new(
-            "failed",
+            AuditOutcome::Failed,
             why.clone(),
             format!(":question: {why}: say which, e.g. `run {responder} <target>`."),
         );

@@ -9,6 +9,24 @@ use time::OffsetDateTime;
 use super::{ApprovalRow, MessageKind, NewMessage, StoreError};
 pub use crate::responders::overrides::ModeOverrideRow;
 
+/// How an attempt to use the responder from Slack ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// Authorized and done.
+    Allowed,
+    /// Not authorized (or not a command): nothing done.
+    Refused,
+    /// Authorized, but it could not be done.
+    Failed,
+}
+
+crate::responders::outcome::stored_names!(AuditOutcome {
+    Allowed => "allowed",
+    Refused => "refused",
+    Failed => "failed",
+});
+
 /// One attempt to use the responder from Slack, allowed or not.
 #[derive(Debug, Clone)]
 pub struct NewAudit {
@@ -20,8 +38,8 @@ pub struct NewAudit {
     pub command: String,
     /// The rest of the command text, or the button's action and value.
     pub args: String,
-    /// `allowed`, `refused` or `failed`.
-    pub outcome: String,
+    /// Whether it was done.
+    pub outcome: AuditOutcome,
     /// One line: what happened or why it was refused.
     pub detail: String,
 }
@@ -41,8 +59,8 @@ pub struct AuditRow {
     pub command: String,
     /// Its arguments.
     pub args: String,
-    /// `allowed`, `refused` or `failed`.
-    pub outcome: String,
+    /// Whether it was done.
+    pub outcome: AuditOutcome,
     /// What happened.
     pub detail: String,
 }

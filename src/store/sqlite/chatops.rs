@@ -5,9 +5,10 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::{reads, ts, SqliteStore};
+use crate::store::views::named;
 use crate::store::{
-    superseding, ApprovalContext, ApprovalRow, AuditRow, ChatStore, ModeOverrideRow, NewAudit,
-    NewMessage, StoreError,
+    superseding, ApprovalContext, ApprovalRow, AuditOutcome, AuditRow, ChatStore, ModeOverrideRow,
+    NewAudit, NewMessage, StoreError,
 };
 
 #[async_trait]
@@ -22,7 +23,7 @@ impl ChatStore for SqliteStore {
         .bind(&e.user_name)
         .bind(&e.command)
         .bind(&e.args)
-        .bind(&e.outcome)
+        .bind(e.outcome.as_str())
         .bind(&e.detail)
         .execute(&self.writer)
         .await?;
@@ -43,7 +44,7 @@ impl ChatStore for SqliteStore {
                     user_name: r.try_get("user_name")?,
                     command: r.try_get("command")?,
                     args: r.try_get("args")?,
-                    outcome: r.try_get("outcome")?,
+                    outcome: named("outcome", r.try_get("outcome")?, AuditOutcome::parse)?,
                     detail: r.try_get("detail")?,
                 })
             })

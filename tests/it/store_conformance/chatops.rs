@@ -48,7 +48,7 @@ async fn the_audit_keeps_every_attempt_newest_first(b: Backend) {
             user_name: "alice".into(),
             command: command.into(),
             args: "high-memory web-1".into(),
-            outcome: outcome.into(),
+            outcome: alert_responder::store::AuditOutcome::parse(outcome).unwrap(),
             detail: format!("{command} {outcome}"),
         };
         store.record_audit(&entry, now()).await.unwrap();
