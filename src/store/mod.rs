@@ -32,7 +32,7 @@ pub use schedules::ScheduleStore;
 pub use silences::{NewSilence, Silence, SilenceStore};
 pub use sqlite::SqliteStore;
 pub use views::*;
-pub use watches::{NewWatch, Watch, WatchStore};
+pub use watches::{NewWatch, Watch, WatchState, WatchStore};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;

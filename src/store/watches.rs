@@ -30,6 +30,24 @@ pub struct NewWatch {
     pub ends_unix: i64,
 }
 
+/// Where a watch stands: it ends once, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchState {
+    /// Its window is open.
+    Watching,
+    /// Its window ended quietly.
+    Held,
+    /// The alert fired again inside it, as a new incident.
+    Recurred,
+}
+
+crate::responders::outcome::stored_names!(WatchState {
+    Watching => "watching",
+    Held => "held",
+    Recurred => "recurred",
+});
+
 /// A watch as stored, with how it ended when it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Watch {
@@ -38,8 +56,8 @@ pub struct Watch {
     /// What was watched.
     #[serde(flatten)]
     pub watch: NewWatch,
-    /// `watching`, `held` or `recurred`.
-    pub state: String,
+    /// Where it stands.
+    pub state: WatchState,
     /// The new incident that was the recurrence.
     pub recurred_incident: Option<i64>,
     /// When it recurred.
@@ -66,8 +84,10 @@ pub(crate) type WatchRow = (
 pub(crate) const WATCH_COLUMNS: &str = "id, incident_id, run_id, responder, alertname, target, \
      step, acted_unix, ends_unix, state, recurred_incident, recurred_unix";
 
-impl From<WatchRow> for Watch {
-    fn from(row: WatchRow) -> Self {
+impl TryFrom<WatchRow> for Watch {
+    type Error = StoreError;
+
+    fn try_from(row: WatchRow) -> Result<Self, StoreError> {
         let (
             id,
             incident_id,
@@ -82,7 +102,8 @@ impl From<WatchRow> for Watch {
             ri,
             ru,
         ) = row;
-        Watch {
+        let state = super::views::named("state", state, WatchState::parse)?;
+        Ok(Watch {
             id,
             watch: NewWatch {
                 incident_id,
@@ -97,15 +118,17 @@ impl From<WatchRow> for Watch {
             state,
             recurred_incident: ri,
             recurred_unix: ru,
-        }
+        })
     }
 }
 
 /// `rows` as watches, oldest first (`RETURNING` promises no order).
-pub(crate) fn oldest_first(rows: Vec<WatchRow>) -> Vec<Watch> {
-    let mut watches: Vec<Watch> = rows.into_iter().map(Into::into).collect();
+pub(crate) fn oldest_first(rows: Vec<WatchRow>) -> Result<Vec<Watch>, StoreError> {
+    let mut watches = (rows.into_iter())
+        .map(Watch::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     watches.sort_by_key(|w| w.id);
-    watches
+    Ok(watches)
 }
 
 /// Store operations of watches; part of every [`super::Store`].
@@ -207,7 +230,7 @@ macro_rules! watch_store_impl {
                     .bind(incident)
                     .fetch_all(&self.$pool)
                     .await?;
-                Ok($crate::store::watches::oldest_first(rows))
+                $crate::store::watches::oldest_first(rows)
             }
 
             async fn watches_held(
@@ -224,7 +247,7 @@ macro_rules! watch_store_impl {
                     .bind(now_unix)
                     .fetch_all(&self.$pool)
                     .await?;
-                Ok($crate::store::watches::oldest_first(rows))
+                $crate::store::watches::oldest_first(rows)
             }
 
             async fn incident_watches(
@@ -243,7 +266,7 @@ macro_rules! watch_store_impl {
                     .bind(incident)
                     .fetch_all(&self.$pool)
                     .await?;
-                Ok($crate::store::watches::oldest_first(rows))
+                $crate::store::watches::oldest_first(rows)
             }
 
             async fn recurrences(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::notify::render::compact_duration;
-use crate::store::Watch;
+use crate::store::{Watch, WatchState};
 
 /// One line about a watch, with the other incident it links to.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -28,23 +28,23 @@ fn line(incident: i64, w: &Watch) -> WatchLine {
         .recurred_unix
         .map(|at| compact_duration(at - w.watch.acted_unix))
         .unwrap_or_default();
-    match (w.state.as_str(), w.watch.incident_id == incident) {
-        ("recurred", true) => WatchLine {
+    match (w.state, w.watch.incident_id == incident) {
+        (WatchState::Recurred, true) => WatchLine {
             text: format!("Ineffective run: {fix} did not hold; the alert fired again {after} after it, as incident"),
             link: w.recurred_incident,
             ineffective: true,
         },
-        ("recurred", false) => WatchLine {
+        (WatchState::Recurred, false) => WatchLine {
             text: format!("A recurrence: {fix} did not hold ({after} after it) in incident"),
             link: Some(w.watch.incident_id),
             ineffective: true,
         },
-        ("held", _) => WatchLine {
+        (WatchState::Held, _) => WatchLine {
             text: format!("{fix} held: the alert did not fire again within {window}"),
             link: None,
             ineffective: false,
         },
-        _ => WatchLine {
+        (WatchState::Watching, _) => WatchLine {
             text: format!("Watching for {window} whether {fix} holds"),
             link: None,
             ineffective: false,
@@ -70,7 +70,7 @@ mod tests {
                 acted_unix: 1000,
                 ends_unix: 2800,
             },
-            state: state.into(),
+            state: WatchState::parse(state).expect("a watch state"),
             recurred_incident: recurred.map(|(i, _)| i),
             recurred_unix: recurred.map(|(_, at)| at),
         }

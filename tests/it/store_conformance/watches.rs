@@ -2,7 +2,7 @@
 //! its window running out, whichever replica looks; an incident lists the watches it started
 //! and the one it is the recurrence of.
 
-use alert_responder::store::{NewWatch, Store};
+use alert_responder::store::{NewWatch, Store, WatchState};
 
 use super::Backend;
 
@@ -67,7 +67,7 @@ async fn a_watch_ends_once_by_recurrence_or_quietly(b: Backend) {
     assert_eq!(recurred.len(), 1, "{b}: {recurred:#?}");
     let r = &recurred[0];
     assert_eq!(r.watch, watch(10, 100, "w-a", 1000, 2000), "{b}");
-    assert_eq!(r.state, "recurred", "{b}");
+    assert_eq!(r.state, WatchState::Recurred, "{b}");
     assert_eq!(
         (r.recurred_incident, r.recurred_unix),
         (Some(11), Some(1252)),
@@ -151,7 +151,7 @@ async fn a_watch_ends_once_by_recurrence_or_quietly(b: Backend) {
     // Across a restart: a new store on the same database sees them as they ended.
     let reopened: std::sync::Arc<dyn Store> = b.open().await;
     let kept = reopened.incident_watches(12).await.unwrap();
-    assert_eq!(kept[0].state, "held", "{b}");
+    assert_eq!(kept[0].state, WatchState::Held, "{b}");
     let trusted = recurrences(&*reopened, "high-memory", "w-a", 0).await;
     assert!(trusted.is_empty(), "{b}: the trust holds");
 }
