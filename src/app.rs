@@ -430,7 +430,7 @@ fn alertmanager_client(
         .collect();
     if settings.alertmanager_urls.is_empty() {
         if !silencing.is_empty() {
-            tracing::warn!(routes = %silencing.join(", "), "Silences are off: these routes say `silence: true` but ALERTMANAGER_URL is not set; their alerts keep notifying people while they are handled.");
+            tracing::info!(routes = %silencing.join(", "), "Silences are off: these routes say `silence: true` but ALERTMANAGER_URL is not set; their alerts keep notifying people while they are handled.");
         }
         return Ok(None);
     }
