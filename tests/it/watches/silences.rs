@@ -211,6 +211,17 @@ async fn the_alert_is_silenced_while_the_fix_is_watched_and_the_silence_goes_whe
         app.get_json(&format!("/api/incidents/{incident}")).await
     );
 
+    // The thread hears of the lift through the outbox, after Alertmanager did.
+    let told = |calls: &[Recorded]| {
+        calls
+            .iter()
+            .any(|c| c.text.contains("Silence lifted (the alert resolved)"))
+    };
+    assert!(
+        slack.wait_for(told, Duration::from_secs(30)).await,
+        "{:#?}",
+        slack.calls()
+    );
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     let said = |text: &str| thread.iter().any(|t| t.contains(text));
@@ -260,6 +271,13 @@ async fn a_refire_while_silenced_says_the_fix_did_not_hold_and_lifts_the_silence
     })
     .await;
     assert!(lifted, "{:#}", json!(silences(&ams.peers[0].url).await));
+    // The thread hears of the lift through the outbox, after Alertmanager did.
+    let told = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains("Silence lifted ("));
+    assert!(
+        slack.wait_for(told, Duration::from_secs(30)).await,
+        "{:#?}",
+        slack.calls()
+    );
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     assert!(
@@ -385,6 +403,18 @@ steps:
         lifted,
         "made at the restart, lifted for the approval: {:#}",
         json!(silences(&peer).await)
+    );
+    // The thread hears of the lift through the outbox, after Alertmanager did.
+    let told = |calls: &[Recorded]| {
+        calls.iter().any(|c| {
+            c.text
+                .contains("Silence lifted (the run waits for a person's approval)")
+        })
+    };
+    assert!(
+        slack.wait_for(told, Duration::from_secs(30)).await,
+        "{:#?}",
+        slack.calls()
     );
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
