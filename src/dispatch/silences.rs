@@ -186,7 +186,8 @@ impl Dispatcher {
             let mut news = Vec::new();
             // One read per peer and alert name, however many of its alerts are silenced.
             for ((made_on, alertname), silences) in live {
-                match client.listing(&alertname, &made_on).await {
+                let followed: Vec<&Alert> = silences.iter().map(|s| &s.silence.alert).collect();
+                match client.listing(&alertname, &made_on, &followed).await {
                     Ok(listing) => {
                         for silence in silences {
                             unanswered.remove(&silence.id);

@@ -160,8 +160,14 @@ impl AlertmanagerClient {
     }
 
     /// What a peer lists under `alertname` now (`made_on` asked first, the others if it does
-    /// not answer): read once for every silenced alert of that name.
-    pub async fn listing(&self, alertname: &str, made_on: &str) -> Result<Listing, Unreachable> {
+    /// not answer): read once for every silenced alert of that name, the `followed` ones.
+    /// When the peer started is read only if one of them is missing: only then does it count.
+    pub async fn listing(
+        &self,
+        alertname: &str,
+        made_on: &str,
+        followed: &[&Alert],
+    ) -> Result<Listing, Unreachable> {
         let mut failures = Vec::new();
         // Filtered by name only, then matched by fingerprint: label values need no escaping
         // into Alertmanager's matcher syntax.
@@ -192,9 +198,16 @@ impl AlertmanagerClient {
                     continue;
                 }
             };
+            let missing =
+                (followed.iter()).any(|f| !alerts.iter().any(|a| a.fingerprint == f.fingerprint));
+            let started = if missing {
+                self.started(peer).await
+            } else {
+                None
+            };
             return Ok(Listing {
                 alerts,
-                started: self.started(peer).await,
+                started,
                 now: OffsetDateTime::now_utc(),
             });
         }
@@ -218,6 +231,8 @@ impl AlertmanagerClient {
 #[derive(Debug, Clone)]
 pub struct Listing {
     alerts: Vec<Listed>,
+    /// When the peer started; `None` when it would not say, or was not asked (every
+    /// followed alert was listed).
     started: Option<OffsetDateTime>,
     now: OffsetDateTime,
 }

@@ -47,6 +47,17 @@ async fn ours(peer: &str, state: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Waits up to `seconds` for a Slack message containing `text`; fails with every call.
+/// Thread lines go through the outbox, so they arrive after what they report.
+async fn said_within(slack: &FakeSlack, text: &str, seconds: u64) {
+    let said = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains(text));
+    assert!(
+        slack.wait_for(said, Duration::from_secs(seconds)).await,
+        "no message with {text:?}: {:#?}",
+        slack.calls()
+    );
+}
+
 /// An app with the shipped catalog (high-memory watching for an hour) and a real
 /// Alertmanager pair sending to it; the app knows the pair behind a dead URL.
 async fn setup(dir: &std::path::Path, slack: &FakeSlack) -> (TestApp, AlertmanagerCluster) {
@@ -211,17 +222,7 @@ async fn the_alert_is_silenced_while_the_fix_is_watched_and_the_silence_goes_whe
         app.get_json(&format!("/api/incidents/{incident}")).await
     );
 
-    // The thread hears of the lift through the outbox, after Alertmanager did.
-    let told = |calls: &[Recorded]| {
-        calls
-            .iter()
-            .any(|c| c.text.contains("Silence lifted (the alert resolved)"))
-    };
-    assert!(
-        slack.wait_for(told, Duration::from_secs(30)).await,
-        "{:#?}",
-        slack.calls()
-    );
+    said_within(&slack, "Silence lifted (the alert resolved)", 30).await;
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     let said = |text: &str| thread.iter().any(|t| t.contains(text));
@@ -271,13 +272,7 @@ async fn a_refire_while_silenced_says_the_fix_did_not_hold_and_lifts_the_silence
     })
     .await;
     assert!(lifted, "{:#}", json!(silences(&ams.peers[0].url).await));
-    // The thread hears of the lift through the outbox, after Alertmanager did.
-    let told = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains("Silence lifted ("));
-    assert!(
-        slack.wait_for(told, Duration::from_secs(30)).await,
-        "{:#?}",
-        slack.calls()
-    );
+    said_within(&slack, "Silence lifted (", 30).await;
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     assert!(
@@ -320,12 +315,7 @@ async fn alertmanager_unreachable_means_no_silence_one_line_and_the_fix_goes_on(
         before,
         "the hog was restarted all the same"
     );
-    let said = |calls: &[Recorded]| calls.iter().any(|c| c.text.contains("No silence"));
-    assert!(
-        slack.wait_for(said, Duration::from_secs(30)).await,
-        "{:#?}",
-        slack.calls()
-    );
+    said_within(&slack, "No silence", 30).await;
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     let lines: Vec<_> = thread.iter().filter(|t| t.contains("No silence")).collect();
@@ -385,16 +375,7 @@ steps:
     )]);
     ams.post_alerts(&firing).await;
 
-    let asked = |calls: &[Recorded]| {
-        calls
-            .iter()
-            .any(|c| c.text.contains("Approval needed for *again*"))
-    };
-    assert!(
-        slack.wait_for(asked, Duration::from_secs(60)).await,
-        "{:#?}",
-        slack.calls()
-    );
+    said_within(&slack, "Approval needed for *again*", 60).await;
     let lifted = wait::until(Duration::from_secs(30), || async {
         ours(&peer, "active").await.is_empty() && ours(&peer, "expired").await.len() == 1
     })
@@ -404,18 +385,12 @@ steps:
         "made at the restart, lifted for the approval: {:#}",
         json!(silences(&peer).await)
     );
-    // The thread hears of the lift through the outbox, after Alertmanager did.
-    let told = |calls: &[Recorded]| {
-        calls.iter().any(|c| {
-            c.text
-                .contains("Silence lifted (the run waits for a person's approval)")
-        })
-    };
-    assert!(
-        slack.wait_for(told, Duration::from_secs(30)).await,
-        "{:#?}",
-        slack.calls()
-    );
+    said_within(
+        &slack,
+        "Silence lifted (the run waits for a person's approval)",
+        30,
+    )
+    .await;
     let calls = slack.calls();
     let thread = thread_of(&slack, &parents(&calls)[0].ts);
     let said = |text: &str| thread.iter().any(|t| t.contains(text));
