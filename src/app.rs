@@ -16,7 +16,7 @@ use crate::actions::ActionCtx;
 use crate::chatops::{self, Access, SlackState};
 use crate::config::{Catalog, Settings};
 use crate::dispatch::enrich::PagerDutyLookup;
-use crate::dispatch::priority::priority;
+use crate::dispatch::priority::rank;
 use crate::dispatch::Dispatcher;
 use crate::http::{self, ApiState};
 use crate::limits::Guards;
@@ -155,7 +155,7 @@ impl Application {
         let approvals = Arc::new(Notify::new());
         let ranking = catalog.clone();
         let intake = Intake::start(store.clone(), journal_wake.clone(), shutdown.clone())
-            .prioritized(Prioritize(Arc::new(move |alert| priority(&ranking, alert))))
+            .prioritized(Prioritize(Arc::new(move |alert| rank(&ranking, alert))))
             .bounded(store.clone(), settings.max_backlog, shutdown.clone());
         let docker = actions.docker.clone();
         let modes = Arc::new(ModeOverrides::new(

@@ -9,15 +9,19 @@
 //! 4. alerts no route matches;
 //!
 //! and within each, `critical` before `error` before `warning` before the rest (PagerDuty's
-//! `pd_urgency="high"` counts as `critical`). Entries of equal priority keep their arrival
-//! order. Priority depends on labels only, never on the status, so every notification of
+//! `pd_urgency="high"` counts as `critical`). Priority depends on labels only, never on the status, so every notification of
 //! one alert (same fingerprint, same labels) has the same priority: a resolve never overtakes
 //! its firing.
+//!
+//! Within one priority, targets take turns (see [`Rank`]): the turn key is the responder and
+//! the values of the labels its target template reads (`{{ alert.labels.container }}` reads
+//! `container`), so one container's flood waits behind itself, not in front of another's
+//! alert. Also from the labels alone, so one alert's notifications share a turn key.
 
 use crate::alert::Alert;
 use crate::config::Catalog;
 use crate::responders::Responder;
-use crate::store::Priority;
+use crate::store::{Priority, Rank};
 
 /// Tiers, most urgent last (the journal takes the highest first).
 const NO_ROUTE: u8 = 0;
@@ -27,24 +31,67 @@ const PERSON: u8 = 3;
 
 /// The priority of `alert` under `catalog`'s routes. Pure.
 pub fn priority(catalog: &Catalog, alert: &Alert) -> Priority {
+    rank(catalog, alert).priority
+}
+
+/// The priority of `alert` under `catalog`'s routes and the target whose turn it takes. Pure.
+pub fn rank(catalog: &Catalog, alert: &Alert) -> Rank {
     let slot = alert.slot();
-    let tier = if alert.manual_request().is_some() || slot.is_some_and(|s| s.requested_by.is_some())
-    {
-        PERSON
+    let (tier, target) = if let Some((responder, target)) = alert.manual_request() {
+        (PERSON, format!("{responder}\u{1f}{target}"))
     } else if let Some(slot) = slot {
         // A scheduled slot ranks as an alert routed to its responder would.
-        (catalog.responders.get(slot.responder)).map_or(NO_ROUTE, |r| tier_of(r))
+        let tier = if slot.requested_by.is_some() {
+            PERSON
+        } else {
+            (catalog.responders.get(slot.responder)).map_or(NO_ROUTE, |r| tier_of(r))
+        };
+        (tier, slot.responder.to_owned())
     } else {
-        catalog
-            .routes
-            .matching(&alert.labels)
-            .iter()
+        let routes = catalog.routes.matching(&alert.labels);
+        let responders = (routes.iter())
             .filter_map(|route| catalog.responders.get(&route.responder))
-            .map(|r| tier_of(r))
-            .max()
-            .unwrap_or(NO_ROUTE)
+            .map(|responder| &**responder);
+        // The most urgent route decides, and the first of equals (as routing runs them).
+        let mut chosen: Option<&Responder> = None;
+        for responder in responders {
+            if chosen.is_none_or(|c| tier_of(responder) > tier_of(c)) {
+                chosen = Some(responder);
+            }
+        }
+        match chosen {
+            Some(responder) => (tier_of(responder), turn_key(responder, alert)),
+            None => (NO_ROUTE, String::new()),
+        }
     };
-    Priority(tier * 4 + severity_rank(alert))
+    Rank::new(Priority(tier * 4 + severity_rank(alert)), target)
+}
+
+/// The responder's name and the values of the labels its target template reads: alerts
+/// that render the same target share it, without rendering the template at intake.
+fn turn_key(responder: &Responder, alert: &Alert) -> String {
+    let mut key = responder.name.clone();
+    for label in labels_read(&responder.target.source) {
+        key.push('\u{1f}');
+        key.push_str(alert.labels.get(label).map_or("", String::as_str));
+    }
+    key
+}
+
+/// The label names a template reads as `alert.labels.NAME` or `alert.labels["NAME"]`.
+fn labels_read(source: &str) -> impl Iterator<Item = &str> {
+    source.split("alert.labels").skip(1).filter_map(|rest| {
+        let name = match rest.strip_prefix('.') {
+            Some(dotted) => dotted,
+            None => rest
+                .strip_prefix("[\"")
+                .or_else(|| rest.strip_prefix("['"))?,
+        };
+        let end = name
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        Some(&name[..end]).filter(|n| !n.is_empty())
+    })
 }
 
 /// The tier of an alert routed to `responder`: whether it may act.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::{Priority, Store, StoreError};
+use super::{Rank, Store, StoreError};
 use crate::alert::Alert;
 
 mod backlog;
@@ -27,12 +27,12 @@ const MAX_BATCH: usize = 256;
 
 type Reply = oneshot::Sender<Result<Vec<bool>, StoreError>>;
 
-/// One submission: its alerts, their priorities, and where the answer goes.
-type Submission = (Vec<Alert>, Vec<Priority>, Reply);
+/// One submission: its alerts, their ranks, and where the answer goes.
+type Submission = (Vec<Alert>, Vec<Rank>, Reply);
 
 /// Decides each alert's place in the dispatcher's queue (see `dispatch::priority`).
 #[derive(Clone)]
-pub struct Prioritize(pub Arc<dyn Fn(&Alert) -> Priority + Send + Sync>);
+pub struct Prioritize(pub Arc<dyn Fn(&Alert) -> Rank + Send + Sync>);
 
 impl std::fmt::Debug for Prioritize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,13 +146,13 @@ impl Intake {
             return Err(StoreError::IntakeClosed);
         }
         self.backlog.admit(&alerts)?;
-        let priorities = match &self.prioritize {
+        let ranks = match &self.prioritize {
             Some(Prioritize(prioritize)) => alerts.iter().map(|a| prioritize(a)).collect(),
-            None => vec![Priority::default(); alerts.len()],
+            None => vec![Rank::default(); alerts.len()],
         };
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send((alerts, priorities, reply))
+            .send((alerts, ranks, reply))
             .await
             .map_err(|_| StoreError::IntakeClosed)?;
         let fresh = answer.await.map_err(|_| StoreError::IntakeClosed)??;
@@ -200,14 +200,14 @@ async fn write_batch(
     // Moved, not cloned: the handlers only need to hear back how many were new.
     let total = batch.iter().map(|(a, _, _)| a.len()).sum();
     let mut alerts: Vec<Alert> = Vec::with_capacity(total);
-    let mut priorities = Vec::with_capacity(total);
+    let mut ranks = Vec::with_capacity(total);
     let mut sizes = Vec::with_capacity(batch.len());
-    for (submitted, ranks, _) in &mut batch {
+    for (submitted, submitted_ranks, _) in &mut batch {
         sizes.push(submitted.len());
         alerts.append(submitted);
-        priorities.append(ranks);
+        ranks.append(submitted_ranks);
     }
-    let written = store.append_ranked(&alerts, &priorities).await;
+    let written = store.append_ranked(&alerts, &ranks).await;
     health.record(written.as_ref().map(|_| ()));
     match written {
         Ok(fresh) => {

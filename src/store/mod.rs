@@ -233,24 +233,26 @@ pub trait Store:
         1
     }
 
-    /// Appends alerts to the journal in one transaction, all of one (the lowest) priority; a
-    /// known dedup key is a no-op. Returns, per alert, whether it was new.
+    /// Appends alerts to the journal in one transaction, all of one (the lowest) priority and
+    /// one target; a known dedup key is a no-op. Returns, per alert, whether it was new.
     async fn append_journal(&self, alerts: &[Alert]) -> Result<Vec<bool>, StoreError> {
-        let priorities = vec![Priority::default(); alerts.len()];
-        self.append_ranked(alerts, &priorities).await
+        let ranks = vec![Rank::default(); alerts.len()];
+        self.append_ranked(alerts, &ranks).await
     }
 
-    /// Appends alerts to the journal in one transaction, each with its priority (same
-    /// length as `alerts`); a known dedup key is a no-op. Returns, per alert, whether it was
-    /// new.
+    /// Appends alerts to the journal in one transaction, each with its rank (same length as
+    /// `alerts`); a known dedup key is a no-op. Returns, per alert, whether it was new.
+    ///
+    /// Each entry gets its turn among the pending entries of its priority: after the pending
+    /// entries of its own target, and never before the turn the dispatcher has reached.
     async fn append_ranked(
         &self,
         alerts: &[Alert],
-        priorities: &[Priority],
+        ranks: &[Rank],
     ) -> Result<Vec<bool>, StoreError>;
 
     /// The unprocessed journal entries the dispatcher takes next: the highest priority
-    /// first, and in arrival order within a priority.
+    /// first; within a priority, by turn (targets take turns), then in arrival order.
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError>;
 
     /// Records a journal entry's alert against its incident and, in the same transaction,

@@ -11,6 +11,29 @@ use crate::responders::Mode;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Priority(pub u8);
 
+/// A journal entry's place in the dispatcher's queue: its [`Priority`], and the target it
+/// would act on as far as its labels tell. Within one priority, targets take turns: an entry
+/// waits behind the entries of its own target that came before it, and behind about one
+/// entry of each other target, so a flooded target cannot starve the others. An empty
+/// target (no route) is one target of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Rank {
+    /// How urgent.
+    pub priority: Priority,
+    /// Whose turn it takes (the responder and the labels its target is rendered from).
+    pub target: String,
+}
+
+impl Rank {
+    /// `priority`, for `target`.
+    pub fn new(priority: Priority, target: impl Into<String>) -> Self {
+        Self {
+            priority,
+            target: target.into(),
+        }
+    }
+}
+
 /// An accepted alert waiting in the journal.
 #[derive(Debug, Clone)]
 pub struct JournalEntry {

@@ -173,15 +173,9 @@ impl Store for PostgresStore {
     async fn append_ranked(
         &self,
         alerts: &[Alert],
-        priorities: &[Priority],
+        ranks: &[Rank],
     ) -> Result<Vec<bool>, StoreError> {
-        journal::append(
-            &self.pool,
-            alerts,
-            priorities,
-            &ts(OffsetDateTime::now_utc()),
-        )
-        .await
+        journal::append(&self.pool, alerts, ranks, &ts(OffsetDateTime::now_utc())).await
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {

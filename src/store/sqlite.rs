@@ -30,16 +30,18 @@ mod reads;
 mod record;
 mod schedules;
 mod silences;
+mod target_turns;
 mod turns;
 mod watches;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sqlx::{Connection, Row, SqlitePool};
 use time::OffsetDateTime;
 
 use super::*;
+use target_turns::TargetTurns;
 use turns::{Queue, Turns};
 
 /// SQLite-backed [`Store`].
@@ -49,6 +51,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Who goes next at the writer: intake's group commits, then bookkeeping, in turn.
     turns: Arc<Turns>,
+    /// Each new journal entry's turn among its priority's targets.
+    target_turns: Arc<Mutex<TargetTurns>>,
     /// This process's name as the holder of runs (see [`Store::owner`]).
     owner: Arc<str>,
     /// How long a run is held without renewal.
@@ -58,6 +62,12 @@ pub struct SqliteStore {
 use super::format_time as ts;
 
 impl SqliteStore {
+    fn lock_target_turns(&self) -> std::sync::MutexGuard<'_, TargetTurns> {
+        // Its state stays consistent whatever panicked while holding it: every update is one
+        // insert or max.
+        self.target_turns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// This process holding what it records or claims, until a lease from `now`.
     fn holder(&self, now: OffsetDateTime) -> queries::Holder<'_> {
         queries::Holder {
@@ -127,28 +137,41 @@ impl Store for SqliteStore {
     async fn append_ranked(
         &self,
         alerts: &[Alert],
-        priorities: &[Priority],
+        ranks: &[Rank],
     ) -> Result<Vec<bool>, StoreError> {
         let now = ts(OffsetDateTime::now_utc());
         let _turn = self.turns.take(Queue::Intake).await;
         let mut tx = self.writer.begin().await?;
-        let fresh = journal::append(&mut tx, alerts, priorities, &now).await?;
+        if !self.lock_target_turns().loaded() {
+            let pending = TargetTurns::pending(&mut tx).await?;
+            self.lock_target_turns().load(pending);
+        }
+        let turns: Vec<i64> = {
+            let mut target_turns = self.lock_target_turns();
+            ranks.iter().map(|rank| target_turns.assign(rank)).collect()
+        };
+        let fresh = journal::append(&mut tx, alerts, ranks, &turns, &now).await?;
         tx.commit().await?;
         Ok(fresh)
     }
 
     async fn pending_journal(&self, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, alert FROM journal WHERE processed = 0 ORDER BY priority DESC, id LIMIT ?",
+            "SELECT id, alert, priority, turn FROM journal WHERE processed = 0
+             ORDER BY priority DESC, turn, id LIMIT ?",
         )
         .bind(limit)
         // Only the dispatcher marks entries processed, and it reads after its commits:
         // a reader sees them all, and the writer stays free for intake.
         .fetch_all(&self.reader)
         .await?;
+        let mut target_turns = self.lock_target_turns();
         rows.iter()
             .map(|row| {
                 let alert: String = row.try_get("alert")?;
+                let priority: i64 = row.try_get("priority")?;
+                // Taken: a target's next entry goes no earlier than this turn.
+                target_turns.taken(u8::try_from(priority).unwrap_or(0), row.try_get("turn")?);
                 Ok(JournalEntry {
                     id: row.try_get("id")?,
                     alert: serde_json::from_str(&alert)

@@ -1,6 +1,7 @@
 //! Floods: after tens of thousands of alerts nobody acts on, a routed high-memory alert for a
 //! real container is recorded and acted on before the backlog, which is still recorded in full
-//! afterwards; and beyond `RESPONDER_MAX_BACKLOG` webhooks are refused (503) until the backlog
+//! afterwards; so is one after a flood of the same priority for another target (targets take
+//! turns); and beyond `RESPONDER_MAX_BACKLOG` webhooks are refused (503) until the backlog
 //! is worked off, losing nothing that was accepted.
 
 use serde_json::{json, Value};
@@ -19,12 +20,21 @@ fn flood_body(request: usize) -> Value {
 
 /// One Alertmanager notification of `size` distinct alerts no route matches.
 fn flood_of(request: usize, size: usize) -> Value {
+    notification(
+        request,
+        size,
+        |n| json!({"alertname": "FloodNobodyActsOn", "instance": format!("node-{}", n % 50), "n": n.to_string(), "severity": "critical"}),
+    )
+}
+
+/// One Alertmanager notification of `size` distinct alerts labelled by `labels(n)`.
+fn notification(request: usize, size: usize, labels: impl Fn(usize) -> Value) -> Value {
     let alerts: Vec<Value> = (0..size)
         .map(|i| {
             let n = request * 1_000_000 + i;
             json!({
                 "status": "firing",
-                "labels": {"alertname": "FloodNobodyActsOn", "instance": format!("node-{}", n % 50), "n": n.to_string(), "severity": "critical"},
+                "labels": labels(n),
                 "annotations": {"summary": "noise"},
                 "startsAt": "2026-11-27T05:00:00Z",
                 "endsAt": "0001-01-01T00:00:00Z",
@@ -56,14 +66,38 @@ async fn journal_pending(app: &TestApp) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
-    let hog = TestContainer::memory_hog("prio-hog");
+    urgent_alert_goes_before_the_flood("prio-hog", "f00000000000b001", flood_body).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_target_does_not_delay_another_targets_alert_of_the_same_priority() {
+    // A flood routed to high-memory, as critical as the urgent alert, for one container the
+    // responder may not touch (each is declined, so the flood costs records, not runs).
+    urgent_alert_goes_before_the_flood("turn-hog", "f00000000000b002", |request| {
+        notification(request, PER_REQUEST, |n| {
+            json!({"alertname": "HighMemoryUsage", "container": "outside-allowed", "n": n.to_string(), "severity": "critical"})
+        })
+    })
+    .await;
+}
+
+/// Sends `REQUESTS` bodies of `flood(request)`, then a critical high-memory alert for a real
+/// container at 96 %: its restart succeeds, every flood alert is recorded, and the urgent one
+/// was recorded ahead of the backlog it arrived behind (at most the one batch the dispatcher
+/// had already read, 256 entries, went before it).
+async fn urgent_alert_goes_before_the_flood(
+    hog_name: &str,
+    fingerprint: &str,
+    flood: impl Fn(usize) -> Value,
+) {
+    let hog = TestContainer::memory_hog(hog_name);
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(dir.path(), None, Options::default()).await;
 
     // The flood, four requests at a time: every alert acknowledged, so durable.
     let mut sent = 0;
     for wave in (0..REQUESTS).collect::<Vec<_>>().chunks(4) {
-        let bodies: Vec<Value> = wave.iter().map(|r| flood_body(*r)).collect();
+        let bodies: Vec<Value> = wave.iter().map(|r| flood(*r)).collect();
         let answers =
             futures::future::join_all(bodies.iter().map(|b| app.post_alertmanager(b))).await;
         for answer in answers {
@@ -75,7 +109,7 @@ async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
         "firing",
         "HighMemoryUsage",
         hog.name(),
-        "f00000000000b001",
+        fingerprint,
         "2026-11-27T05:00:00Z",
     );
     assert_eq!(app.post_alertmanager(&urgent).await.status(), 200);
@@ -96,13 +130,12 @@ async fn a_routed_alert_goes_before_a_backlog_of_alerts_nobody_acts_on() {
         i64::try_from(sent + 1).unwrap(),
         "every alert recorded"
     );
-    // The urgent alert was recorded ahead of the backlog it arrived behind: at most the one
-    // batch the dispatcher had already read (256 entries) went before it.
     let after_urgent: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM alerts WHERE id > (
              SELECT a.id FROM alerts a JOIN incidents i ON i.id = a.incident_id
-             WHERE i.alertname = 'HighMemoryUsage')",
+             WHERE i.alertname = 'HighMemoryUsage' AND a.alert LIKE '%' || ? || '%')",
     )
+    .bind(hog.name())
     .fetch_one(&mut db)
     .await
     .unwrap();

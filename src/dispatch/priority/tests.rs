@@ -128,3 +128,45 @@ fn a_slot_ranks_as_its_responder_and_a_person_asking_first() {
     assert_eq!(slot("nosuch", None), Priority(0));
     assert_eq!(slot("high-memory", Some("@ops (U0OPS)")).0 / 4, PERSON);
 }
+
+#[test]
+fn alerts_share_a_turn_when_they_would_act_on_the_same_target() {
+    let catalog = shipped();
+    let on = |alertname: &str, container: &str, severity: &str| {
+        rank(
+            &catalog,
+            &firing(&[
+                ("alertname", alertname),
+                ("container", container),
+                ("severity", severity),
+            ]),
+        )
+        .target
+    };
+    let x = on("HighMemoryUsage", "k2-x", "critical");
+    assert_eq!(x, "high-memory\u{1f}k2-x");
+    assert_eq!(
+        on("HighMemoryUsage", "k2-x", "warning"),
+        x,
+        "labels the target skips"
+    );
+    assert_ne!(on("HighMemoryUsage", "k2-y", "critical"), x);
+    assert_eq!(
+        on("Flood", "k2-x", "critical"),
+        "",
+        "no route: one target of its own"
+    );
+}
+
+#[test]
+fn the_labels_a_target_reads_are_found_in_either_notation() {
+    fn read(source: &str) -> Vec<&str> {
+        labels_read(source).collect()
+    }
+    assert_eq!(read("{{ alert.labels.container }}"), ["container"]);
+    assert_eq!(
+        read("{{ alert.labels[\"job\"] }}-{{ alert.labels['pod_name'] }}"),
+        ["job", "pod_name"]
+    );
+    assert_eq!(read("k2-{{ config.stream }}"), Vec::<&str>::new());
+}

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use super::{to_json, StoreError};
 use crate::alert::Alert;
-use crate::store::{JournalEntry, Priority};
+use crate::store::{JournalEntry, Rank};
 
 /// The most rows one statement inserts: bounds a statement's size, not its count.
 const CHUNK: usize = 1024;
@@ -19,22 +19,23 @@ const CHUNK: usize = 1024;
 pub(super) async fn append(
     pool: &PgPool,
     alerts: &[Alert],
-    priorities: &[Priority],
+    ranks: &[Rank],
     now: &str,
 ) -> Result<Vec<bool>, StoreError> {
-    if priorities.len() != alerts.len() {
+    if ranks.len() != alerts.len() {
         return Err(StoreError::Corrupt(format!(
-            "{} alerts with {} priorities",
+            "{} alerts with {} ranks",
             alerts.len(),
-            priorities.len()
+            ranks.len()
         )));
     }
     let mut rows = Rows::default();
-    for (alert, priority) in alerts.iter().zip(priorities) {
+    for (alert, rank) in alerts.iter().zip(ranks) {
         rows.keys.push(alert.dedup_key());
         rows.sources.push(alert.source.as_str().to_owned());
         rows.documents.push(to_json(alert)?);
-        rows.priorities.push(i16::from(priority.0));
+        rows.priorities.push(i16::from(rank.priority.0));
+        rows.targets.push(rank.target.clone());
     }
     let keys = &rows.keys;
     let mut inserted = HashSet::with_capacity(keys.len());
@@ -61,6 +62,7 @@ struct Rows {
     sources: Vec<String>,
     documents: Vec<String>,
     priorities: Vec<i16>,
+    targets: Vec<String>,
 }
 
 async fn insert_chunk(
@@ -71,10 +73,20 @@ async fn insert_chunk(
     inserted: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     // WITH ORDINALITY … ORDER BY keeps the batch's order in the ids (the arrival order).
+    // A turn comes after its target's pending entries and no earlier than its priority's
+    // earliest pending turn (where the dispatcher stands); the target's entries of this batch
+    // follow one another. Computed from the journal itself, so every replica agrees.
     let returned = sqlx::query(
-        "INSERT INTO journal (dedup_key, source, alert, received_at, priority)
-         SELECT k, s, a, $4, p FROM UNNEST($1::text[], $2::text[], $3::text[], $5::smallint[])
-             WITH ORDINALITY AS t (k, s, a, p, n)
+        "INSERT INTO journal (dedup_key, source, alert, received_at, priority, target, turn)
+         SELECT k, s, a, $4, p, g,
+                GREATEST(
+                    (SELECT MAX(j.turn) + 1 FROM journal j
+                     WHERE j.processed = 0 AND j.priority = t.p AND j.target = t.g),
+                    (SELECT MIN(j.turn) FROM journal j WHERE j.processed = 0 AND j.priority = t.p),
+                    0
+                ) + ROW_NUMBER() OVER (PARTITION BY p, g ORDER BY n) - 1
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $5::smallint[], $6::text[])
+             WITH ORDINALITY AS t (k, s, a, p, g, n)
          ORDER BY n
          ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
     )
@@ -82,7 +94,8 @@ async fn insert_chunk(
     .bind(&rows.sources[range.clone()])
     .bind(&rows.documents[range.clone()])
     .bind(now)
-    .bind(&rows.priorities[range])
+    .bind(&rows.priorities[range.clone()])
+    .bind(&rows.targets[range])
     .fetch_all(&mut *conn)
     .await?;
     for row in returned {
@@ -91,10 +104,12 @@ async fn insert_chunk(
     Ok(())
 }
 
-/// The unprocessed entries to take next: highest priority first, arrival order within one.
+/// The unprocessed entries to take next: highest priority first; within one, by turn (targets
+/// take turns), then in arrival order.
 pub(super) async fn pending(pool: &PgPool, limit: u32) -> Result<Vec<JournalEntry>, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, alert FROM journal WHERE processed = 0 ORDER BY priority DESC, id LIMIT $1",
+        "SELECT id, alert FROM journal WHERE processed = 0
+         ORDER BY priority DESC, turn, id LIMIT $1",
     )
     .bind(i64::from(limit))
     .fetch_all(pool)

@@ -81,6 +81,7 @@ impl SqliteStore {
             writer,
             reader,
             turns: Arc::default(),
+            target_turns: Arc::default(),
             owner: crate::store::new_owner().into(),
             lease,
         })
@@ -112,6 +113,7 @@ impl SqliteStore {
             writer: reader.clone(),
             reader,
             turns: Arc::default(),
+            target_turns: Arc::default(),
             owner: crate::store::new_owner().into(),
             lease: StoreOptions::default().lease,
         }))

@@ -14,18 +14,19 @@ use sqlx::{Row, SqliteConnection};
 
 use super::{to_json, StoreError};
 use crate::alert::Alert;
-use crate::store::Priority;
+use crate::store::Rank;
 
-/// The most rows one statement inserts (5 values each, far below SQLite's 32,766 variables).
+/// The most rows one statement inserts (7 values each, far below SQLite's 32,766 variables).
 pub(super) const MAX_ROWS: usize = 256;
 
 /// `INSERTS[k]` inserts 2^k rows and returns the dedup keys of those that were new.
 static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     (0..=MAX_ROWS.trailing_zeros())
         .map(|k| {
-            let rows = vec!["(?, ?, ?, ?, ?)"; 1 << k].join(", ");
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; 1 << k].join(", ");
             format!(
-                "INSERT INTO journal (dedup_key, source, alert, received_at, priority) VALUES {rows}
+                "INSERT INTO journal (dedup_key, source, alert, received_at, priority, target, turn)
+                 VALUES {rows}
                  ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key"
             )
         })
@@ -47,19 +48,22 @@ pub(super) fn chunk_sizes(mut n: usize) -> Vec<usize> {
     sizes
 }
 
-/// Inserts `alerts` inside the caller's transaction; for each, whether it was new (false for
-/// one already in the journal, and for a repeat of an earlier alert of the same batch).
+/// Inserts `alerts` inside the caller's transaction, each with its rank and turn; for each,
+/// whether it was new (false for one already in the journal, and for a repeat of an earlier
+/// alert of the same batch).
 pub(super) async fn append(
     conn: &mut SqliteConnection,
     alerts: &[Alert],
-    priorities: &[Priority],
+    ranks: &[Rank],
+    turns: &[i64],
     now: &str,
 ) -> Result<Vec<bool>, StoreError> {
-    if priorities.len() != alerts.len() {
+    if ranks.len() != alerts.len() || turns.len() != alerts.len() {
         return Err(StoreError::Corrupt(format!(
-            "{} alerts with {} priorities",
+            "{} alerts with {} ranks and {} turns",
             alerts.len(),
-            priorities.len()
+            ranks.len(),
+            turns.len()
         )));
     }
     let rows: Vec<(String, String)> = alerts
@@ -67,29 +71,25 @@ pub(super) async fn append(
         .map(|alert| Ok((alert.dedup_key(), to_json(alert)?)))
         .collect::<Result<_, StoreError>>()?;
     let mut inserted = HashSet::with_capacity(rows.len());
-    let mut rest = rows.as_slice();
-    let mut rest_alerts = alerts;
-    let mut rest_priorities = priorities;
+    let mut start = 0;
     for size in chunk_sizes(rows.len()) {
-        let (chunk, tail) = rest.split_at(size);
-        let (chunk_alerts, tail_alerts) = rest_alerts.split_at(size);
-        let (chunk_priorities, tail_priorities) = rest_priorities.split_at(size);
+        let range = start..start + size;
         let mut query = sqlx::query(&INSERTS[size.trailing_zeros() as usize]);
-        for (((key, json), alert), priority) in chunk.iter().zip(chunk_alerts).zip(chunk_priorities)
-        {
+        for i in range {
+            let (key, json) = &rows[i];
             query = query
                 .bind(key.as_str())
-                .bind(alert.source.as_str())
+                .bind(alerts[i].source.as_str())
                 .bind(json.as_str())
                 .bind(now)
-                .bind(i64::from(priority.0));
+                .bind(i64::from(ranks[i].priority.0))
+                .bind(ranks[i].target.as_str())
+                .bind(turns[i]);
         }
         for row in query.fetch_all(&mut *conn).await? {
             inserted.insert(row.try_get::<String, _>(0)?);
         }
-        rest = tail;
-        rest_alerts = tail_alerts;
-        rest_priorities = tail_priorities;
+        start += size;
     }
     // Removing as we go marks only the first of a key repeated within the batch as new.
     Ok(rows.iter().map(|(key, _)| inserted.remove(key)).collect())
@@ -124,6 +124,6 @@ mod tests {
             assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
         }
         assert_eq!(INSERTS.len(), 9);
-        assert_eq!(INSERTS[8].matches('?').count(), 5 * MAX_ROWS);
+        assert_eq!(INSERTS[8].matches('?').count(), 7 * MAX_ROWS);
     }
 }

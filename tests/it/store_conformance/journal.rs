@@ -1,8 +1,8 @@
 //! The intake journal: a redelivery is a no-op, entries come out in order, a batch records
-//! every entry in one transaction (each seeing what the ones before it recorded), and an
-//! entry two replicas both read is recorded once.
+//! every entry in one transaction (each seeing what the ones before it recorded), targets
+//! take turns within a priority, and an entry two replicas both read is recorded once.
 
-use alert_responder::store::{AlertPlan, Priority, StoreError};
+use alert_responder::store::{AlertPlan, JournalEntry, Priority, Rank, StoreError};
 use serde_json::Value;
 
 use super::{firing, journal_and_record, now, plan_for, resolved, Backend};
@@ -11,6 +11,7 @@ on_both_backends!(
     a_redelivered_alert_is_a_no_op_whichever_replica_receives_it,
     pending_entries_come_out_oldest_first_and_leave_once_recorded,
     the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priority,
+    targets_take_turns_within_a_priority_and_each_keeps_its_own_order,
     one_batch_records_every_entry_and_repeats_join_the_waiting_run,
     a_repeat_after_the_run_started_gets_a_run_of_its_own,
 );
@@ -74,22 +75,16 @@ async fn the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priori
     // A backlog of six low ones, then two urgent ones, one through each replica, then a
     // middle one: the urgent come first in their arrival order, the backlog last.
     let low: Vec<_> = (0..6).map(alert).collect();
-    a.append_ranked(&low, &[Priority(0); 6]).await.unwrap();
-    a.append_ranked(&[alert(6)], &[Priority(9)]).await.unwrap();
+    a.append_ranked(&low, &vec![ranked(0); 6]).await.unwrap();
+    a.append_ranked(&[alert(6)], &[ranked(9)]).await.unwrap();
     other
-        .append_ranked(&[alert(7)], &[Priority(9)])
+        .append_ranked(&[alert(7)], &[ranked(9)])
         .await
         .unwrap();
     other
-        .append_ranked(&[alert(8)], &[Priority(4)])
+        .append_ranked(&[alert(8)], &[ranked(4)])
         .await
         .unwrap();
-    let order = |entries: Vec<alert_responder::store::JournalEntry>| -> Vec<String> {
-        entries
-            .into_iter()
-            .map(|e| e.alert.labels["container"].clone())
-            .collect()
-    };
     let expected = [
         "p-6", "p-7", "p-8", "p-0", "p-1", "p-2", "p-3", "p-4", "p-5",
     ];
@@ -101,9 +96,7 @@ async fn the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priori
     );
     // Recorded, the urgent leave; the backlog follows in arrival order.
     let first = a.pending_journal(2).await.unwrap();
-    let batch: Vec<_> = first.iter().map(|e| (e, plan_for(e))).collect();
-    let refs: Vec<_> = batch.iter().map(|(e, p)| (*e, p)).collect();
-    a.record_alerts(&refs, now()).await.unwrap();
+    record(a.as_ref(), &first).await;
     assert_eq!(
         order(other.pending_journal(20).await.unwrap()),
         expected[2..],
@@ -111,9 +104,87 @@ async fn the_most_urgent_entries_come_out_first_in_arrival_order_within_a_priori
     );
     // The same alert again, ranked differently, is still one entry (the key decides).
     assert_eq!(
-        a.append_ranked(&[alert(0)], &[Priority(9)]).await.unwrap(),
+        a.append_ranked(&[alert(0)], &[ranked(9)]).await.unwrap(),
         [false],
         "{b}"
+    );
+}
+
+/// One target for every alert: arrival order within a priority.
+fn ranked(priority: u8) -> Rank {
+    Rank::new(Priority(priority), "")
+}
+
+/// The containers of `entries`, in order.
+fn order(entries: Vec<JournalEntry>) -> Vec<String> {
+    entries
+        .into_iter()
+        .map(|e| e.alert.labels["container"].clone())
+        .collect()
+}
+
+/// Records `entries` (the dispatcher's batch).
+async fn record(store: &dyn alert_responder::store::Store, entries: &[JournalEntry]) {
+    let batch: Vec<_> = entries.iter().map(|e| (e, plan_for(e))).collect();
+    let refs: Vec<_> = batch.iter().map(|(e, p)| (*e, p)).collect();
+    store.record_alerts(&refs, now()).await.unwrap();
+}
+
+async fn targets_take_turns_within_a_priority_and_each_keeps_its_own_order(b: Backend) {
+    let (a, other) = b.replicas().await;
+    let alert = |target: &str, i: usize| {
+        firing(
+            "Flood",
+            &format!("{target}-{i}"),
+            &format!("f{:015}", i + 100 * (target.as_bytes()[0] - b'a') as usize),
+            "2026-11-27T05:00:00Z",
+        )
+    };
+    let on = |target: &str| Rank::new(Priority(9), target);
+    // Target a floods; b's one alert goes with a's first, not after all of a's.
+    let flood: Vec<_> = (0..6).map(|i| alert("a", i)).collect();
+    a.append_ranked(&flood, &vec![on("a"); 6]).await.unwrap();
+    a.append_ranked(&[alert("b", 0)], &[on("b")]).await.unwrap();
+    assert_eq!(
+        order(a.pending_journal(20).await.unwrap()),
+        ["a-0", "b-0", "a-1", "a-2", "a-3", "a-4", "a-5"],
+        "{b}"
+    );
+    // The dispatcher takes three; then c arrives, through the other replica (on SQLite, a
+    // store that reads the turns back from the journal, as after a restart). It goes next or
+    // right after a's next, not after a's backlog; a's next alert goes after a's backlog.
+    let first = a.pending_journal(3).await.unwrap();
+    record(a.as_ref(), &first).await;
+    other
+        .append_ranked(&[alert("c", 0)], &[on("c")])
+        .await
+        .unwrap();
+    other
+        .append_ranked(&[alert("a", 6)], &[on("a")])
+        .await
+        .unwrap();
+    let rest = order(other.pending_journal(20).await.unwrap());
+    let c = rest.iter().position(|t| t == "c-0").unwrap();
+    assert!(
+        c <= 1,
+        "{b}: c waits behind at most a's next, not a's backlog: {rest:?}"
+    );
+    let a_order: Vec<_> = rest.iter().filter(|t| t.starts_with("a-")).collect();
+    assert_eq!(
+        a_order,
+        ["a-2", "a-3", "a-4", "a-5", "a-6"],
+        "{b}: a keeps its order"
+    );
+    // A lower priority still waits, however early its turn.
+    other
+        .append_ranked(&[alert("d", 0)], &[Rank::new(Priority(8), "d")])
+        .await
+        .unwrap();
+    let rest = order(a.pending_journal(20).await.unwrap());
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("d-0"),
+        "{b}: {rest:?}"
     );
 }
 
