@@ -73,16 +73,16 @@ async fn insert_chunk(
     inserted: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
     // WITH ORDINALITY … ORDER BY keeps the batch's order in the ids (the arrival order).
-    // A turn comes after its target's pending entries and no earlier than its priority's
-    // earliest pending turn (where the dispatcher stands); the target's entries of this batch
-    // follow one another. Computed from the journal itself, so every replica agrees.
+    // A turn comes after its target's pending entries and no earlier than the turn recording
+    // has reached in its priority; the target's entries of this batch follow one another.
+    // Computed in the database, so every replica agrees.
     let returned = sqlx::query(
         "INSERT INTO journal (dedup_key, source, alert, received_at, priority, target, turn)
          SELECT k, s, a, $4, p, g,
                 GREATEST(
                     (SELECT MAX(j.turn) + 1 FROM journal j
                      WHERE j.processed = 0 AND j.priority = t.p AND j.target = t.g),
-                    (SELECT MIN(j.turn) FROM journal j WHERE j.processed = 0 AND j.priority = t.p),
+                    (SELECT r.turn FROM journal_reached r WHERE r.priority = t.p),
                     0
                 ) + ROW_NUMBER() OVER (PARTITION BY p, g ORDER BY n) - 1
          FROM UNNEST($1::text[], $2::text[], $3::text[], $5::smallint[], $6::text[])
@@ -126,14 +126,23 @@ pub(super) async fn pending(pool: &PgPool, limit: u32) -> Result<Vec<JournalEntr
         .collect()
 }
 
-/// Marks the journal entries `ids` processed, in one statement.
+/// Marks the journal entries `ids` processed and raises the turn reached in their priorities,
+/// in one statement.
 pub(super) async fn mark_processed(conn: &mut PgConnection, ids: &[i64]) -> Result<(), StoreError> {
     if ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("UPDATE journal SET processed = 1 WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "WITH done AS (
+             UPDATE journal SET processed = 1 WHERE id = ANY($1) RETURNING priority, turn
+         )
+         INSERT INTO journal_reached (priority, turn)
+         SELECT priority, MAX(turn) FROM done GROUP BY priority ORDER BY priority
+         ON CONFLICT (priority) DO UPDATE
+             SET turn = GREATEST(journal_reached.turn, EXCLUDED.turn)",
+    )
+    .bind(ids)
+    .execute(conn)
+    .await?;
     Ok(())
 }
