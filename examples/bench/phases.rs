@@ -9,7 +9,7 @@ use crate::system::{Kind, Running, Setup};
 use crate::Figures;
 
 /// Probes in the response phase, sent at [`PROBE_RATE`] per second.
-const PROBES: u64 = 200;
+const PROBES: u64 = 600;
 const PROBE_RATE: u64 = 20;
 /// Targets the intake and storm alerts spread over.
 const TARGETS: u64 = 1_000;

@@ -166,7 +166,8 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         let mut target_turns = self.lock_target_turns();
-        rows.iter()
+        let entries = rows
+            .iter()
             .map(|row| {
                 let alert: String = row.try_get("alert")?;
                 let priority: i64 = row.try_get("priority")?;
@@ -178,7 +179,9 @@ impl Store for SqliteStore {
                         .map_err(|e| StoreError::Corrupt(format!("journal alert: {e}")))?,
                 })
             })
-            .collect()
+            .collect();
+        target_turns.forget_passed();
+        entries
     }
 
     async fn record_alert(

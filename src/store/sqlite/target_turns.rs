@@ -21,8 +21,10 @@ pub(super) struct TargetTurns {
     loaded: bool,
     /// Per priority, the latest turn the dispatcher has taken.
     reached: HashMap<u8, i64>,
-    /// Per priority and target, the turn of its latest entry.
-    latest: HashMap<(u8, String), i64>,
+    /// Per priority, per target, the turn of its latest entry.
+    latest: HashMap<u8, HashMap<String, i64>>,
+    /// How many remembered targets make [`TargetTurns::forget_passed`] look again.
+    forget_beyond: usize,
 }
 
 impl TargetTurns {
@@ -57,7 +59,10 @@ impl TargetTurns {
         for (priority, target, earliest, latest) in pending {
             let reached = self.reached.entry(priority).or_insert(earliest);
             *reached = (*reached).min(earliest);
-            self.latest.insert((priority, target), latest);
+            self.latest
+                .entry(priority)
+                .or_default()
+                .insert(target, latest);
         }
         self.loaded = true;
     }
@@ -67,24 +72,35 @@ impl TargetTurns {
     pub(super) fn assign(&mut self, rank: &Rank) -> i64 {
         let priority = rank.priority.0;
         let reached = self.reached.get(&priority).copied().unwrap_or(0);
-        let key = (priority, rank.target.clone());
-        let turn = match self.latest.get(&key) {
-            Some(latest) => (latest + 1).max(reached),
-            None => reached,
-        };
-        self.latest.insert(key, turn);
-        turn
+        let targets = self.latest.entry(priority).or_default();
+        // A known target's turn is updated in place: no key is allocated per alert.
+        if let Some(latest) = targets.get_mut(rank.target.as_str()) {
+            *latest = (*latest + 1).max(reached);
+            return *latest;
+        }
+        targets.insert(rank.target.clone(), reached);
+        reached
     }
 
     /// The dispatcher took an entry of `priority` at `turn`.
     pub(super) fn taken(&mut self, priority: u8, turn: i64) {
         let reached = self.reached.entry(priority).or_insert(turn);
         *reached = (*reached).max(turn);
-        if self.latest.len() > REMEMBERED {
-            let reached = &self.reached;
-            self.latest
-                .retain(|(p, _), latest| *latest > reached.get(p).copied().unwrap_or(0));
+    }
+
+    /// Forgets the targets with nothing pending past the dispatcher's turn, once there are
+    /// more than [`REMEMBERED`] (or twice as many as were kept the last time, so a storm of
+    /// distinct targets does not make every read walk them all).
+    pub(super) fn forget_passed(&mut self) {
+        let total: usize = self.latest.values().map(HashMap::len).sum();
+        if total <= self.forget_beyond.max(REMEMBERED) {
+            return;
         }
+        for (priority, targets) in &mut self.latest {
+            let reached = self.reached.get(priority).copied().unwrap_or(0);
+            targets.retain(|_, latest| *latest > reached);
+        }
+        self.forget_beyond = 2 * self.latest.values().map(HashMap::len).sum::<usize>();
     }
 }
 
@@ -145,6 +161,7 @@ mod tests {
         turns.assign(&rank(4, "late"));
         turns.assign(&rank(4, "late"));
         turns.taken(4, 0);
+        turns.forget_passed();
         assert_eq!(
             turns.latest.len(),
             1,
@@ -152,5 +169,38 @@ mod tests {
         );
         assert_eq!(turns.assign(&rank(4, "t7")), 0);
         assert_eq!(turns.assign(&rank(4, "late")), 2);
+    }
+
+    #[test]
+    fn targets_still_ahead_are_walked_again_only_once_twice_as_many_are_remembered() {
+        let mut turns = TargetTurns::default();
+        for i in 0..=REMEMBERED {
+            let rank = rank(4, &format!("t{i}"));
+            turns.assign(&rank);
+            turns.assign(&rank);
+        }
+        turns.taken(4, 0);
+        turns.forget_passed();
+        assert_eq!(
+            turns.latest[&4].len(),
+            REMEMBERED + 1,
+            "all still ahead: kept"
+        );
+        turns.taken(4, 5);
+        turns.forget_passed();
+        assert_eq!(
+            turns.latest[&4].len(),
+            REMEMBERED + 1,
+            "not looked at again yet"
+        );
+        for i in 0..=REMEMBERED + 1 {
+            turns.assign(&rank(4, &format!("u{i}")));
+        }
+        turns.forget_passed();
+        assert_eq!(
+            turns.latest[&4].len(),
+            0,
+            "beyond twice as many: all passed, forgotten"
+        );
     }
 }
