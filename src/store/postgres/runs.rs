@@ -3,7 +3,7 @@
 
 use sqlx::{PgPool, Row};
 
-use super::{lock, relaxed_xact_lock, to_json, Holder, StoreError};
+use super::{lock, relaxed_xact_lock, to_json, Holder, StoreError, RELAXED};
 use crate::store::{Claim, LeaseNews, NewStep, RunOutcome, StepEnd};
 
 /// See [`crate::store::Store::claim_run`]. The advisory lock makes the target check and the
@@ -111,10 +111,16 @@ pub(super) async fn step_started(
     step: &NewStep,
     now: &str,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
+    // A read-only step's start is bookkeeping, committed without waiting for the WAL flush
+    // (see `RELAXED`), as SQLite commits it: the first action no longer waits for an fsync.
+    // The setting is local to this statement's own transaction, which is still open when it
+    // commits. A destructive step's start stays durable.
+    let commit_mode = if step.destructive { "1" } else { RELAXED };
+    Ok(sqlx::query_scalar(&format!(
         "INSERT INTO steps (run_id, step_id, action, destructive, state, started_at)
-         VALUES ($1, $2, $3, $4, 'started', $5) RETURNING id",
-    )
+         SELECT $1, $2, $3, $4, 'started', $5 FROM (SELECT {commit_mode}) AS commit_mode
+         RETURNING id"
+    ))
     .bind(step.run_id)
     .bind(&step.step_id)
     .bind(&step.action)
