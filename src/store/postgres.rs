@@ -5,7 +5,9 @@
 //! that SQLite's single writer makes atomic for free (recording alerts, claiming a run,
 //! spending a budget) are serialized here with transaction-scoped advisory locks, runs are held
 //! under leases that another replica reaps when they lapse, and singleton roles are leased rows
-//! of `leaders`. Each commit is durable (PostgreSQL's default `synchronous_commit`).
+//! of `leaders`. What an acknowledgement, an action or a message depends on commits durably
+//! (PostgreSQL's default `synchronous_commit`); bookkeeping the journal rebuilds (recording, a
+//! run's claim, a read-only step's start) commits without waiting for the flush (`RELAXED`).
 
 mod approvals;
 mod chatops;
