@@ -104,7 +104,7 @@ async fn a_full_disk_answers_503_says_why_in_readyz_and_recovers_when_space_retu
     let app = TestApp::spawn(&disk.path(), None, Options::default()).await;
     // What a started service uses grows with every migration (the schema and its WAL, 590 KiB
     // at 16 migrations), so a fixed size either leaves no room at all or too much: leave room
-    // for a few dozen alerts beyond it.
+    // for a few alerts beyond it (4 fit, each commit writing several WAL pages).
     disk.resize(&format!("{}k", disk.used_kib() + 256));
 
     let mut accepted = 0;
