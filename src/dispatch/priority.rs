@@ -9,9 +9,9 @@
 //! 4. alerts no route matches;
 //!
 //! and within each, `critical` before `error` before `warning` before the rest (PagerDuty's
-//! `pd_urgency="high"` counts as `critical`). Priority depends on labels only, never on the status, so every notification of
-//! one alert (same fingerprint, same labels) has the same priority: a resolve never overtakes
-//! its firing.
+//! `pd_urgency="high"` counts as `critical`). Priority depends on labels only, never on the
+//! status, so every notification of one alert (same fingerprint, same labels) has the same
+//! priority: a resolve never overtakes its firing.
 //!
 //! Within one priority, targets take turns (see [`Rank`]): the turn key is the responder and
 //! the values of the labels its target template reads (`{{ alert.labels.container }}` reads
@@ -28,11 +28,6 @@ const NO_ROUTE: u8 = 0;
 const READ_ONLY: u8 = 1;
 const DESTRUCTIVE: u8 = 2;
 const PERSON: u8 = 3;
-
-/// The priority of `alert` under `catalog`'s routes. Pure.
-pub fn priority(catalog: &Catalog, alert: &Alert) -> Priority {
-    rank(catalog, alert).priority
-}
 
 /// The priority of `alert` under `catalog`'s routes and the target whose turn it takes. Pure.
 pub fn rank(catalog: &Catalog, alert: &Alert) -> Rank {

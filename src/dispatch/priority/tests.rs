@@ -5,6 +5,11 @@ use time::OffsetDateTime;
 use super::*;
 use crate::alert::{Labels, Source, Status};
 
+/// The priority of `alert` under `catalog`'s routes.
+fn priority(catalog: &Catalog, alert: &Alert) -> Priority {
+    rank(catalog, alert).priority
+}
+
 fn shipped() -> Catalog {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     Catalog::load(&root.join("routes"), &root.join("responders")).expect("shipped catalog")
