@@ -73,6 +73,13 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let rewritten = super::journal::lead_keys_with_start(&writer).await?;
+        if rewritten > 0 {
+            tracing::info!(
+                entries = rewritten,
+                "Journal keys now lead with the alert's start (once, after an upgrade)."
+            );
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
