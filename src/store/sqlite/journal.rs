@@ -63,10 +63,10 @@ pub(super) async fn lead_keys_with_start(writer: &SqlitePool) -> Result<u64, Sto
     let mut rewritten = 0;
     // Past every old key already seen: one that could not be rewritten (its key of today
     // is taken) stays old and is not read again.
-    let mut after = String::from("a");
+    let mut after = String::new();
     loop {
         let rows = sqlx::query(
-            "SELECT id, dedup_key, alert FROM journal WHERE dedup_key >= ?
+            "SELECT id, dedup_key, alert FROM journal WHERE dedup_key >= 'a' AND dedup_key > ?
              ORDER BY dedup_key LIMIT ?",
         )
         .bind(&after)
@@ -76,7 +76,7 @@ pub(super) async fn lead_keys_with_start(writer: &SqlitePool) -> Result<u64, Sto
         let Some(last) = rows.last() else {
             return Ok(rewritten);
         };
-        after = format!("{}\u{0}", last.try_get::<String, _>("dedup_key")?);
+        after = last.try_get("dedup_key")?;
         let mut tx = writer.begin().await?;
         for row in &rows {
             let alert: Alert = serde_json::from_str(row.try_get("alert")?)
